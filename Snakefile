@@ -1,0 +1,25 @@
+# pags: which models have perceptually-aligned gradients?
+# Reproduces Srinivas, Bordt & Lakkaraju (NeurIPS 2023). See README.md.
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/metrics.smk"
+include: "workflow/rules/figures.smk"
+
+
+localrules:
+    all,
+    noise_robustness_table,
+    fig_noise_robustness,
+    fig_distractor,
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

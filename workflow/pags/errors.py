@@ -1,0 +1,21 @@
+"""Errors that end a job with one message naming the problem and its fix."""
+
+
+class PagsError(Exception):
+    """Base class: a problem the user can fix, reported without a traceback dump."""
+
+
+class ConfigError(PagsError):
+    """A config value is invalid; the message names the key and the fix."""
+
+
+class DataError(PagsError):
+    """A data file or data set is missing, unreadable or malformed."""
+
+
+class CheckpointError(PagsError):
+    """A model or checkpoint file does not match what the job expects."""
+
+
+class TrainingDiverged(PagsError):
+    """The training loss became NaN or infinite."""

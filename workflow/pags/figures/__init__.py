@@ -1,0 +1,1 @@
+"""Figures: pure functions from tables and tensors to matplotlib figures."""

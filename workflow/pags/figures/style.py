@@ -1,0 +1,52 @@
+"""One look for every figure: fonts, colours per model, and saving as PDF and PNG."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..io import atomic_path  # noqa: E402
+
+RC = {
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "xtick.labelsize": 8,
+    "ytick.labelsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "figure.dpi": 150,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+}
+OBJECTIVE_COLORS = {
+    "standard": "#4d4d4d",
+    "pgd": "#d6604d",
+    "gnorm": "#4393c3",
+    "smooth": "#5aae61",
+    "randsmooth": "#9970ab",
+}
+GRADIENT_CMAP = "RdBu_r"
+
+
+def apply_style() -> None:
+    plt.rcParams.update(RC)
+
+
+def color_for(objective: str) -> str:
+    return OBJECTIVE_COLORS.get(objective, "#000000")
+
+
+def save_figure(fig, pdf: str | os.PathLike, png: str | os.PathLike) -> None:
+    for path, fmt in ((pdf, "pdf"), (png, "png")):
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=fmt)
+    plt.close(fig)

@@ -1,0 +1,48 @@
+"""Regularization strengths: grid expansion and their canonical strings in paths.
+
+A strength is a number, or a list of numbers from which training draws one per batch
+(the authors' MNIST PGD model draws eps from {1, 4, 8}). Paths hold one canonical
+string per strength, and the value a job uses is parsed back from that string, so
+the path and the value always agree.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+SIGNIFICANT_DIGITS = 4
+LIST_SEPARATOR = "_"
+# Matches what ``format_strength`` writes; used as the Snakemake wildcard constraint.
+STRENGTH_PATTERN = r"[0-9.e-]+(_[0-9.e-]+)*"
+
+Strength = float | Sequence[float]
+
+
+def expand_grid(spec) -> list:
+    """A grid spec is a list of values or ``{"logspace": [start, stop, num]}``."""
+    if isinstance(spec, dict):
+        start, stop, num = spec["logspace"]
+        return [float(v) for v in np.logspace(start, stop, int(num))]
+    return list(spec)
+
+
+def _format_number(value: float) -> str:
+    text = f"{float(value):.{SIGNIFICANT_DIGITS}g}"
+    return text.replace("e+", "e")
+
+
+def format_strength(value: Strength) -> str:
+    if isinstance(value, (list, tuple)):
+        return LIST_SEPARATOR.join(_format_number(v) for v in value)
+    return _format_number(value)
+
+
+def parse_strength(text: str) -> float | list[float]:
+    values = [float(part) for part in text.split(LIST_SEPARATOR)]
+    return values if len(values) > 1 else values[0]
+
+
+def strength_values(strength: Strength) -> list[float]:
+    return [float(v) for v in strength] if isinstance(strength, (list, tuple)) else [float(strength)]

@@ -1,0 +1,61 @@
+"""Atomic file writes and safe loading of the workflow's own artifacts.
+
+Every result is written to a temporary file in the target directory and renamed into
+place, so a killed job never leaves a half-written file under a result's name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+import torch
+
+from .errors import DataError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def load_torch(path: str | os.PathLike, what: str = "file") -> Any:
+    """Load a file this workflow wrote, with ``weights_only=True`` (no code runs)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"{what} '{path}' does not exist; rerun the rule that makes it.")
+    except Exception as e:  # truncated, corrupted or foreign files all land here
+        raise DataError(
+            f"{what} '{path}' cannot be read ({type(e).__name__}: {e}). It is corrupted "
+            "or was not written by this workflow: delete it and rerun the rule that makes it."
+        ) from e
+
+
+def save_json(obj: Any, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+def save_csv(frame, path: str | os.PathLike) -> None:
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)

@@ -1,0 +1,177 @@
+"""One training loop for every objective: SGD with a multistep schedule, seeded,
+checkpointed each epoch, resumable, and stopped with an error if the loss diverges.
+
+All randomness of a run (shuffling, augmentation, noise and eps draws) comes from one
+generator whose state is checkpointed, so a resumed run ends with the same weights as
+an uninterrupted one on the CPU.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .augment import AUGMENTATIONS
+from .datasets import ImageSplit
+from .errors import TrainingDiverged
+from .io import load_torch, save_torch
+from .models import build_model, load_state
+from .objectives import Objective, make_objective
+from .runtime import log
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    milestones: tuple[int, ...]
+    gamma: float
+    augment: str
+    amp: bool
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainSettings":
+        return cls(**{**d, "milestones": tuple(d["milestones"])})
+
+
+def fingerprint(hparams: dict[str, Any]) -> str:
+    """Identifies a run's hyperparameters; a checkpoint is resumed only if they match."""
+    return hashlib.sha256(json.dumps(hparams, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def accuracy(model: nn.Module, split: ImageSplit, device: torch.device, batch_size: int = 1000) -> float:
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for i in range(0, len(split), batch_size):
+            x = split.x[i : i + batch_size].to(device).float() / 255
+            correct += (model(x).argmax(1).cpu() == split.y[i : i + batch_size]).sum().item()
+    return correct / len(split)
+
+
+def train_loop(
+    model: nn.Module,
+    objective: Objective,
+    data: ImageSplit,
+    settings: TrainSettings,
+    generator: torch.Generator,
+    checkpoint: Path,
+    run_id: str,
+    device: torch.device,
+) -> tuple[list[dict[str, float]], int]:
+    """Train in place; returns the per-epoch history and the epoch it resumed after. Resumes from ``checkpoint`` if it
+    belongs to the same run (``run_id``); the caller deletes it once the model is saved."""
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(settings.milestones), settings.gamma)
+    history: list[dict[str, float]] = []
+    start_epoch = 0
+    if checkpoint.exists():
+        state = load_torch(checkpoint, what="checkpoint")
+        if state.get("run_id") == run_id:
+            load_state(model, state["model"], checkpoint)
+            optimizer.load_state_dict(state["optimizer"])
+            schedule.load_state_dict(state["schedule"])
+            generator.set_state(state["generator"])
+            history, start_epoch = state["history"], state["epoch"]
+            log.info("resumed from %s after epoch %d", checkpoint, start_epoch)
+        else:
+            log.warning("ignoring checkpoint %s: it belongs to other hyperparameters", checkpoint)
+
+    augment = AUGMENTATIONS[settings.augment]
+    channels_last = device.type == "cuda"
+    if channels_last:
+        model.to(memory_format=torch.channels_last)
+    x_all, y_all = data.x.to(device), data.y.to(device)  # small data sets live on the device
+    n = len(data)
+    for epoch in range(start_epoch, settings.epochs):
+        model.train()
+        started, total, batches = time.perf_counter(), 0.0, 0
+        order = torch.randperm(n, generator=generator, device=device)
+        for i in range(0, n, settings.batch_size):
+            index = order[i : i + settings.batch_size]
+            x = x_all[index].float() / 255
+            if augment is not None:
+                x = augment(x, generator)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.amp and device.type == "cuda"):
+                loss = objective(model, x, y_all[index], generator)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"the training loss became {loss.item()} at epoch {epoch + 1}, batch {batches + 1}. "
+                    "Fix: lower training.lr or the strength, or check the data."
+                )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total, batches = total + loss.item(), batches + 1
+        lr = optimizer.param_groups[0]["lr"]
+        schedule.step()
+        history.append({"epoch": epoch + 1, "loss": total / batches, "lr": lr, "seconds": time.perf_counter() - started})
+        log.info("epoch %d/%d loss %.4f (%.1fs)", epoch + 1, settings.epochs, history[-1]["loss"], history[-1]["seconds"])
+        save_torch(
+            {
+                "run_id": run_id,
+                "epoch": epoch + 1,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "schedule": schedule.state_dict(),
+                "generator": generator.get_state(),
+                "history": history,
+            },
+            checkpoint,
+        )
+    return history, start_epoch
+
+
+def fit(
+    hparams: dict[str, Any],
+    train: ImageSplit,
+    test: ImageSplit,
+    checkpoint: str | os.PathLike,
+    device: torch.device,
+) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
+    """Train the model ``hparams`` describes. Returns (model, model spec, train record)."""
+    settings = TrainSettings.from_dict(hparams["training"])
+    spec = {
+        "arch": hparams["arch"],
+        "in_channels": int(train.x.shape[1]),
+        "num_classes": train.num_classes,
+        "options": hparams.get("arch_options", {}),
+    }
+    torch.manual_seed(hparams["seed"])
+    model = build_model(spec["arch"], spec["in_channels"], spec["num_classes"], **spec["options"]).to(device)
+    objective = make_objective(hparams["objective"], hparams["strength"], hparams["objective_options"])
+    generator = torch.Generator(device=device).manual_seed(hparams["seed"])
+    started = time.perf_counter()
+    history, resumed_after = train_loop(
+        model, objective, train, settings, generator, Path(checkpoint), fingerprint(hparams), device
+    )
+    model = model.to(memory_format=torch.contiguous_format)
+    record = {
+        "hparams": hparams,
+        "history": history,
+        "epochs": settings.epochs,
+        "final_loss": history[-1]["loss"] if history else math.nan,
+        "train_accuracy": accuracy(model, train, device),
+        "test_accuracy": accuracy(model, test, device),
+        "wall_seconds": time.perf_counter() - started,
+        "train_seconds": sum(h["seconds"] for h in history),
+        "resumed_after_epoch": resumed_after,
+        "device": str(device),
+    }
+    return model, spec, record

@@ -1,0 +1,134 @@
+# Validation, grid expansion, paths and input functions shared by all rules.
+
+import os
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+# Jobs import the package from this checkout, so the code that ran is the code in the repo.
+PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
+if PACKAGE_DIR not in sys.path:
+    sys.path.insert(0, PACKAGE_DIR)
+if PACKAGE_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (PACKAGE_DIR, os.environ.get("PYTHONPATH")) if p
+    )
+
+import jsonschema
+
+from pags.config import check_config, describe_validation_error
+from pags.datasets import BASE_DATASETS
+from pags.errors import ConfigError
+from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
+
+
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+    check_config(config)
+except WorkflowError as e:
+    cause = next((a for a in e.args if isinstance(a, jsonschema.ValidationError)), None)
+    if cause is None:
+        raise
+    raise WorkflowError(describe_validation_error(cause)) from None
+except ConfigError as e:
+    raise WorkflowError(str(e)) from None
+
+
+wildcard_constraints:
+    base="|".join(BASE_DATASETS),
+    split="train|test",
+    strength=STRENGTH_PATTERN,
+    seed=r"\d+",
+
+
+RESULTS = "results"
+LOGS = f"{RESULTS}/logs"
+FIGURES = f"{RESULTS}/figures"
+
+
+# ---- experiments ------------------------------------------------------------
+
+
+def distractor_dataset():
+    """The synthesized data set the distractor experiment trains on."""
+    return f"{config['distractor']['dataset']}_distractor"
+
+
+def experiment(dataset):
+    """The config section that defines the models trained on ``dataset``."""
+    if dataset == distractor_dataset():
+        return config["distractor"]
+    raise WorkflowError(f"no experiment in the config trains on data set '{dataset}'")
+
+
+def model_grid(exp):
+    """(objective, canonical strength, seed) of every model an experiment trains."""
+    return [
+        (objective, format_strength(strength), seed)
+        for objective, options in exp["objectives"].items()
+        for strength in expand_grid(options["grid"])
+        for seed in exp["seeds"]
+    ]
+
+
+def model_dir(dataset, objective, strength, seed):
+    return f"{RESULTS}/{dataset}/models/{objective}/{strength}/seed={seed}"
+
+
+def metric_file(dataset, objective, strength, seed, metric):
+    return f"{RESULTS}/{dataset}/metrics/{objective}/{strength}/seed={seed}/{metric}.csv"
+
+
+# ---- params -----------------------------------------------------------------
+
+
+def train_hparams(wildcards):
+    """Everything that determines a trained model, and nothing else."""
+    exp = experiment(wildcards.dataset)
+    options = dict(exp["objectives"][wildcards.objective])
+    options.pop("grid")
+    return {
+        "arch": exp["model"]["arch"],
+        "arch_options": exp["model"]["options"],
+        "objective": wildcards.objective,
+        "strength": parse_strength(wildcards.strength),
+        "objective_options": options,
+        "training": exp["training"],
+        "seed": int(wildcards.seed),
+    }
+
+
+def noise_stds(settings):
+    stds = expand_grid(settings["stds"])
+    return ([0.0] if settings["include_zero"] else []) + [float(s) for s in stds]
+
+
+# ---- input functions --------------------------------------------------------
+
+
+def experiment_metric_files(metric):
+    def files(wildcards):
+        exp = experiment(wildcards.dataset)
+        return [metric_file(wildcards.dataset, *m, metric) for m in model_grid(exp)]
+
+    return files
+
+
+def first_seed_models(exp, dataset, file="model.pt"):
+    """One model per (objective, strength): the first seed, for example figures."""
+    seed = exp["seeds"][0]
+    return [
+        f"{model_dir(dataset, o, s, seed)}/{file}"
+        for o, s, sd in model_grid(exp)
+        if sd == seed
+    ]
+
+
+def all_targets():
+    return expand(
+        f"{FIGURES}/{{fig}}.{{ext}}",
+        fig=["fig_noise_robustness", "fig_distractor"],
+        ext=["pdf", "png"],
+    )

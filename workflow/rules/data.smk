@@ -1,0 +1,28 @@
+# Data sets: base data sets from the registry, and the MNIST-with-distractor synthesis.
+
+
+rule base_dataset:
+    output:
+        f"{RESULTS}/{{base}}/data/{{split}}.pt",
+    log:
+        f"{LOGS}/{{base}}/data_{{split}}.log",
+    conda:
+        "../../envs/pags.yaml"
+    script:
+        "../scripts/base_dataset.py"
+
+
+rule distractor_dataset:
+    input:
+        f"{RESULTS}/{{base}}/data/{{split}}.pt",
+    output:
+        f"{RESULTS}/{{base}}_distractor/data/{{split}}.pt",
+    params:
+        seed=config["distractor"]["seed"],
+        letter=config["distractor"]["letter"],
+    log:
+        f"{LOGS}/{{base}}_distractor/data_{{split}}.log",
+    conda:
+        "../../envs/pags.yaml"
+    script:
+        "../scripts/distractor_dataset.py"

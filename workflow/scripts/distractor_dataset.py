@@ -1,0 +1,13 @@
+"""Rule distractor_dataset: stack each digit with the letter on a random half."""
+
+from pags.datasets import load_split, save_split
+from pags.datasets.distractor import add_distractor, render_letter, split_generator
+from pags.runtime import job_log
+
+with job_log(snakemake.log[0]) as log:
+    digits = load_split(snakemake.input[0])
+    letter = render_letter(snakemake.params.letter, size=digits.x.shape[-1]).expand(digits.x.shape[1:])
+    generator = split_generator(snakemake.params.seed, snakemake.wildcards.split)
+    data = add_distractor(digits, letter, generator)
+    save_split(data, snakemake.output[0])
+    log.info("%d images, digit on top in %.1f%%", len(data), 100 * data.extras["digit_on_top"].float().mean())

@@ -1,0 +1,29 @@
+"""Rule train_model: train one model; resume from its checkpoint if a run was cut off."""
+
+from pathlib import Path
+
+import torch
+
+from pags.datasets import load_split
+from pags.io import save_json
+from pags.models import save_model
+from pags.runtime import job_log, pick_device
+from pags.train import fit
+
+with job_log(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    device = pick_device()
+    # Beside the outputs but not one of them: Snakemake keeps it when a job fails.
+    checkpoint = Path(snakemake.output.model).with_name("checkpoint.pt")
+    log.info("training %s on %s", snakemake.params.hparams, device)
+    model, spec, record = fit(
+        snakemake.params.hparams,
+        load_split(snakemake.input.train),
+        load_split(snakemake.input.test),
+        checkpoint,
+        device,
+    )
+    save_model(model.cpu(), spec, snakemake.output.model)
+    save_json(record, snakemake.output.record)
+    checkpoint.unlink(missing_ok=True)
+    log.info("test accuracy %.4f after %.0fs", record["test_accuracy"], record["wall_seconds"])
