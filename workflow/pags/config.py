@@ -25,7 +25,13 @@ def describe_validation_error(error) -> str:
     # oneOf/anyOf failures hide the useful message in their deepest sub-error.
     while best.context:
         best = max(best.context, key=lambda e: len(e.absolute_path))
-    where = key_path(best.absolute_path)
+    path = list(best.absolute_path)
+    if best.validator == "additionalProperties" and isinstance(best.instance, dict):
+        # Name the misspelt key itself ('distractor.training.epochz'), not just its parent.
+        unknown = [k for k in best.instance if k not in best.schema.get("properties", {})]
+        if len(unknown) == 1:
+            path.append(unknown[0])
+    where = key_path(path)
     hint = best.schema.get("description") or error.schema.get("description", "")
     message = f"config key '{where}': {best.message}."
     if best.validator == "additionalProperties":
@@ -46,8 +52,7 @@ def check_experiment(name: str, exp: dict[str, Any]) -> None:
     for objective, options in exp["objectives"].items():
         grid = expand_grid(options["grid"])
         where = f"{name}.objectives.{objective}.grid"
-        if isinstance(options["grid"], dict) and options["grid"]["logspace"][0] > options["grid"]["logspace"][1]:
-            raise ConfigError(f"config key '{where}': logspace start exceeds stop. Fix: write [start, stop, num] with start <= stop.")
+        check_logspace(where, options["grid"])
         names = [format_strength(s) for s in grid]
         if len(set(names)) != len(names):
             raise ConfigError(
@@ -63,6 +68,11 @@ def check_experiment(name: str, exp: dict[str, Any]) -> None:
             )
 
 
+def check_logspace(where: str, spec) -> None:
+    if isinstance(spec, dict) and spec["logspace"][0] > spec["logspace"][1]:
+        raise ConfigError(f"config key '{where}': logspace start exceeds stop. Fix: write [start, stop, num] with start <= stop.")
+
+
 def check_data(config: dict[str, Any], datasets: Iterable[str]) -> None:
     data = config["data"]
     if "mnist" in datasets and not data["download"] and not mnist_present(data["root"]):
@@ -75,4 +85,5 @@ def check_data(config: dict[str, Any], datasets: Iterable[str]) -> None:
 def check_config(config: dict[str, Any]) -> None:
     """Raise ``ConfigError`` for the first problem the schema cannot catch."""
     check_experiment("distractor", config["distractor"])
+    check_logspace("distractor.noise_robustness.stds", config["distractor"]["noise_robustness"]["stds"])
     check_data(config, [config["distractor"]["dataset"]])

@@ -27,6 +27,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp = Path(tmp)
     try:
+        umask = os.umask(0)  # mkstemp makes files 0600; give results the usual permissions
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)
         yield tmp
         os.replace(tmp, path)
     finally:

@@ -11,9 +11,13 @@ from snakemake.utils import validate
 PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
 if PACKAGE_DIR not in sys.path:
     sys.path.insert(0, PACKAGE_DIR)
+# Set, not required, so no `envvars:` directive; `update` rather than item assignment,
+# which `snakemake --lint` mistakes for a read of a variable the user must define.
 if PACKAGE_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
-    os.environ["PYTHONPATH"] = os.pathsep.join(
-        p for p in (PACKAGE_DIR, os.environ.get("PYTHONPATH")) if p
+    os.environ.update(
+        PYTHONPATH=os.pathsep.join(
+            p for p in (PACKAGE_DIR, os.environ.get("PYTHONPATH")) if p
+        )
     )
 
 import jsonschema
@@ -23,13 +27,14 @@ from pags.datasets import BASE_DATASETS
 from pags.errors import ConfigError
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
 
-
 try:
     validate(config, schema="../schemas/config.schema.yaml")
     check_config(config)
 except WorkflowError as e:
-    cause = next((a for a in e.args if isinstance(a, jsonschema.ValidationError)), None)
-    if cause is None:
+    # WorkflowError joins its arguments into one string, so the schema's error is found
+    # as the exception being handled when `validate` raised (its __context__), not in args.
+    cause = e.__cause__ or e.__context__
+    if not isinstance(cause, jsonschema.ValidationError):
         raise
     raise WorkflowError(describe_validation_error(cause)) from None
 except ConfigError as e:
@@ -78,7 +83,9 @@ def model_dir(dataset, objective, strength, seed):
 
 
 def metric_file(dataset, objective, strength, seed, metric):
-    return f"{RESULTS}/{dataset}/metrics/{objective}/{strength}/seed={seed}/{metric}.csv"
+    return (
+        f"{RESULTS}/{dataset}/metrics/{objective}/{strength}/seed={seed}/{metric}.csv"
+    )
 
 
 # ---- params -----------------------------------------------------------------

@@ -17,12 +17,12 @@ rule distractor_dataset:
         f"{RESULTS}/{{base}}/data/{{split}}.pt",
     output:
         f"{RESULTS}/{{base}}_distractor/data/{{split}}.pt",
-    params:
-        seed=config["distractor"]["seed"],
-        letter=config["distractor"]["letter"],
     log:
         f"{LOGS}/{{base}}_distractor/data_{{split}}.log",
     conda:
         "../../envs/pags.yaml"
+    params:
+        seed=config["distractor"]["seed"],
+        letter=config["distractor"]["letter"],
     script:
         "../scripts/distractor_dataset.py"

@@ -33,13 +33,13 @@ rule fig_distractor:
             category="MNIST with distractor",
         ),
         png=f"{FIGURES}/fig_distractor.png",
-    params:
-        n_examples=config["distractor"]["figures"]["n_examples"],
-        noise_std=config["distractor"]["figures"]["noise_std"],
-        gradient_target=config["distractor"]["figures"]["gradient_target"],
     log:
         f"{LOGS}/figures/fig_distractor.log",
     conda:
         "../../envs/pags.yaml"
+    params:
+        n_examples=config["distractor"]["figures"]["n_examples"],
+        noise_std=config["distractor"]["figures"]["noise_std"],
+        gradient_target=config["distractor"]["figures"]["gradient_target"],
     script:
         "../scripts/fig_distractor.py"

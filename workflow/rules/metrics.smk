@@ -8,16 +8,16 @@ rule noise_robustness:
         test=f"{RESULTS}/{{dataset}}/data/test.pt",
     output:
         f"{RESULTS}/{{dataset}}/metrics/{{objective}}/{{strength}}/seed={{seed}}/noise_robustness.csv",
+    log:
+        f"{LOGS}/{{dataset}}/noise_robustness/{{objective}}/{{strength}}/seed={{seed}}.log",
+    conda:
+        "../../envs/pags.yaml"
+    threads: 1
     params:
         stds=lambda w: noise_stds(experiment(w.dataset)["noise_robustness"]),
         n_images=lambda w: experiment(w.dataset)["noise_robustness"]["n_images"],
         draws=lambda w: experiment(w.dataset)["noise_robustness"]["draws"],
         seed=lambda w: experiment(w.dataset)["noise_robustness"]["seed"],
-    log:
-        f"{LOGS}/{{dataset}}/noise_robustness/{{objective}}/{{strength}}/seed={{seed}}.log",
-    threads: 1
-    conda:
-        "../../envs/pags.yaml"
     script:
         "../scripts/noise_robustness.py"
 

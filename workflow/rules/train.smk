@@ -8,12 +8,12 @@ rule train_model:
     output:
         model=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/model.pt",
         record=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/train.json",
-    params:
-        hparams=train_hparams,
     log:
         f"{LOGS}/{{dataset}}/train/{{objective}}/{{strength}}/seed={{seed}}.log",
-    threads: 1
     conda:
         "../../envs/pags.yaml"
+    threads: 1
+    params:
+        hparams=train_hparams,
     script:
         "../scripts/train_model.py"

@@ -34,7 +34,5 @@ def plot_distractor(
             axes[i, j].imshow(g, cmap=GRADIENT_CMAP, vmin=-limit, vmax=limit)
         axes[0, j].set_title(f"gradient:\n{label}", fontsize=7)
     for ax in axes.flat:
-        ax.set_xticks([])
-        ax.set_yticks([])
-        ax.grid(False)
+        ax.axis("off")
     return fig

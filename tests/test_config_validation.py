@@ -1,0 +1,159 @@
+"""Bad configs are rejected when the workflow is parsed, with a message naming the key.
+
+Each case edits the tiny config (derived from demo/experiments.yaml), runs
+``snakemake -n`` on it in its own directory, and checks that Snakemake exits non-zero,
+that the message names the offending key path (and the problem), and that nothing ran.
+
+A dry run costs a few seconds, most of it importing torch; the cases are independent,
+so the module starts the selected ones concurrently (one per core) and each
+parametrized test waits for its own result.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from workflow_helpers import (
+    describe,
+    output,
+    planned_jobs,
+    run_snakemake,
+    tiny_config,
+    updated_config,
+    write_config,
+)
+
+DELETE = object()
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    # dotted key path -> new value (DELETE removes the key)
+    edits: dict[str, Any]
+    # substrings that must all appear in the output; the first is the key path
+    expected: tuple[str, ...]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def edited(config: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
+    for dotted, value in edits.items():
+        path = dotted.split(".")
+        if value is DELETE:
+            config = updated_config(config, path, None)
+            parent = config
+            for key in path[:-1]:
+                parent = parent[key]
+            del parent[path[-1]]
+        else:
+            config = updated_config(config, path, value)
+    return config
+
+
+T = "distractor.training"
+PGD = "distractor.objectives.pgd"
+NOISE = "distractor.noise_robustness"
+
+CASES = [
+    Case("unknown-top-level-key", {"distractor_typo": {}}, ("'distractor_typo'", "was unexpected", "misspelt")),
+    Case("unknown-nested-key", {f"{T}.epochz": 3}, (f"'{T}.epochz'", "was unexpected", "misspelt")),
+    Case("epochs-string", {f"{T}.epochs": "nine"}, (f"'{T}.epochs'", "'nine' is not of type 'integer'")),
+    Case("epochs-zero", {f"{T}.epochs": 0, f"{T}.milestones": []}, (f"'{T}.epochs'", "less than the minimum of 1")),
+    Case("lr-string", {f"{T}.lr": "fast"}, (f"'{T}.lr'", "'fast' is not of type 'number'")),
+    Case("lr-negative", {f"{T}.lr": -0.1}, (f"'{T}.lr'", "-0.1")),
+    Case("lr-missing", {f"{T}.lr": DELETE}, (f"'{T}'", "'lr' is a required property")),
+    Case("milestone-not-below-epochs", {f"{T}.milestones": [2]}, (f"'{T}.milestones'", "milestone 2")),
+    Case("grid-empty", {f"{PGD}.grid": []}, (f"'{PGD}.grid'", "should be non-empty")),
+    Case("grid-negative-strength", {f"{PGD}.grid": [-1]}, (f"'{PGD}.grid.0'", "-1")),
+    Case("grid-logspace-start-above-stop", {f"{PGD}.grid": {"logspace": [1, 0, 3]}}, (f"'{PGD}.grid'", "start exceeds stop")),
+    Case("grid-logspace-num-zero", {f"{PGD}.grid": {"logspace": [0, 1, 0]}}, (f"'{PGD}.grid.logspace.2'", "less than the minimum of 1")),
+    Case("grid-collides-at-4-digits", {f"{PGD}.grid": [1.00001, 1.00002]}, (f"'{PGD}.grid'", "collide at 4 significant digits")),
+    Case("standard-nonzero-grid", {"distractor.objectives.standard.grid": [0, 1]}, ("'distractor.objectives.standard.grid'", "no strength")),
+    Case("unknown-objective", {"distractor.objectives.trades": {"grid": [1]}}, ("'distractor.objectives.trades'", "was unexpected")),
+    Case("no-objectives", {"distractor.objectives": {}}, ("'distractor.objectives'", "should be non-empty")),
+    Case("pgd-missing-eps-convention", {f"{PGD}.eps_convention": DELETE}, (f"'{PGD}.eps_convention' is missing",)),
+    Case("pgd-bad-eps-convention", {f"{PGD}.eps_convention": "per_image"}, (f"'{PGD}.eps_convention'", "'per_image' is not one of")),
+    Case("pgd-steps-zero", {f"{PGD}.steps": 0}, (f"'{PGD}.steps'", "less than the minimum of 1")),
+    Case("seeds-empty", {"distractor.seeds": []}, ("'distractor.seeds'", "should be non-empty")),
+    Case("seeds-negative", {"distractor.seeds": [0, -1]}, ("'distractor.seeds.1'", "less than the minimum of 0")),
+    Case("seeds-duplicate", {"distractor.seeds": [0, 0]}, ("'distractor.seeds'", "non-unique")),
+    Case("unknown-dataset", {"distractor.dataset": "cifar10"}, ("'distractor.dataset'", "'cifar10' is not one of")),
+    Case("unknown-arch", {"distractor.model.arch": "vgg16"}, ("'distractor.model.arch'", "'vgg16' is not one of")),
+    Case("letter-too-long", {"distractor.letter": "AB"}, ("'distractor.letter'", "'AB' is too long")),
+    Case("noise-n-images-zero", {f"{NOISE}.n_images": 0}, (f"'{NOISE}.n_images'", "less than the minimum of 1")),
+    Case("noise-stds-logspace-start-above-stop", {f"{NOISE}.stds": {"logspace": [1, -2, 6]}}, (f"'{NOISE}.stds'", "start exceeds stop")),
+    Case("noise-unknown-key", {f"{NOISE}.n_image": 10}, (f"'{NOISE}.n_image'", "was unexpected")),
+    Case("gradient-target-unknown", {"distractor.figures.gradient_target": "input"}, ("'distractor.figures.gradient_target'", "'input' is not one of")),
+    Case(
+        "mnist-offline-without-data",
+        {"distractor.dataset": "mnist", "data.download": False, "data.root": "no_such_dir"},
+        ("'data.root'", "no_such_dir/MNIST/raw", "data.download is false"),
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def dry_runs(request, tmp_path_factory):
+    """Case id -> Future of (workdir, CompletedProcess), for the cases this session runs."""
+    selected = {
+        item.callspec.params["case"].id
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_bad_config_is_rejected" and hasattr(item, "callspec")
+    }
+    base = tiny_config()
+
+    def dry_run(case: Case):
+        directory = tmp_path_factory.mktemp(case.id)
+        workdir = directory / "work"
+        workdir.mkdir()
+        configfile = write_config(directory / "config.yaml", edited(base, case.edits))
+        return workdir, run_snakemake(workdir, configfile, "-n")
+
+    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+        yield {case.id: pool.submit(dry_run, case) for case in CASES if case.id in selected}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_config_is_rejected(case, dry_runs):
+    workdir, proc = dry_runs[case.id].result()
+    text = output(proc)
+    assert proc.returncode != 0, f"config was accepted: {describe(proc)}"
+    for expected in case.expected:
+        assert expected in text, f"expected {expected!r} in the message; {describe(proc)}"
+    # One readable message from the workflow, not an exception's traceback.
+    assert "config key" in text, describe(proc)
+    assert "Traceback (most recent call last)" not in text, describe(proc)
+    # Rejected while parsing: no job was planned, let alone run.
+    assert planned_jobs(proc) == {}, describe(proc)
+    assert not (workdir / "results").exists(), "a job ran despite the bad config"
+
+
+def test_edits_reach_the_config():
+    """Guard against a vacuous table: every case changes the config it starts from."""
+    base = tiny_config()
+    for case in CASES:
+        assert edited(base, case.edits) != base, case.id
+
+
+def test_tiny_config_passes_dry_run(tmp_path):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    configfile = write_config(tmp_path / "config.yaml", tiny_config())
+    proc = run_snakemake(workdir, configfile, "-n")
+    assert proc.returncode == 0, describe(proc)
+    assert planned_jobs(proc) == {
+        "base_dataset": 2,  # digits train, test
+        "distractor_dataset": 2,
+        "train_model": 2,  # standard, pgd
+        "noise_robustness": 2,
+        "noise_robustness_table": 1,
+        "fig_noise_robustness": 1,
+        "fig_distractor": 1,
+        "all": 1,
+    }, describe(proc)
+    assert not (workdir / "results").exists(), "a dry run wrote results"

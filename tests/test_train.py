@@ -1,0 +1,187 @@
+"""The training loop: learning, exact resumption from checkpoints, divergence, and ``fit``."""
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pags.datasets import ImageSplit
+from pags.errors import TrainingDiverged
+from pags.io import load_torch
+from pags.models import build_model
+from pags.objectives import make_objective
+from pags.train import TrainSettings, fingerprint, fit, train_loop
+
+CPU = torch.device("cpu")
+SETTINGS = TrainSettings(
+    epochs=3, batch_size=16, lr=0.1, momentum=0.9, weight_decay=5e-4, milestones=(2,), gamma=0.1, augment="none", amp=False
+)
+PGD_OPTIONS = {"steps": 2, "step_size": 0.5, "random_start": 0.5, "eps_convention": "per_example"}
+
+
+def two_class_split(n=64, seed=0):
+    """Class 1 has a bright top half, class 0 a bright bottom half, plus noise: easy to learn."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 2, (n,), generator=g)
+    x = torch.randint(0, 80, (n, 1, 8, 8), generator=g)
+    top = (y == 1).view(n, 1, 1, 1)
+    x[:, :, :4] += torch.where(top, 150, 0)
+    x[:, :, 4:] += torch.where(top, 0, 150)
+    return ImageSplit(x.to(torch.uint8), y)
+
+
+def tiny_cnn(seed=0):
+    torch.manual_seed(seed)
+    return build_model("small_cnn", 1, 2, width=4)
+
+
+def generator(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+class FailAtCall:
+    """Wraps an objective; on call number ``at`` (1-based) it returns ``value`` or raises."""
+
+    def __init__(self, objective, at, value=None):
+        self.objective, self.at, self.value, self.calls = objective, at, value, 0
+
+    def __call__(self, model, x, y, generator):
+        self.calls += 1
+        if self.calls == self.at:
+            if self.value is None:
+                raise KeyboardInterrupt("simulated kill")
+            return torch.tensor(self.value, requires_grad=True)
+        return self.objective(model, x, y, generator)
+
+
+def without_timing(history):
+    return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+
+def test_training_reduces_the_loss_and_follows_the_schedule(tmp_path):
+    model = tiny_cnn()
+    history, resumed_after = train_loop(
+        model, make_objective("standard", 0, {}), two_class_split(), SETTINGS, generator(), tmp_path / "ckpt.pt", "run", CPU
+    )
+    assert resumed_after == 0
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    assert [h["lr"] for h in history] == pytest.approx([0.1, 0.1, 0.01])
+    assert history[-1]["loss"] < 0.8 * history[0]["loss"]
+    checkpoint = load_torch(tmp_path / "ckpt.pt")
+    assert checkpoint["epoch"] == 3 and checkpoint["run_id"] == "run"
+
+
+@pytest.mark.parametrize("interrupted_epoch", [1, 2])
+def test_resumed_run_ends_with_exactly_the_uninterrupted_weights(tmp_path, interrupted_epoch):
+    # Augmentation, eps draws and PGD random starts all consume the generator, so an exact
+    # match needs the model, optimizer, schedule and generator state all restored.
+    settings = dataclasses.replace(SETTINGS, augment="crop_flip")
+    objective = make_objective("pgd", [0.5, 1.0], PGD_OPTIONS)
+    data = two_class_split()
+    batches_per_epoch = len(data) // settings.batch_size
+
+    reference = tiny_cnn()
+    full_history, _ = train_loop(reference, objective, data, settings, generator(), tmp_path / "a.pt", "run", CPU)
+
+    # Killed in the middle of epoch k + 1, after epoch k's checkpoint was written.
+    killed = FailAtCall(objective, at=interrupted_epoch * batches_per_epoch + 2)
+    with pytest.raises(KeyboardInterrupt):
+        train_loop(tiny_cnn(), killed, data, settings, generator(), tmp_path / "b.pt", "run", CPU)
+    assert load_torch(tmp_path / "b.pt")["epoch"] == interrupted_epoch
+
+    # A fresh process: other initial weights and generator seed, both overwritten on resume.
+    resumed = tiny_cnn(seed=1)
+    history, resumed_after = train_loop(resumed, objective, data, settings, generator(seed=99), tmp_path / "b.pt", "run", CPU)
+    assert resumed_after == interrupted_epoch
+    assert without_timing(history) == without_timing(full_history)
+    reference_state, resumed_state = reference.state_dict(), resumed.state_dict()
+    assert reference_state.keys() == resumed_state.keys()
+    for name in reference_state:
+        assert torch.equal(reference_state[name], resumed_state[name]), name
+
+
+def test_checkpoint_of_another_run_is_ignored(tmp_path):
+    data, objective, settings = two_class_split(), make_objective("standard", 0, {}), dataclasses.replace(SETTINGS, epochs=1)
+    checkpoint = tmp_path / "ckpt.pt"
+    train_loop(tiny_cnn(seed=5), objective, data, settings, generator(5), checkpoint, "other-run", CPU)
+
+    model = tiny_cnn()
+    _, resumed_after = train_loop(model, objective, data, settings, generator(), checkpoint, "this-run", CPU)
+    fresh = tiny_cnn()
+    train_loop(fresh, objective, data, settings, generator(), tmp_path / "fresh.pt", "this-run", CPU)
+
+    assert resumed_after == 0
+    assert load_torch(checkpoint)["run_id"] == "this-run"
+    for a, b in zip(model.state_dict().values(), fresh.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_nan_loss_raises_and_leaves_only_the_last_good_checkpoint(tmp_path):
+    data = two_class_split()
+    checkpoint = tmp_path / "ckpt.pt"
+    objective = FailAtCall(make_objective("standard", 0, {}), at=len(data) // SETTINGS.batch_size + 3, value=float("nan"))
+    with pytest.raises(TrainingDiverged, match="epoch 2, batch 3"):
+        train_loop(tiny_cnn(), objective, data, SETTINGS, generator(), checkpoint, "run", CPU)
+    state = load_torch(checkpoint)
+    assert state["epoch"] == 1 and len(state["history"]) == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_divergence_in_the_first_epoch_writes_no_checkpoint(tmp_path):
+    settings = dataclasses.replace(SETTINGS, lr=1e30)
+    with pytest.raises(TrainingDiverged, match="lower training.lr"):
+        train_loop(tiny_cnn(), make_objective("standard", 0, {}), two_class_split(), settings, generator(), tmp_path / "c.pt", "run", CPU)
+    assert not (tmp_path / "c.pt").exists()
+
+
+def test_fingerprint_depends_on_every_hyperparameter_but_not_key_order():
+    assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": [1, 2], "a": 1})
+    assert fingerprint({"a": 1, "b": [1, 2]}) != fingerprint({"a": 1, "b": [1, 3]})
+
+
+def hparams(**overrides):
+    base = {
+        "arch": "small_cnn",
+        "arch_options": {"width": 4},
+        "seed": 0,
+        "objective": "standard",
+        "strength": 0,
+        "objective_options": {},
+        "training": {**dataclasses.asdict(SETTINGS), "milestones": [2]},
+    }
+    return {**base, **overrides}
+
+
+def test_fit_returns_model_spec_and_record(tmp_path):
+    hp = hparams()
+    model, spec, record = fit(hp, two_class_split(n=128, seed=0), two_class_split(seed=1), tmp_path / "ckpt.pt", CPU)
+    assert spec == {"arch": "small_cnn", "in_channels": 1, "num_classes": 2, "options": {"width": 4}}
+    assert record["hparams"] == hp
+    assert len(record["history"]) == record["epochs"] == 3
+    assert record["final_loss"] == record["history"][-1]["loss"]
+    assert record["resumed_after_epoch"] == 0
+    assert 0.75 <= record["test_accuracy"] <= 1  # an easy task; chance is 0.5
+    assert 0 <= record["train_accuracy"] <= 1
+    test = two_class_split(seed=1)
+    with torch.no_grad():
+        accuracy = (model.eval()(test.floats()).argmax(1) == test.y).float().mean().item()
+    assert record["test_accuracy"] == pytest.approx(accuracy)
+
+
+def test_fit_is_reproducible_and_resumes_a_finished_run(tmp_path):
+    train, test = two_class_split(n=128, seed=0), two_class_split(seed=1)
+    first, _, record = fit(hparams(), train, test, tmp_path / "ckpt.pt", CPU)
+    again, _, record_again = fit(hparams(), train, test, tmp_path / "ckpt.pt", CPU)
+    assert record_again["resumed_after_epoch"] == 3
+    assert without_timing(record_again["history"]) == without_timing(record["history"])
+    other, _, _ = fit(hparams(), train, test, tmp_path / "other.pt", CPU)
+    for a, b, c in zip(first.state_dict().values(), again.state_dict().values(), other.state_dict().values()):
+        assert torch.equal(a, b) and torch.equal(a, c)
+
+
+def test_fit_with_other_hyperparameters_does_not_resume(tmp_path):
+    train, test = two_class_split(n=128, seed=0), two_class_split(seed=1)
+    fit(hparams(), train, test, tmp_path / "ckpt.pt", CPU)
+    _, _, record = fit(hparams(seed=1), train, test, tmp_path / "ckpt.pt", CPU)
+    assert record["resumed_after_epoch"] == 0

@@ -1,0 +1,343 @@
+"""The workflow end to end: outputs, their contents, and what an edit of the config reruns.
+
+The expensive run (the tiny config's whole DAG, about a minute on 2 CPU cores) happens
+once per module, in the ``tiny_run`` fixture; the tests after it only read its outputs
+or dry-run against its directory (a dry run changes no output and no metadata, so the
+tests do not depend on their order).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workflow_helpers import (
+    DRY_RUN_TIMEOUT,
+    REPO,
+    describe,
+    nothing_to_be_done,
+    output,
+    planned_job_blocks,
+    planned_jobs,
+    provenance_triggered_rules,
+    run_command,
+    run_snakemake,
+    tiny_config,
+    updated_config,
+    write_config,
+)
+
+DATASET = "digits_distractor"
+FIGURES = ["fig_noise_robustness", "fig_distractor"]
+TABLE_COLUMNS = [
+    "objective",
+    "strength",
+    "seed",
+    "label",
+    "test_accuracy",
+    "noise_std",
+    "signal_change",
+    "signal_sem",
+    "distractor_change",
+    "distractor_sem",
+    "ratio",
+]
+# (objective, canonical strength) of the tiny config's models
+MODELS = {("standard", "0"), ("pgd", "1_4_8")}
+MAGIC = {"pdf": b"%PDF-", "png": b"\x89PNG\r\n\x1a\n"}
+
+
+class TinyRun:
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.workdir = directory / "work"
+        self.workdir.mkdir()
+        self.config = tiny_config()
+        self.configfile = write_config(directory / "config.yaml", self.config)
+        self.results = self.workdir / "results"
+
+    def model_dir(self, objective: str, strength: str, seed: int = 0) -> Path:
+        return self.results / DATASET / "models" / objective / strength / f"seed={seed}"
+
+    def dry_run_with(self, name: str, edits: dict[str, object]):
+        """Dry-run the finished directory with ``edits`` applied to the tiny config."""
+        config = self.config
+        for dotted, value in edits.items():
+            config = updated_config(config, dotted.split("."), value)
+        assert config != self.config, "the edit must change the config"
+        return run_snakemake(self.workdir, write_config(self.directory / f"{name}.yaml", config), "-n")
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory) -> TinyRun:
+    run = TinyRun(tmp_path_factory.mktemp("tiny_run"))
+    proc = run_snakemake(run.workdir, run.configfile)
+    if proc.returncode != 0:
+        pytest.fail(f"the tiny workflow failed: {describe(proc)}")
+    run.proc = proc
+    return run
+
+
+# ---- (1) the end-to-end run -------------------------------------------------
+
+
+@pytest.mark.slow
+def test_run_executes_every_job_once(tiny_run):
+    """The run did the whole DAG (the same plan the dry run of the valid config shows)."""
+    assert planned_jobs(tiny_run.proc) == {
+        "base_dataset": 2,
+        "distractor_dataset": 2,
+        "train_model": 2,
+        "noise_robustness": 2,
+        "noise_robustness_table": 1,
+        "fig_noise_robustness": 1,
+        "fig_distractor": 1,
+        "all": 1,
+    }, describe(tiny_run.proc)
+    assert "12 of 12 steps (100%) done" in output(tiny_run.proc)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("figure", FIGURES)
+@pytest.mark.parametrize("ext", ["pdf", "png"])
+def test_figures_exist(tiny_run, figure, ext):
+    path = tiny_run.results / "figures" / f"{figure}.{ext}"
+    assert path.is_file(), f"{path} missing"
+    content = path.read_bytes()
+    assert len(content) > 1000, f"{path} is only {len(content)} bytes"
+    assert content.startswith(MAGIC[ext]), f"{path} is not a {ext} file"
+
+
+@pytest.fixture(scope="module")
+def table(tiny_run) -> pd.DataFrame:
+    path = tiny_run.results / DATASET / "tables" / "noise_robustness.csv"
+    assert path.is_file(), f"{path} missing"
+    return pd.read_csv(path, dtype={"strength": str})
+
+
+@pytest.fixture(scope="module")
+def records(tiny_run) -> dict[tuple[str, str], dict]:
+    out = {}
+    for objective, strength in MODELS:
+        path = tiny_run.model_dir(objective, strength) / "train.json"
+        assert path.is_file(), f"{path} missing"
+        out[objective, strength] = json.loads(path.read_text())
+    return out
+
+
+def expected_stds(config) -> list[float]:
+    settings = config["distractor"]["noise_robustness"]
+    start, stop, num = settings["stds"]["logspace"]
+    return [0.0] * settings["include_zero"] + list(np.logspace(start, stop, num))
+
+
+@pytest.mark.slow
+def test_table_columns(table):
+    assert list(table.columns) == TABLE_COLUMNS
+
+
+@pytest.mark.slow
+def test_table_one_row_per_model_and_std(tiny_run, table):
+    stds = expected_stds(tiny_run.config)
+    assert set(zip(table["objective"], table["strength"])) == MODELS, "both objectives, one strength each"
+    assert set(table["seed"]) == set(tiny_run.config["distractor"]["seeds"])
+    keys = ["objective", "strength", "seed", "noise_std"]
+    assert not table.duplicated(keys).any(), table[table.duplicated(keys, keep=False)]
+    assert len(table) == len(MODELS) * len(stds)
+    for (objective, strength), rows in table.groupby(["objective", "strength"]):
+        np.testing.assert_allclose(sorted(rows["noise_std"]), stds, rtol=1e-12, err_msg=f"{objective} {strength}")
+        assert rows["label"].nunique() == 1 and rows["test_accuracy"].nunique() == 1
+
+
+@pytest.mark.slow
+def test_table_values(table):
+    zero = table[table["noise_std"] == 0]
+    assert len(zero) == len(MODELS)
+    # Noise of std 0 changes no input, so no output: the change is exactly 0 and the
+    # ratio is undefined (NaN, an empty cell in the csv).
+    assert (zero["signal_change"] == 0).all() and (zero["distractor_change"] == 0).all(), zero
+    assert zero["ratio"].isna().all(), zero
+
+    for region in ("signal", "distractor"):
+        change = table[f"{region}_change"]
+        # softmax L1 distances lie in [0, 2]; with noise, every model's output moves
+        assert change.between(0, 2).all(), table
+        assert (change[table["noise_std"] > 0] > 0).all(), table
+        assert (table[f"{region}_sem"] >= 0).all(), table
+
+    defined = table[table["distractor_change"] > 0]
+    np.testing.assert_allclose(defined["ratio"], defined["signal_change"] / defined["distractor_change"], rtol=1e-9)
+
+
+@pytest.mark.slow
+def test_train_records(tiny_run, table, records):
+    d = tiny_run.config["distractor"]
+    for (objective, strength), record in records.items():
+        assert 0 <= record["test_accuracy"] <= 1, record["test_accuracy"]
+        hp = record["hparams"]
+        # the job trained what the config says: its hparams are the config's, verbatim
+        assert hp["objective"] == objective
+        # (the config may leave keys to the schema's defaults; the record has them all)
+        assert {k: hp["training"].get(k) for k in d["training"]} == d["training"]
+        assert hp["arch"] == d["model"]["arch"] and hp["arch_options"] == d["model"]["options"]
+        options = {k: v for k, v in d["objectives"][objective].items() if k != "grid"}
+        assert {k: hp["objective_options"].get(k) for k in options} == options
+        assert record["epochs"] == d["training"]["epochs"]
+        # the table carries the record's accuracy
+        rows = table[(table["objective"] == objective) & (table["strength"] == strength)]
+        assert math.isclose(rows["test_accuracy"].iloc[0], record["test_accuracy"], rel_tol=1e-12)
+        assert (tiny_run.model_dir(objective, strength) / "model.pt").stat().st_size > 0
+        # no resume checkpoint is left behind after a finished run
+        assert not (tiny_run.model_dir(objective, strength) / "checkpoint.pt").exists()
+
+
+# ---- (2) and (3): what a dry run plans after the run ---------------------------
+
+
+@pytest.mark.slow
+def test_dry_run_after_run_has_nothing_to_do(tiny_run):
+    proc = run_snakemake(tiny_run.workdir, tiny_run.configfile, "-n")
+    assert proc.returncode == 0, describe(proc)
+    assert nothing_to_be_done(proc), describe(proc)
+    assert planned_jobs(proc) == {}, describe(proc)
+
+
+_REPORTING = {"noise_robustness_table": 1, "fig_noise_robustness": 1, "all": 1}
+
+# (config edits, expected jobs per rule, rules whose jobs are triggered by changed params,
+#  objectives of the models retrained)
+EDITS = [
+    pytest.param(
+        {"distractor.figures.noise_std": 0.25},
+        {"fig_distractor": 1, "all": 1},
+        {"fig_distractor"},
+        set(),
+        id="figure-option-reruns-only-its-figure",
+    ),
+    pytest.param(
+        {"distractor.noise_robustness.draws": 2},
+        {"noise_robustness": 2, **_REPORTING},
+        {"noise_robustness"},
+        set(),
+        id="noise-option-reruns-metrics-not-training",
+    ),
+    pytest.param(
+        {"distractor.objectives.pgd.steps": 3},
+        {"train_model": 1, "noise_robustness": 1, "fig_distractor": 1, **_REPORTING},
+        {"train_model"},
+        {"pgd"},
+        id="pgd-option-retrains-only-pgd",
+    ),
+    pytest.param(
+        {"distractor.training.lr": 0.05},
+        {"train_model": 2, "noise_robustness": 2, "fig_distractor": 1, **_REPORTING},
+        {"train_model"},
+        {"standard", "pgd"},
+        id="training-option-retrains-both",
+    ),
+    pytest.param(
+        {"distractor.letter": "B"},
+        {"distractor_dataset": 2, "train_model": 2, "noise_robustness": 2, "fig_distractor": 1, **_REPORTING},
+        {"distractor_dataset"},
+        {"standard", "pgd"},
+        id="letter-remakes-distractor-data-not-base-data",
+    ),
+    pytest.param(
+        # where data is read from does not change it (base_dataset reads it from the config)
+        {"data.root": "elsewhere"},
+        {},
+        set(),
+        set(),
+        id="data-root-reruns-nothing",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edits, expected_jobs, triggered, retrained", EDITS)
+def test_edit_reruns_exactly_what_depends_on_it(tiny_run, request, edits, expected_jobs, triggered, retrained):
+    proc = tiny_run.dry_run_with(request.node.callspec.id, edits)
+    assert proc.returncode == 0, describe(proc)
+    assert planned_jobs(proc) == expected_jobs, describe(proc)
+    assert provenance_triggered_rules(proc) == triggered, describe(proc)
+    if not expected_jobs:
+        assert nothing_to_be_done(proc), describe(proc)
+    # which models: e.g. editing pgd.steps retrains the pgd model, not the standard one
+    jobs = planned_job_blocks(proc)
+    trained = sorted(job["wildcards"]["objective"] for job in jobs if job["rule"] == "train_model")
+    assert trained == sorted(retrained), describe(proc)
+    if "noise_robustness" not in triggered:
+        measured = sorted(job["wildcards"]["objective"] for job in jobs if job["rule"] == "noise_robustness")
+        assert measured == trained, "only retrained models are measured again"
+
+
+# ---- (4) the paper's experiment on SLURM plans without error -------------------
+
+
+SLURM_PROFILE = REPO / "slurm" / "config.yaml"
+
+
+@pytest.mark.skipif(not SLURM_PROFILE.is_file(), reason="no SLURM profile at slurm/config.yaml yet")
+def test_slurm_profile_plans_the_paper_experiment():
+    """``snakemake --profile slurm -n`` from the repo root, on the real config.yaml.
+
+    config.yaml trains on MNIST with ``data.download: true``. A dry run runs no job, so
+    it downloads nothing (the subprocess has an unreachable proxy, and the test checks
+    that no data directory appeared); validation only checks for MNIST's files when
+    downloads are off. Nor does a dry run submit anything to SLURM: the executor plugin
+    is configured but not called.
+    """
+    data_root = REPO / "data"
+    data_existed = data_root.exists()
+    proc = run_command(
+        [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n"], cwd=REPO, timeout=DRY_RUN_TIMEOUT
+    )
+    assert proc.returncode == 0, describe(proc)
+    assert "Using profile slurm" in output(proc), describe(proc)
+    assert "Traceback" not in output(proc) and "WorkflowError" not in output(proc), describe(proc)
+    assert data_existed or not data_root.exists(), "the dry run created data/ (did it download MNIST?)"
+
+    if (REPO / "results" / "mnist_distractor" / "models").exists():
+        # Someone ran the experiment in this checkout: plan it from scratch instead.
+        proc = run_command(
+            [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "--forceall"],
+            cwd=REPO,
+            timeout=DRY_RUN_TIMEOUT,
+        )
+        assert proc.returncode == 0, describe(proc)
+    trained = {
+        (job["wildcards"]["dataset"], job["wildcards"]["objective"], job["wildcards"]["strength"])
+        for job in planned_job_blocks(proc)
+        if job["rule"] == "train_model"
+    }
+    assert trained == {("mnist_distractor", "standard", "0"), ("mnist_distractor", "pgd", "1_4_8")}, describe(proc)
+    jobs = planned_jobs(proc)
+    for rule in ("base_dataset", "distractor_dataset", "noise_robustness", "fig_noise_robustness", "fig_distractor"):
+        assert jobs.get(rule, 0) >= 1, describe(proc)
+    # the profile's resources reach the jobs: training asks SLURM for a GPU
+    train_resources = [job.get("resources", "") for job in planned_job_blocks(proc) if job["rule"] == "train_model"]
+    assert train_resources and all("gpu=1" in r for r in train_resources), train_resources
+
+
+# ---- (5) and (6): lint and format -------------------------------------------
+
+
+def test_snakemake_lint_is_clean():
+    proc = run_command([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, timeout=DRY_RUN_TIMEOUT)
+    assert proc.returncode == 0, describe(proc)
+    assert "Lints for" not in output(proc), describe(proc)
+    assert "Congratulations, your workflow is in a good condition!" in output(proc), describe(proc)
+
+
+def test_snakefmt_check_passes():
+    snakefmt = Path(sys.executable).with_name("snakefmt")
+    if not snakefmt.exists():
+        pytest.skip("snakefmt is not installed (pip install -e '.[test]')")
+    proc = run_command([str(snakefmt), "--check", "Snakefile", "workflow/rules"], cwd=REPO, timeout=DRY_RUN_TIMEOUT)
+    assert proc.returncode == 0, f"run `snakefmt Snakefile workflow/rules`; {describe(proc)}"

@@ -1,0 +1,215 @@
+"""Run the Snakemake workflow as a subprocess, on a tiny config, for workflow-level tests.
+
+How the config is resolved. The Snakefile says ``configfile: "config.yaml"``; Snakemake
+resolves that path against the working directory *after* ``--directory`` took effect
+(``os.path.exists(fp)`` in ``Workflow.configfile``), so in a fresh ``tmp_path`` there is
+no config.yaml and the directive is skipped: when a ``--configfile`` is given on the
+command line, a missing workflow configfile is not an error, and the command-line file
+alone becomes the config. Were there a config.yaml in the working directory, Snakemake
+would *merge* it with the command-line file (a deep update: keys only the repo's
+config.yaml has, like ``distractor.model.options`` entries, would leak in and could turn
+a deliberately bad config valid, or the reverse). ``--replace-workflow-config`` makes the
+command-line file the whole config in both cases, so we always pass it: each test sees
+exactly the config it wrote, whatever lies in the directory.
+
+The command-line ``--configfile`` is made absolute, as it is read relative to the
+directory Snakemake was started in, not to ``--directory``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "Snakefile"
+DEMO_EXPERIMENTS = REPO / "demo" / "experiments.yaml"
+
+# Dry runs parse the workflow and the DAG: seconds. Real runs of the tiny config: a
+# minute or so on 2 CPU cores; the limits leave a wide margin for a slow machine.
+DRY_RUN_TIMEOUT = 120
+RUN_TIMEOUT = 900
+
+
+def tiny_config() -> dict[str, Any]:
+    """demo/experiments.yaml cut down to seconds per job: the same keys, smaller values."""
+    with open(DEMO_EXPERIMENTS) as f:
+        config = yaml.safe_load(f)
+    d = config["distractor"]
+    assert d["dataset"] == "digits" and config["data"]["download"] is False, "the demo must stay offline"
+    d["model"] = {"arch": "small_cnn", "options": {"width": 4}}
+    d["training"].update(epochs=2, milestones=[1])
+    d["objectives"]["pgd"]["steps"] = 2
+    d["noise_robustness"].update(stds={"logspace": [-2, 1, 6]}, include_zero=True, n_images=40, draws=1)
+    d["figures"]["n_examples"] = 2
+    return config
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path = Path(path).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as f:
+        yaml.safe_dump(config, f, sort_keys=False)
+    return path
+
+
+def subprocess_env() -> dict[str, str]:
+    """The test's environment, with network access made to fail fast rather than hang."""
+    env = dict(os.environ)
+    # Nothing here should download; if something tried, an unroutable proxy makes it fail
+    # at once instead of waiting for a timeout (or, worse, succeeding on a dev machine).
+    for var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"):
+        env[var] = "http://127.0.0.1:9"
+    env.pop("no_proxy", None)
+    env.pop("NO_PROXY", None)
+    # One BLAS thread per job: --cores 2 runs two jobs at a time on 2 cores.
+    env.setdefault("OMP_NUM_THREADS", "1")
+    env.setdefault("MKL_NUM_THREADS", "1")
+    # Keep matplotlib off any display and its cache inside the test's reach.
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def run_snakemake(
+    workdir: Path,
+    configfile: Path,
+    *args: str,
+    cores: int = 2,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess:
+    """``snakemake -s <repo>/Snakefile --directory <workdir> --configfile <configfile>``.
+
+    Returns the CompletedProcess (text output captured) whatever the exit status; the
+    caller asserts on it. ``subprocess.run`` kills the child when ``timeout`` passes.
+    """
+    dry = any(a in ("-n", "--dry-run", "--dryrun") for a in args)
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(Path(workdir).resolve()),
+        "--configfile",
+        str(Path(configfile).resolve()),
+        "--replace-workflow-config",
+        "--cores",
+        str(cores),
+        *args,
+    ]
+    return run_command(command, cwd=workdir, timeout=timeout or (DRY_RUN_TIMEOUT if dry else RUN_TIMEOUT))
+
+
+def run_command(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        command,
+        cwd=str(cwd),
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def output(proc: subprocess.CompletedProcess) -> str:
+    """stdout and stderr together (Snakemake logs to stderr, `--quiet rules` to stdout)."""
+    return f"{proc.stdout}\n{proc.stderr}"
+
+
+def describe(proc: subprocess.CompletedProcess, tail: int = 6000) -> str:
+    """For assertion messages: the command's exit status and the end of its output."""
+    return f"exit status {proc.returncode}; output:\n{output(proc)[-tail:]}"
+
+
+# A row of Snakemake's job stats table: "<rule name>   <count>"; the table ends at "total".
+_JOB_ROW = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+(\d+)\s*$")
+
+
+def planned_jobs(proc: subprocess.CompletedProcess) -> dict[str, int]:
+    """Jobs per rule from the "Job stats" table a (dry) run prints; {} when nothing to do.
+
+    Parses the table between its "job  count" header and its "total" row, so that other
+    lines of the log cannot be mistaken for rows.
+    """
+    jobs: dict[str, int] = {}
+    inside = False
+    for line in output(proc).splitlines():
+        words = line.split()
+        if words[:2] == ["job", "count"]:
+            inside, jobs = True, {}
+            continue
+        if not inside:
+            continue
+        match = _JOB_ROW.match(line)
+        if match and match.group(1) == "total":
+            inside = False
+            assert sum(jobs.values()) == int(match.group(2)), f"job stats table does not add up:\n{output(proc)}"
+        elif match:
+            jobs[match.group(1)] = int(match.group(2))
+    return jobs
+
+
+def planned_rules(proc: subprocess.CompletedProcess) -> set[str]:
+    return set(planned_jobs(proc))
+
+
+def nothing_to_be_done(proc: subprocess.CompletedProcess) -> bool:
+    return "Nothing to be done" in output(proc)
+
+
+def updated_config(config: dict[str, Any], path: Iterable[str], value: Any) -> dict[str, Any]:
+    """A deep copy of ``config`` with the key at ``path`` set to ``value``."""
+    new = copy.deepcopy(config)
+    *parents, last = path
+    node = new
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return new
+
+
+_JOB_HEADER = re.compile(r"^(?:local)?rule ([A-Za-z_][A-Za-z0-9_]*):\s*$")
+_JOB_FIELD = re.compile(r"^    ([a-z_]+): (.*)$")
+
+
+def planned_job_blocks(proc: subprocess.CompletedProcess) -> list[dict[str, Any]]:
+    """The jobs a (dry) run prints, each as {"rule", "wildcards": {...}, "reason", ...}.
+
+    A job block is a ``rule NAME:`` (or ``localrule NAME:``) line followed by indented
+    ``key: value`` lines. Wildcards are parsed into a dict.
+    """
+    jobs: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    for line in output(proc).splitlines():
+        header = _JOB_HEADER.match(line)
+        if header:
+            current = {"rule": header.group(1), "wildcards": {}}
+            jobs.append(current)
+            continue
+        field_ = _JOB_FIELD.match(line) if current is not None else None
+        if field_ is None:
+            current = None
+            continue
+        key, value = field_.groups()
+        if key == "wildcards":
+            value = dict(item.split("=", 1) for item in value.split(", "))
+        current[key] = value
+    return jobs
+
+
+def provenance_triggered_rules(proc: subprocess.CompletedProcess) -> set[str]:
+    """Rules with a job planned because its params changed since the last run."""
+    return {
+        job["rule"]
+        for job in planned_job_blocks(proc)
+        if "Params have changed" in job.get("reason", "")
+    }
