@@ -158,7 +158,7 @@ def test_standard_objective_is_cross_entropy():
 
 def test_make_objective_builds_pgd_with_all_listed_strengths():
     objective = make_objective("pgd", [1, 4, 8], PGD_OPTIONS)
-    assert objective == PGD(eps=[1.0, 4.0, 8.0], steps=5, step_size=0.5, random_start=0.5, eps_convention="per_example")
+    assert objective == PGD(strengths=[1.0, 4.0, 8.0], steps=5, step_size=0.5, random_start=0.5, eps_convention="per_example")
 
 
 def test_pgd_objective_is_at_least_the_clean_loss():

@@ -106,7 +106,7 @@ def test_digits_loader_is_deterministic_and_rejects_unknown_split():
 @pytest.mark.parametrize(
     "x, y, extras",
     [
-        (torch.zeros(4, 1, 8, 8), torch.zeros(4, dtype=torch.int64), {}),  # float images
+        (torch.zeros(4, 1, 8, 8, dtype=torch.float64), torch.zeros(4, dtype=torch.int64), {}),  # float64 images
         (torch.zeros(4, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.int64), {}),  # no channel axis
         (torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.int32), {}),  # int32 labels
         (torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(3, dtype=torch.int64), {}),  # too few labels
@@ -148,9 +148,9 @@ def test_load_split_on_wrong_contents_says_delete_and_rerun(tmp_path):
     torch.save({"x": torch.zeros(3)}, tmp_path / "no_y.pt")
     with pytest.raises(DataError, match="delete it and rerun"):
         load_split(tmp_path / "no_y.pt")
-    torch.save({"x": torch.zeros(2, 1, 4, 4), "y": torch.zeros(2, dtype=torch.int64)}, tmp_path / "float.pt")
+    torch.save({"x": torch.zeros(2, 1, 4, 4, dtype=torch.int32), "y": torch.zeros(2, dtype=torch.int64)}, tmp_path / "int.pt")
     with pytest.raises(DataError, match="[Dd]elete it and rerun"):
-        load_split(tmp_path / "float.pt")
+        load_split(tmp_path / "int.pt")
 
 
 def test_load_split_on_missing_file_raises_data_error(tmp_path):

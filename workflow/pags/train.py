@@ -21,11 +21,11 @@ import torch
 from torch import nn
 
 from .augment import AUGMENTATIONS
-from .datasets import ImageSplit
+from .datasets import ImageSplit, to_float
 from .errors import TrainingDiverged
 from .io import load_torch, save_torch
 from .models import build_model, load_state
-from .objectives import Objective, make_objective
+from .objectives import Objective, make_objective, scaled_lr
 from .runtime import log
 
 
@@ -56,7 +56,7 @@ def accuracy(model: nn.Module, split: ImageSplit, device: torch.device, batch_si
     correct = 0
     with torch.no_grad():
         for i in range(0, len(split), batch_size):
-            x = split.x[i : i + batch_size].to(device).float() / 255
+            x = to_float(split.x[i : i + batch_size].to(device))
             correct += (model(x).argmax(1).cpu() == split.y[i : i + batch_size]).sum().item()
     return correct / len(split)
 
@@ -103,7 +103,7 @@ def train_loop(
         order = torch.randperm(n, generator=generator, device=device)
         for i in range(0, n, settings.batch_size):
             index = order[i : i + settings.batch_size]
-            x = x_all[index].float() / 255
+            x = to_float(x_all[index])
             if augment is not None:
                 x = augment(x, generator)
             if channels_last:
@@ -146,7 +146,8 @@ def fit(
     device: torch.device,
 ) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
     """Train the model ``hparams`` describes. Returns (model, model spec, train record)."""
-    settings = TrainSettings.from_dict(hparams["training"])
+    lr = scaled_lr(hparams["training"]["lr"], hparams["strength"], hparams["objective_options"].get("lr_threshold"))
+    settings = TrainSettings.from_dict({**hparams["training"], "lr": lr})
     spec = {
         "arch": hparams["arch"],
         "in_channels": int(train.x.shape[1]),
@@ -166,6 +167,7 @@ def fit(
         "hparams": hparams,
         "history": history,
         "epochs": settings.epochs,
+        "lr": settings.lr,
         "final_loss": history[-1]["loss"] if history else math.nan,
         "train_accuracy": accuracy(model, train, device),
         "test_accuracy": accuracy(model, test, device),

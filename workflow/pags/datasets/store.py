@@ -11,15 +11,20 @@ from ..errors import DataError
 from ..io import load_torch, save_torch
 
 
+def to_float(x: torch.Tensor) -> torch.Tensor:
+    """Images as models see them: uint8 pixels scaled to [0, 1]; float images as stored."""
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+
+
 @dataclass
 class ImageSplit:
-    x: torch.Tensor  # uint8 [N, C, H, W]
+    x: torch.Tensor  # uint8 [N, C, H, W] (pixels), or float32 (synthetic data, no quantisation)
     y: torch.Tensor  # int64 [N]
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.x.dtype != torch.uint8 or self.x.ndim != 4:
-            raise DataError(f"images must be uint8 [N, C, H, W], got {self.x.dtype} {tuple(self.x.shape)}")
+        if self.x.dtype not in (torch.uint8, torch.float32) or self.x.ndim != 4:
+            raise DataError(f"images must be uint8 or float32 [N, C, H, W], got {self.x.dtype} {tuple(self.x.shape)}")
         if self.y.dtype != torch.int64 or self.y.shape != (self.x.shape[0],):
             raise DataError(f"labels must be int64 [N] with N = {self.x.shape[0]}, got {self.y.dtype} {tuple(self.y.shape)}")
         for name, value in self.extras.items():
@@ -34,7 +39,7 @@ class ImageSplit:
         return int(self.y.max()) + 1
 
     def floats(self) -> torch.Tensor:
-        return self.x.float() / 255.0
+        return to_float(self.x)
 
 
 def save_split(split: ImageSplit, path: str | os.PathLike) -> None:
