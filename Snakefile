@@ -7,6 +7,7 @@ configfile: "config.yaml"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/manifold.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
@@ -15,8 +16,13 @@ include: "workflow/rules/figures.smk"
 localrules:
     all,
     noise_robustness_table,
+    manifold_robustness_table,
+    tangent_quality,
     fig_noise_robustness,
     fig_distractor,
+    fig_manifold_robustness,
+    fig_tangent_noise,
+    fig_ground_truth,
 
 
 rule all:

@@ -5,7 +5,7 @@ Each case edits the tiny config (derived from demo/experiments.yaml), runs
 that the message names the offending key path (and the problem), and that nothing ran.
 
 A dry run costs a few seconds, most of it importing torch; the cases are independent,
-so the module starts the selected ones concurrently (one per core) and each
+so the module starts the selected ones concurrently (one per core, at most 4) and each
 parametrized test waits for its own result.
 """
 
@@ -43,15 +43,13 @@ class Case:
 
 def edited(config: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
     for dotted, value in edits.items():
-        path = dotted.split(".")
+        *parents, last = dotted.split(".")
+        config = updated_config(config, [*parents, last], None if value is DELETE else value)
         if value is DELETE:
-            config = updated_config(config, path, None)
-            parent = config
-            for key in path[:-1]:
-                parent = parent[key]
-            del parent[path[-1]]
-        else:
-            config = updated_config(config, path, value)
+            node = config
+            for key in parents:
+                node = node[key]
+            del node[last]
     return config
 
 
@@ -114,7 +112,8 @@ def dry_runs(request, tmp_path_factory):
         configfile = write_config(directory / "config.yaml", edited(base, case.edits))
         return workdir, run_snakemake(workdir, configfile, "-n")
 
-    with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
+    # at most 4 at a time: each dry run holds torch in memory (about 600 MB)
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         yield {case.id: pool.submit(dry_run, case) for case in CASES if case.id in selected}
 
 
@@ -157,3 +156,21 @@ def test_tiny_config_passes_dry_run(tmp_path):
         "all": 1,
     }, describe(proc)
     assert not (workdir / "results").exists(), "a dry run wrote results"
+
+
+def test_minimal_config_relies_on_schema_defaults(tmp_path):
+    """Only the required keys: every other one takes the schema's default (model, seeds,
+    noise_robustness, figures, data, the objectives' options), and the DAG is complete."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    minimal = {
+        "distractor": {
+            "dataset": "digits",
+            "training": {"epochs": 2, "batch_size": 64, "lr": 0.1, "milestones": [1]},
+            "objectives": {"standard": {}, "pgd": {"grid": [1], "eps_convention": "per_example"}},
+        }
+    }
+    proc = run_snakemake(workdir, write_config(tmp_path / "config.yaml", minimal), "-n")
+    assert proc.returncode == 0, describe(proc)
+    jobs = planned_jobs(proc)
+    assert jobs["train_model"] == 2 and jobs["all"] == 1, describe(proc)

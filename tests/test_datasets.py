@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from pags.datasets import ImageSplit, load_base, load_split, save_split
-from pags.datasets.distractor import add_distractor, render_letter, signal_mask, split_generator
+from pags.datasets import split_generator
+from pags.datasets.distractor import add_distractor, render_letter, signal_mask
 from pags.errors import DataError
 
 SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

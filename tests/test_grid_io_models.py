@@ -259,6 +259,7 @@ def test_model_columns_from_a_train_record():
     assert model_columns(record) == {
         "objective": "pgd",
         "strength": "1_4_8",
+        "strength_value": 8.0,
         "seed": 2,
         "label": "PGD-L2, ε ∈ {1, 4, 8} (batch-shared ε)",
         "test_accuracy": 0.9,

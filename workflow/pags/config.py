@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from .datasets.cifar10 import cifar10_present
 from .datasets.mnist import mnist_present
 from .errors import ConfigError
 from .grid import expand_grid, format_strength
@@ -73,17 +74,59 @@ def check_logspace(where: str, spec) -> None:
         raise ConfigError(f"config key '{where}': logspace start exceeds stop. Fix: write [start, stop, num] with start <= stop.")
 
 
+def check_sweep(name: str, exp: dict[str, Any]) -> None:
+    check_experiment(name, exp)
+    metric = exp["manifold_robustness"]
+    if metric["plot_step"] not in metric["step_sizes"]:
+        raise ConfigError(
+            f"config key '{name}.manifold_robustness.plot_step': {metric['plot_step']} is not one of "
+            f"step_sizes {metric['step_sizes']}. Fix: add it to step_sizes or pick one of them."
+        )
+
+
+def check_synthetic(spec: dict[str, Any]) -> None:
+    c, h, w = spec["image_shape"]
+    if h % 4 or w % 4:
+        raise ConfigError(
+            f"config key 'synthetic.image_shape': height and width {h}x{w} must be divisible by 4 "
+            "(the autoencoder halves them twice). Fix: e.g. [3, 16, 16]."
+        )
+    if spec["k_signal"] + spec["k_distractor"] > c * h * w:
+        raise ConfigError(
+            f"config key 'synthetic.k_signal': k_signal + k_distractor exceeds the {c * h * w} pixel dimensions. "
+            "Fix: lower them or enlarge image_shape."
+        )
+
+
+# data set -> (are its files under data.root?, what to put there)
+LOCAL_DATA = {
+    "mnist": (mnist_present, "{root}/MNIST/raw (torchvision's layout)"),
+    "cifar10": (
+        cifar10_present,
+        "{root}/cifar-10-batches-py, {root}/cifar10_<split>.npz or {root}/cifar10/<split>/<class>/*.png",
+    ),
+}
+
+
 def check_data(config: dict[str, Any], datasets: Iterable[str]) -> None:
     data = config["data"]
-    if "mnist" in datasets and not data["download"] and not mnist_present(data["root"]):
-        raise ConfigError(
-            f"config key 'data.root': MNIST is not under '{data['root']}/MNIST/raw' and data.download is false. "
-            "Fix: point data.root at a directory holding MNIST/raw (torchvision's layout) or set data.download: true."
-        )
+    if data["download"]:
+        return
+    for name in datasets:
+        present, layout = LOCAL_DATA.get(name, (None, ""))
+        if present is not None and not present(data["root"]):
+            raise ConfigError(
+                f"config key 'data.root': {name} is not in '{data['root']}' and data.download is false. "
+                f"Fix: put it at {layout.format(root=data['root'])}, or set data.download: true."
+            )
 
 
 def check_config(config: dict[str, Any]) -> None:
     """Raise ``ConfigError`` for the first problem the schema cannot catch."""
     check_experiment("distractor", config["distractor"])
     check_logspace("distractor.noise_robustness.stds", config["distractor"]["noise_robustness"]["stds"])
-    check_data(config, [config["distractor"]["dataset"]])
+    for dataset, exp in config["sweep"].items():
+        check_sweep(f"sweep.{dataset}", exp)
+    if "synthetic" in config["sweep"]:
+        check_synthetic(config["synthetic"])
+    check_data(config, [config["distractor"]["dataset"], *config["sweep"]])

@@ -13,6 +13,8 @@ import pandas as pd
 import torch
 from torch import nn
 
+from .stats import mean_and_sem
+
 
 def softmax_l1_change(clean_logits: torch.Tensor, perturbed_logits: torch.Tensor) -> torch.Tensor:
     """Per-example L1 distance between softmax outputs (0 to 2)."""
@@ -59,9 +61,7 @@ def robustness_table(changes: dict[str, torch.Tensor], stds: list[float]) -> pd.
     for j, s in enumerate(stds):
         row = {"noise_std": float(s)}
         for region, change in changes.items():
-            values = change[j].double().cpu()
-            row[f"{region}_change"] = values.mean().item()
-            row[f"{region}_sem"] = (values.std(unbiased=True) / len(values) ** 0.5).item() if len(values) > 1 else float("nan")
+            row[f"{region}_change"], row[f"{region}_sem"] = mean_and_sem(change[j])
         d = row["distractor_change"]
         row["ratio"] = row["signal_change"] / d if d > 0 else float("nan")
         rows.append(row)

@@ -65,7 +65,17 @@ def experiment(dataset):
     """The config section that defines the models trained on ``dataset``."""
     if dataset == distractor_dataset():
         return config["distractor"]
+    if dataset in config["sweep"]:
+        return config["sweep"][dataset]
     raise WorkflowError(f"no experiment in the config trains on data set '{dataset}'")
+
+
+def sweep_datasets():
+    return list(config["sweep"])
+
+
+def is_synthetic(dataset):
+    return dataset == "synthetic"
 
 
 def model_grid(exp):
@@ -107,6 +117,11 @@ def train_hparams(wildcards):
     }
 
 
+def manifold_params(wildcards):
+    """The on/off-manifold metric's settings, and only those."""
+    return experiment(wildcards.dataset)["manifold_robustness"]
+
+
 def noise_stds(settings):
     stds = expand_grid(settings["stds"])
     return ([0.0] if settings["include_zero"] else []) + [float(s) for s in stds]
@@ -118,9 +133,25 @@ def noise_stds(settings):
 def experiment_metric_files(metric):
     def files(wildcards):
         exp = experiment(wildcards.dataset)
-        return [metric_file(wildcards.dataset, *m, metric) for m in model_grid(exp)]
+        extra = (
+            [f"{RESULTS}/synthetic/metrics/bayes/{metric}.csv"]
+            if metric == "manifold_robustness" and is_synthetic(wildcards.dataset)
+            else []
+        )
+        return [metric_file(wildcards.dataset, *m, metric) for m in model_grid(exp)] + extra
 
     return files
+
+
+def manifold_inputs(wildcards):
+    """Test data and tangent spaces; on synthetic data also the exact manifold."""
+    inputs = {
+        "test": f"{RESULTS}/{wildcards.dataset}/data/test.pt",
+        "tangents": f"{RESULTS}/{wildcards.dataset}/autoencoder/tangents.pt",
+    }
+    if is_synthetic(wildcards.dataset):
+        inputs["manifold"] = f"{RESULTS}/synthetic/data/manifold.pt"
+    return inputs
 
 
 def first_seed_models(exp, dataset, file="model.pt"):
@@ -133,9 +164,14 @@ def first_seed_models(exp, dataset, file="model.pt"):
     ]
 
 
+def figure_names():
+    names = ["fig_noise_robustness", "fig_distractor"]
+    if config["sweep"]:
+        names += ["fig_manifold_robustness", "fig_tangent_noise"]
+    if "synthetic" in config["sweep"]:
+        names += ["fig_ground_truth"]
+    return names
+
+
 def all_targets():
-    return expand(
-        f"{FIGURES}/{{fig}}.{{ext}}",
-        fig=["fig_noise_robustness", "fig_distractor"],
-        ext=["pdf", "png"],
-    )
+    return expand(f"{FIGURES}/{{fig}}.{{ext}}", fig=figure_names(), ext=["pdf", "png"])

@@ -26,3 +26,18 @@ rule distractor_dataset:
         letter=config["distractor"]["letter"],
     script:
         "../scripts/distractor_dataset.py"
+
+
+rule synthetic_dataset:
+    output:
+        train=f"{RESULTS}/synthetic/data/train.pt",
+        test=f"{RESULTS}/synthetic/data/test.pt",
+        manifold=f"{RESULTS}/synthetic/data/manifold.pt",
+    params:
+        spec=config["synthetic"],
+    log:
+        f"{LOGS}/synthetic/data.log",
+    conda:
+        "../../envs/pags.yaml"
+    script:
+        "../scripts/synthetic_dataset.py"

@@ -43,3 +43,75 @@ rule fig_distractor:
         gradient_target=config["distractor"]["figures"]["gradient_target"],
     script:
         "../scripts/fig_distractor.py"
+
+
+rule fig_manifold_robustness:
+    input:
+        expand(
+            f"{RESULTS}/{{dataset}}/tables/manifold_robustness.csv",
+            dataset=sweep_datasets(),
+        ),
+    output:
+        pdf=report(
+            f"{FIGURES}/fig_manifold_robustness.pdf",
+            caption="../report/fig_manifold_robustness.rst",
+            category="Robust-model sweep",
+        ),
+        png=f"{FIGURES}/fig_manifold_robustness.png",
+    params:
+        datasets=sweep_datasets(),
+        plot_steps=[
+            config["sweep"][d]["manifold_robustness"]["plot_step"]
+            for d in sweep_datasets()
+        ],
+    log:
+        f"{LOGS}/figures/fig_manifold_robustness.log",
+    conda:
+        "../../envs/pags.yaml"
+    script:
+        "../scripts/fig_manifold_robustness.py"
+
+
+rule fig_tangent_noise:
+    input:
+        tangents=expand(
+            f"{RESULTS}/{{dataset}}/autoencoder/tangents.pt", dataset=sweep_datasets()
+        ),
+        tests=expand(f"{RESULTS}/{{dataset}}/data/test.pt", dataset=sweep_datasets()),
+    output:
+        pdf=report(
+            f"{FIGURES}/fig_tangent_noise.pdf",
+            caption="../report/fig_tangent_noise.rst",
+            category="Robust-model sweep",
+        ),
+        png=f"{FIGURES}/fig_tangent_noise.png",
+    params:
+        datasets=sweep_datasets(),
+        n_examples=config["figures"]["tangent_noise_examples"],
+    log:
+        f"{LOGS}/figures/fig_tangent_noise.log",
+    conda:
+        "../../envs/pags.yaml"
+    script:
+        "../scripts/fig_tangent_noise.py"
+
+
+rule fig_ground_truth:
+    input:
+        robustness=f"{RESULTS}/synthetic/tables/manifold_robustness.csv",
+        tangents=f"{RESULTS}/synthetic/tables/tangent_quality.csv",
+    output:
+        pdf=report(
+            f"{FIGURES}/fig_ground_truth.pdf",
+            caption="../report/fig_ground_truth.rst",
+            category="Ground-truth manifold",
+        ),
+        png=f"{FIGURES}/fig_ground_truth.png",
+    params:
+        plot_step=lambda w: experiment("synthetic")["manifold_robustness"]["plot_step"],
+    log:
+        f"{LOGS}/figures/fig_ground_truth.log",
+    conda:
+        "../../envs/pags.yaml"
+    script:
+        "../scripts/fig_ground_truth.py"

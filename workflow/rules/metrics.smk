@@ -33,3 +33,56 @@ rule noise_robustness_table:
         "../../envs/pags.yaml"
     script:
         "../scripts/collect_table.py"
+
+
+rule manifold_robustness:
+    input:
+        unpack(manifold_inputs),
+        model=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/model.pt",
+        record=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/train.json",
+    output:
+        f"{RESULTS}/{{dataset}}/metrics/{{objective}}/{{strength}}/seed={{seed}}/manifold_robustness.csv",
+    params:
+        settings=manifold_params,
+    log:
+        f"{LOGS}/{{dataset}}/manifold_robustness/{{objective}}/{{strength}}/seed={{seed}}.log",
+    threads: 1
+    conda:
+        "../../envs/pags.yaml"
+    script:
+        "../scripts/manifold_robustness.py"
+
+
+# The closed-form Bayes-optimal classifier of the synthetic data: the theory's reference.
+use rule manifold_robustness as bayes_manifold_robustness with:
+    input:
+        unpack(manifold_inputs),
+    output:
+        f"{RESULTS}/{{dataset}}/metrics/bayes/manifold_robustness.csv",
+    log:
+        f"{LOGS}/{{dataset}}/manifold_robustness/bayes.log",
+    wildcard_constraints:
+        dataset="synthetic",
+
+
+use rule noise_robustness_table as manifold_robustness_table with:
+    input:
+        experiment_metric_files("manifold_robustness"),
+    output:
+        f"{RESULTS}/{{dataset}}/tables/manifold_robustness.csv",
+    log:
+        f"{LOGS}/{{dataset}}/tables/manifold_robustness.log",
+
+
+rule tangent_quality:
+    input:
+        tangents=f"{RESULTS}/synthetic/autoencoder/tangents.pt",
+        manifold=f"{RESULTS}/synthetic/data/manifold.pt",
+    output:
+        f"{RESULTS}/synthetic/tables/tangent_quality.csv",
+    log:
+        f"{LOGS}/synthetic/tables/tangent_quality.log",
+    conda:
+        "../../envs/pags.yaml"
+    script:
+        "../scripts/tangent_quality.py"

@@ -1,7 +1,7 @@
 """Rule distractor_dataset: stack each digit with the letter on a random half."""
 
-from pags.datasets import load_split, save_split
-from pags.datasets.distractor import add_distractor, render_letter, split_generator
+from pags.datasets import load_split, save_split, split_generator
+from pags.datasets.distractor import add_distractor, render_letter
 from pags.runtime import job_log
 
 with job_log(snakemake.log[0]) as log:

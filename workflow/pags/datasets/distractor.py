@@ -13,7 +13,6 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .store import ImageSplit
 
-SPLIT_STREAMS = {"train": 0, "test": 1}
 
 
 def render_letter(letter: str = "A", size: int = 28, font_size: int = 22) -> torch.Tensor:
@@ -25,12 +24,6 @@ def render_letter(letter: str = "A", size: int = 28, font_size: int = 22) -> tor
     canvas = Image.new("L", (size, size), 0)
     ImageDraw.Draw(canvas).text((size / 2, size / 2), letter, fill=255, font=font, anchor="mm")
     return torch.from_numpy(np.asarray(canvas).copy()).unsqueeze(0)
-
-
-def split_generator(seed: int, split: str) -> torch.Generator:
-    """Independent, reproducible random streams for the train and test splits."""
-    state = np.random.SeedSequence([seed, SPLIT_STREAMS[split]]).generate_state(1, dtype=np.uint64)[0]
-    return torch.Generator().manual_seed(int(state))
 
 
 def add_distractor(digits: ImageSplit, letter: torch.Tensor, generator: torch.Generator) -> ImageSplit:

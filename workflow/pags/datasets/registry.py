@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from .cifar10 import load_cifar10
 from .digits import load_digits
 from .mnist import load_mnist
 from .store import ImageSplit
@@ -12,6 +13,7 @@ from .store import ImageSplit
 BASE_DATASETS: dict[str, Callable[[str, str, bool], ImageSplit]] = {
     "mnist": load_mnist,
     "digits": load_digits,
+    "cifar10": load_cifar10,
 }
 
 

@@ -5,10 +5,21 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 from ..errors import DataError
 from ..io import load_torch, save_torch
+
+
+SPLIT_STREAMS = {"train": 0, "test": 1}
+
+
+def split_generator(seed: int, split: str) -> torch.Generator:
+    """Independent, reproducible random streams for the train and test splits of a
+    synthesized data set."""
+    state = np.random.SeedSequence([seed, SPLIT_STREAMS[split]]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state))
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,268 @@
+"""The workflow on a real (single-node, throwaway) SLURM cluster, through the shipped profile.
+
+``snakemake --profile <repo>/slurm`` runs the tiny config end to end on a cluster that
+tests/slurm_cluster.py starts on localhost (munged, slurmctld, slurmd; a node with two
+GPUs backed by /dev/null and /dev/zero, so that GPU jobs are accepted and scheduled as on
+a real cluster, and run on the CPU). The test is skipped, with the reason, where SLURM
+is not installed or cannot start (``apt-get install slurm-wlm munge``).
+
+Only what a user sets for their site is given on the command line, the rest is the
+profile's: the partition, no account (the cluster has no accounting database), ``squeue``
+for job status (``sacct`` fails without slurmdbd), a short wait before the first status
+check, and how many jobs. The partition goes into ``--default-resources``, which on the
+command line *replaces* the profile's ``default-resources`` as a whole (Snakemake does not
+merge the two), so the profile's own entries are passed along with it, read from the
+profile with Snakemake's own profile parser.
+
+What SLURM was asked for is read back from its job records (``scontrol show job``; the
+cluster keeps finished jobs for an hour), not from Snakemake's output: every job the run
+submitted, its rule (the executor puts ``rule_<name>_wildcards_...`` in the job's
+comment), partition, state, GPUs, CPUs, memory and time limit.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.profiles import ProfileConfigFileParser
+
+from slurm_cluster import SlurmCluster, SlurmUnavailable
+from workflow_helpers import (
+    REPO,
+    SNAKEFILE,
+    describe,
+    nothing_to_be_done,
+    output,
+    planned_jobs,
+    subprocess_env,
+    tiny_config,
+    write_config,
+)
+
+pytestmark = pytest.mark.slurm
+
+PROFILE = REPO / "slurm"
+DATASET = "digits_distractor"
+FIGURES = ["fig_noise_robustness", "fig_distractor"]
+MAGIC = {"pdf": b"%PDF-", "png": b"\x89PNG\r\n\x1a\n"}
+MODELS = [("standard", "0"), ("pgd", "1_4_8")]
+# Rules that must run as SLURM jobs (the others may run on the submitting node).
+REMOTE_RULES = {"base_dataset", "distractor_dataset", "train_model", "noise_robustness"}
+# The tiny run takes about 3 minutes on 2 cores (most of it is Snakemake starting twice
+# per job, and the executor's status checks, whose interval grows by 10 s while no job
+# finishes); the limit leaves room for a slow machine.
+RUN_TIMEOUT = 900
+DRY_RUN_TIMEOUT = 180
+# munged's and slurmd's sockets live in the cluster's directory: Unix socket paths are
+# limited to 107 bytes, so a long pytest base directory falls back to a short one.
+MAX_ROOT_LENGTH = 60
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    root = tmp_path_factory.mktemp("slurm")
+    if len(str(root)) > MAX_ROOT_LENGTH:
+        root = Path(tempfile.mkdtemp(prefix="pags-slurm-"))
+    cluster = SlurmCluster(root)
+    try:
+        cluster.start()
+    except SlurmUnavailable as e:
+        cluster.stop()
+        pytest.skip(f"cannot start a SLURM cluster here: {e}")
+    except BaseException:
+        cluster.stop()
+        raise
+    yield cluster
+    cluster.stop()
+
+
+def profile() -> dict:
+    with open(PROFILE / "config.yaml") as f:
+        return yaml.safe_load(f)
+
+
+def profile_default_resources() -> list[str]:
+    """The profile's default-resources as Snakemake's profile parser turns them into arguments."""
+    with open(PROFILE / "config.yaml") as f:
+        return list(ProfileConfigFileParser().parse(f).get("default-resources", []))
+
+
+def snakemake_command(cluster: SlurmCluster, workdir: Path, configfile: Path, *args: str) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        str(PROFILE),
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--replace-workflow-config",
+        # the site-specific settings, as a user of this cluster would give them
+        "--default-resources",
+        *profile_default_resources(),
+        f"slurm_partition={cluster.partition}",
+        "--slurm-no-account",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--jobs",
+        "4",
+        *args,
+    ]
+
+
+def run(cluster: SlurmCluster, command: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProcess:
+    """``timeout -k 10`` around the command: Snakemake ignores SIGTERM while jobs run."""
+    return subprocess.run(
+        ["timeout", "-k", "10", str(timeout), *command],
+        cwd=str(cwd),
+        env={**subprocess_env(), **cluster.env},
+        capture_output=True,
+        text=True,
+        timeout=timeout + 30,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def slurm_jobs(cluster: SlurmCluster) -> list[dict[str, str]]:
+    """Every job the cluster knows of (finished ones included), as scontrol's key=value fields."""
+    proc = cluster.client("scontrol", "show", "job", "--oneliner")
+    assert proc.returncode == 0, proc.stderr
+    if "No jobs in the system" in proc.stdout:
+        return []
+    return [
+        dict(field.split("=", 1) for field in line.split() if "=" in field)
+        for line in proc.stdout.splitlines()
+        if line.strip()
+    ]
+
+
+def job_rule(job: dict[str, str]) -> str:
+    match = re.fullmatch(r"rule_(.+?)(?:_wildcards_.*)?", job.get("Comment", ""))
+    assert match, f"job {job.get('JobId')} has no rule in its comment: {job}"
+    return match.group(1)
+
+
+def slurm_time(minutes: int) -> str:
+    """A time limit as scontrol prints it: [days-]HH:MM:SS."""
+    days, rest = divmod(minutes, 24 * 60)
+    clock = f"{rest // 60:02d}:{rest % 60:02d}:00"
+    return f"{days}-{clock}" if days else clock
+
+
+def expected_resources(rule: str, attempt: int = 1) -> dict:
+    """The profile's resources of ``rule`` for one attempt (expressions evaluated)."""
+    p = profile()
+    resources = {**(p.get("default-resources") or {}), **(p.get("set-resources") or {}).get(rule, {})}
+    return {
+        key: eval(value, {"attempt": attempt}) if isinstance(value, str) and "attempt" in value else value
+        for key, value in resources.items()
+    }
+
+
+class SlurmRun:
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.workdir = directory / "work"
+        self.workdir.mkdir()
+        self.configfile = write_config(directory / "config.yaml", tiny_config())
+        self.results = self.workdir / "results"
+
+
+@pytest.fixture(scope="module")
+def slurm_run(cluster, tmp_path_factory) -> SlurmRun:
+    run_ = SlurmRun(tmp_path_factory.mktemp("slurm_run"))
+    start = time.monotonic()
+    run_.proc = run(cluster, snakemake_command(cluster, run_.workdir, run_.configfile), run_.workdir, RUN_TIMEOUT)
+    run_.wall_s = time.monotonic() - start
+    run_.jobs = slurm_jobs(cluster)
+    if run_.proc.returncode != 0:
+        timed_out = " (timed out)" if run_.proc.returncode in (124, 137) else ""
+        pytest.fail(
+            f"the tiny workflow failed on SLURM{timed_out} after {run_.wall_s:.0f}s: {describe(run_.proc)}\n"
+            f"SLURM jobs: {[(j.get('JobId'), j.get('Comment'), j.get('JobState')) for j in run_.jobs]}\n"
+            f"{cluster.diagnostics()}"
+        )
+    return run_
+
+
+def test_run_uses_the_shipped_profile_and_slurm(slurm_run):
+    log = output(slurm_run.proc)
+    assert f"Using profile {PROFILE}" in log, describe(slurm_run.proc)
+    assert "has been submitted with SLURM jobid" in log, describe(slurm_run.proc)
+    print(f"SLURM run: {slurm_run.wall_s:.0f}s wall, {len(slurm_run.jobs)} SLURM jobs")
+
+
+@pytest.mark.parametrize("figure", FIGURES)
+@pytest.mark.parametrize("ext", ["pdf", "png"])
+def test_figures_exist(slurm_run, figure, ext):
+    path = slurm_run.results / "figures" / f"{figure}.{ext}"
+    assert path.is_file(), f"{path} missing"
+    content = path.read_bytes()
+    assert len(content) > 1000 and content.startswith(MAGIC[ext]), f"{path} is not a {ext} file"
+
+
+def test_table_and_models_exist(slurm_run):
+    table = slurm_run.results / DATASET / "tables" / "noise_robustness.csv"
+    assert table.is_file() and len(table.read_text().splitlines()) > 1, f"{table} missing or empty"
+    for objective, strength in MODELS:
+        model_dir = slurm_run.results / DATASET / "models" / objective / strength / "seed=0"
+        assert (model_dir / "model.pt").is_file() and (model_dir / "model.pt").stat().st_size > 0, model_dir
+        assert (model_dir / "train.json").is_file(), model_dir
+
+
+def test_every_remote_job_ran_once_on_slurm(slurm_run, cluster):
+    """One SLURM job per planned job of each submitted rule, all completed, in the partition given."""
+    planned = planned_jobs(slurm_run.proc)
+    submitted: dict[str, int] = {}
+    for job in slurm_run.jobs:
+        submitted[job_rule(job)] = submitted.get(job_rule(job), 0) + 1
+        assert job["JobState"] == "COMPLETED", job
+        assert job["Partition"] == cluster.partition, job
+    assert REMOTE_RULES <= set(submitted), (submitted, planned)
+    assert submitted == {rule: planned.get(rule) for rule in submitted}, (submitted, planned)
+
+
+def test_jobs_asked_slurm_for_the_profiles_resources(slurm_run):
+    """GPU rules asked for their GPUs and CPUs per GPU; every job for its memory and time."""
+    gpu_rules = {rule for rule, r in (profile().get("set-resources") or {}).items() if r.get("gpu")}
+    assert {"train_model", "noise_robustness"} <= gpu_rules, "the profile gives training and metrics a GPU"
+    seen_gpu_rules = set()
+    for job in slurm_run.jobs:
+        rule = job_rule(job)
+        want = expected_resources(rule)
+        if rule in gpu_rules:
+            seen_gpu_rules.add(rule)
+            # sbatch --gpus=N is a per-job TRES request; --cpus-per-gpu=M ties CPUs to it
+            assert job.get("TresPerJob") == f"gres:gpu:{want['gpu']}", job
+            assert job.get("CpusPerTres") == f"gres:gpu:{want['cpus_per_gpu']}", job
+            assert int(job["NumCPUs"]) == want["gpu"] * want["cpus_per_gpu"], job
+        else:
+            assert "gpu" not in job.get("TresPerJob", "") + job.get("TresPerNode", ""), job
+            assert job.get("CPUs/Task") == "1", job
+        assert job["MinMemoryNode"] == f"{want['mem_mb']}M", job
+        assert job["TimeLimit"] == slurm_time(want["runtime"]), job
+    assert seen_gpu_rules == gpu_rules & set(map(job_rule, slurm_run.jobs))
+    assert {"train_model", "noise_robustness"} <= seen_gpu_rules
+
+
+def test_second_run_has_nothing_to_do(slurm_run, cluster):
+    command = snakemake_command(cluster, slurm_run.workdir, slurm_run.configfile, "-n")
+    proc = run(cluster, command, slurm_run.workdir, DRY_RUN_TIMEOUT)
+    assert proc.returncode == 0, describe(proc)
+    assert nothing_to_be_done(proc), describe(proc)
+    assert planned_jobs(proc) == {}, describe(proc)
+    assert len(slurm_jobs(cluster)) == len(slurm_run.jobs), "the dry run submitted jobs"

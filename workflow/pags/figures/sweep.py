@@ -1,0 +1,122 @@
+"""Paper Fig. 3 (top) and the ground-truth checks, from the manifold-robustness tables."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from ..labels import OBJECTIVE_NAMES
+from .style import apply_style, color_for
+
+REFERENCE_OBJECTIVES = ("standard", "bayes")  # plotted as horizontal references, not curves
+ON_COLOR, OFF_COLOR, ACC_COLOR = "#2166ac", "#b2182b", "#7f7f7f"
+
+
+def over_seeds(frame: pd.DataFrame, column: str, by=("objective", "strength_value")) -> pd.DataFrame:
+    """Mean, min and max over seeds of ``column``, per objective and strength."""
+    return frame.groupby(list(by))[column].agg(["mean", "min", "max"]).reset_index().sort_values(list(by))
+
+
+def band(ax, x, summary: pd.DataFrame, **style) -> None:
+    line = ax.plot(x, summary["mean"], **style)[0]
+    ax.fill_between(x, summary["min"], summary["max"], color=line.get_color(), alpha=0.15, lw=0)
+
+
+def swept_objectives(table: pd.DataFrame) -> list[str]:
+    order = list(OBJECTIVE_NAMES)
+    found = [o for o in table["objective"].unique() if o not in REFERENCE_OBJECTIVES]
+    return sorted(found, key=lambda o: order.index(o) if o in order else len(order))
+
+
+def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[str, float]):
+    """One row per data set, one panel per objective: the softmax-L1 change of the
+    prediction along a random on-manifold (blue) and off-manifold (red) unit direction
+    at the plotted step size vs strength, with test accuracy on the right axis. Solid:
+    tangent spaces from the autoencoder (the paper's); dashed: the exact ones, where known."""
+    apply_style()
+    ncols = max(len(swept_objectives(t)) for t in tables.values())
+    fig, axes = plt.subplots(
+        len(tables), ncols, figsize=(3.0 * ncols, 2.6 * len(tables)), squeeze=False, constrained_layout=True
+    )
+    for row, (dataset, table) in enumerate(tables.items()):
+        at_step = table[np.isclose(table["step_size"], plot_steps[dataset])]
+        for col, objective in enumerate(swept_objectives(table)):
+            ax = axes[row, col]
+            rows = at_step[at_step["objective"] == objective]
+            for tangent, dash in (("autoencoder", "-"), ("true", "--")):
+                part = rows[rows["tangent"] == tangent]
+                if part.empty:
+                    continue
+                for column, color in (("on_change", ON_COLOR), ("off_change", OFF_COLOR)):
+                    summary = over_seeds(part, column)
+                    band(ax, summary["strength_value"], summary, color=color, ls=dash)
+            for reference in at_step[at_step["objective"] == "standard"].groupby("tangent").mean(numeric_only=True).itertuples():
+                if reference.Index == "autoencoder":
+                    ax.axhline(reference.on_change, color=ON_COLOR, lw=0.6, ls=":")
+                    ax.axhline(reference.off_change, color=OFF_COLOR, lw=0.6, ls=":")
+            ax.set(xscale="log", title=f"{dataset}: {OBJECTIVE_NAMES.get(objective, objective)}")
+            if col == 0:
+                ax.set_ylabel(f"softmax L1 change (step {plot_steps[dataset]:g})")
+            ax.set_xlabel("strength")
+            acc = ax.twinx()
+            accuracy = over_seeds(rows.drop_duplicates(["objective", "strength_value", "seed"]), "test_accuracy")
+            band(acc, accuracy["strength_value"], accuracy, color=ACC_COLOR, lw=1)
+            acc.set_ylim(0, 1)
+            acc.grid(False)
+            acc.spines["right"].set_visible(True)
+            if col == ncols - 1:
+                acc.set_ylabel("test accuracy", color=ACC_COLOR)
+        for col in range(len(swept_objectives(table)), ncols):
+            axes[row, col].set_visible(False)
+    handles = [
+        plt.Line2D([], [], color=ON_COLOR, label="on-manifold"),
+        plt.Line2D([], [], color=OFF_COLOR, label="off-manifold"),
+        plt.Line2D([], [], color=ACC_COLOR, label="test accuracy"),
+        plt.Line2D([], [], color="black", ls="-", label="estimated tangent space"),
+        plt.Line2D([], [], color="black", ls="--", label="exact tangent space"),
+        plt.Line2D([], [], color="black", ls=":", lw=0.6, label="standard model"),
+    ]
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
+    return fig
+
+
+def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame):
+    """(a) principal angles between estimated and exact tangent spaces; (b) fraction of the
+    input gradient's squared norm in the exact tangent space span(U) and (c) in the signal
+    space span(U_s), vs strength, with the Bayes-optimal classifier as reference; (d) the
+    appendix Theorem 3 identity: off-manifold small-noise ratio vs 1 - tangent fraction."""
+    apply_style()
+    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), constrained_layout=True)
+
+    angles = quality.groupby("index")["angle_deg"].agg(["mean", "min", "max"]).reset_index()
+    band(axes[0], angles["index"] + 1, angles, color="black", marker=".")
+    axes[0].set(xlabel="principal angle index", ylabel="angle (degrees)", ylim=(0, 90),
+                title="(a) estimated vs exact tangent space")
+
+    per_model = robustness[robustness["tangent"] == "true"].drop_duplicates(["objective", "strength", "seed"])
+    for ax, column, title in (
+        (axes[1], "gradient_tangent_fraction", "(b) gradient in span(U)"),
+        (axes[2], "gradient_signal_fraction", "(c) gradient in span(U_s)"),
+    ):
+        for objective in swept_objectives(per_model):
+            summary = over_seeds(per_model[per_model["objective"] == objective], column)
+            band(ax, summary["strength_value"], summary, color=color_for(objective),
+                 label=OBJECTIVE_NAMES.get(objective, objective))
+        for name, ls in (("standard", ":"), ("bayes", "--")):
+            ref = per_model.loc[per_model["objective"] == name, column]
+            if not ref.empty:
+                ax.axhline(ref.mean(), color="black", ls=ls, lw=0.8, label=OBJECTIVE_NAMES[name])
+        ax.set(xscale="log", ylim=(0, 1.02), xlabel="strength", ylabel="fraction of squared norm", title=title)
+    axes[1].legend(frameon=False, fontsize=7)
+
+    ax = axes[3]
+    x, y = 1 - per_model["gradient_tangent_fraction"], per_model["small_noise_ratio"]
+    for objective, part in per_model.groupby("objective"):
+        ax.scatter(1 - part["gradient_tangent_fraction"], part["small_noise_ratio"], s=14,
+                   color=color_for(objective) if objective != "bayes" else "black")
+    top = max(1e-3, float(np.nanmax([x.max(), y.max()]))) if len(per_model) else 1
+    ax.plot([0, top], [0, top], color="black", lw=0.6, ls=":")
+    ax.set(xlabel="1 - gradient fraction in span(U)", ylabel="off-manifold small-noise ratio",
+           title="(d) appendix Theorem 3")
+    return fig

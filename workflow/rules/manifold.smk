@@ -1,0 +1,36 @@
+# The data manifold: an autoencoder per data set, and tangent spaces from its decoder.
+
+
+rule train_autoencoder:
+    input:
+        train=f"{RESULTS}/{{dataset}}/data/train.pt",
+        test=f"{RESULTS}/{{dataset}}/data/test.pt",
+    output:
+        model=f"{RESULTS}/{{dataset}}/autoencoder/model.pt",
+        record=f"{RESULTS}/{{dataset}}/autoencoder/train.json",
+    params:
+        settings=lambda w: experiment(w.dataset)["autoencoder"],
+    log:
+        f"{LOGS}/{{dataset}}/autoencoder.log",
+    threads: 1
+    conda:
+        "../../envs/pags.yaml"
+    script:
+        "../scripts/train_autoencoder.py"
+
+
+rule tangent_spaces:
+    input:
+        model=f"{RESULTS}/{{dataset}}/autoencoder/model.pt",
+        test=f"{RESULTS}/{{dataset}}/data/test.pt",
+    output:
+        f"{RESULTS}/{{dataset}}/autoencoder/tangents.pt",
+    params:
+        n_images=lambda w: experiment(w.dataset)["manifold_robustness"]["n_images"],
+    log:
+        f"{LOGS}/{{dataset}}/tangents.log",
+    threads: 1
+    conda:
+        "../../envs/pags.yaml"
+    script:
+        "../scripts/tangent_spaces.py"

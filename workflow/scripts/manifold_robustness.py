@@ -1,0 +1,51 @@
+"""Rules manifold_robustness, bayes_manifold_robustness: on/off-manifold robustness and
+where the input gradient lies, with estimated (and, on synthetic data, exact) tangent spaces."""
+
+import json
+
+import torch
+
+from pags.datasets import load_split
+from pags.datasets.synthetic import BayesOptimal, SyntheticManifold
+from pags.io import load_torch, save_csv
+from pags.labels import model_columns
+from pags.manifold.metrics import manifold_table
+from pags.models import load_model
+from pags.runtime import job_log, pick_device
+from pags.train import accuracy
+
+with job_log(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    device = pick_device()
+    settings = snakemake.params.settings
+    test = load_split(snakemake.input.test)
+    n = settings["n_images"]
+    tangents = {"autoencoder": load_torch(snakemake.input.tangents, what="tangent spaces")["basis"][:n]}
+    signal_basis = None
+    if "manifold" in snakemake.input.keys():
+        manifold = SyntheticManifold.from_dict(load_torch(snakemake.input.manifold, what="manifold"))
+        exact = manifold.tangent_basis().float()
+        tangents["true"] = exact.expand(len(tangents["autoencoder"]), *exact.shape)
+        signal_basis = manifold.signal_basis().float()
+    if "model" in snakemake.input.keys():
+        model = load_model(snakemake.input.model)
+        with open(snakemake.input.record) as f:
+            columns = model_columns(json.load(f))
+    else:  # the Bayes-optimal reference of the synthetic data
+        model = BayesOptimal(manifold)
+        columns = {"objective": "bayes", "strength": "0", "strength_value": 0.0, "seed": 0,
+                   "label": "Bayes optimal", "test_accuracy": accuracy(model, test, torch.device("cpu"))}
+    table = manifold_table(
+        model.to(device),
+        test.floats()[:n].to(device),
+        {name: q.to(device) for name, q in tangents.items()},
+        signal_basis=None if signal_basis is None else signal_basis.to(device),
+        step_sizes=settings["step_sizes"],
+        sigma=settings["small_noise_sigma"],
+        draws=settings["small_noise_draws"],
+        seed=settings["seed"],
+    )
+    for i, (column, value) in enumerate(columns.items()):
+        table.insert(i, column, value)
+    save_csv(table, snakemake.output[0])
+    log.info("\n%s", table.to_string())

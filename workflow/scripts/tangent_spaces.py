@@ -1,0 +1,18 @@
+"""Rule tangent_spaces: orthonormal tangent spaces at test images from the decoder."""
+
+import torch
+
+from pags.datasets import load_split
+from pags.io import save_torch
+from pags.manifold.autoencoder import load_autoencoder
+from pags.manifold.tangents import tangent_spaces
+from pags.runtime import job_log, pick_device
+
+with job_log(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    device = pick_device()
+    autoencoder = load_autoencoder(snakemake.input.model).to(device)
+    x = load_split(snakemake.input.test).floats()[: snakemake.params.n_images]
+    basis = tangent_spaces(autoencoder, x, device=device)
+    save_torch({"basis": basis.cpu()}, snakemake.output[0])
+    log.info("tangent spaces of dimension %d at %d images", basis.shape[-1], basis.shape[0])

@@ -1,0 +1,24 @@
+"""Rule train_autoencoder: the autoencoder whose decoder spans the estimated tangent spaces."""
+
+import torch
+
+from pags.datasets import load_split
+from pags.io import save_json
+from pags.manifold.autoencoder import reconstruction_error, save_autoencoder, train_autoencoder
+from pags.runtime import job_log, pick_device
+
+with job_log(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    device = pick_device()
+    settings = dict(snakemake.params.settings)
+    generator = torch.Generator(device=device).manual_seed(settings.pop("seed"))
+    model, history = train_autoencoder(
+        load_split(snakemake.input.train).x, generator=generator, device=device, **settings
+    )
+    test_mse = reconstruction_error(model, load_split(snakemake.input.test).x)
+    save_autoencoder(model.cpu(), snakemake.output.model)
+    save_json(
+        {"settings": snakemake.params.settings, "history": history, "test_mse": test_mse},
+        snakemake.output.record,
+    )
+    log.info("test reconstruction MSE per pixel %.5f", test_mse)
