@@ -1,13 +1,24 @@
 """A throwaway single-node SLURM cluster on localhost, for the SLURM integration test.
 
-Everything lives in one directory: slurm.conf, gres.conf, cgroup.conf, a fresh munge
-key, munged's socket/pid/log/seed files, slurmctld's state, slurmd's spool, the logs.
-Nothing under /etc, /run or /var is read or written: munged gets every path on its
-command line, the SLURM daemons get ``-f <dir>/slurm.conf``, and clients (sbatch, squeue,
-scontrol, sinfo, ...) find the config through ``SLURM_CONF`` in ``cluster.env``. The
+Everything lives in one directory: slurm.conf, gres.conf, a fresh munge key, munged's
+socket/pid/seed files, slurmctld's state, slurmd's spool, the logs. Nothing under /etc,
+/run or /var is written, and no configuration there is read: munged gets every path on
+its command line (``--force``: its socket's directory is private to this user, where
+munged wants everyone to reach it), the SLURM daemons get ``-f <dir>/slurm.conf`` (and
+find gres.conf beside it; there is no cgroup.conf, none is needed without cgroup
+plugins), and clients (sbatch, squeue, scontrol, sinfo, ...) find the config through
+``SLURM_CONF`` in ``cluster.env``, which jobs inherit. One exception is patched over: the
+slurm-jobstep executor clears ``SLURM_CONF`` before its nested ``srun`` inside a job, so
+``<dir>/bin/srun``, first on the jobs' PATH, sets it again (see ``write_config``). The
 munge socket reaches SLURM through ``AuthInfo=socket=...`` (used by auth/munge and
 cred/munge alike), so a munged of the host, if any, is neither used nor disturbed.
 Ports are free ports picked at start, so a cluster of the host is not disturbed either.
+The daemons run as the current user (root or not) and die with the process that started
+them (``PR_SET_PDEATHSIG``), even when it is killed before it can stop them.
+
+The partition, ``pags``, is not the default partition: a job submitted without
+``-p pags`` is refused, so a run that passes shows that the partition it was given
+reached every job.
 
 The node is what the workflow's SLURM profile needs, not what the machine has: with
 ``SlurmdParameters=config_overrides`` slurmd reports the configured CPUs and memory, so
@@ -50,7 +61,7 @@ REAL_MEMORY_MB = 200_000  # >= the profile's largest request: 32000 * attempt, 3
 GPU_FILES = ("/dev/null", "/dev/zero")  # two "GPUs": the two GPU jobs of a stage run side by side
 MIN_JOB_AGE_S = 3600
 DAEMONS = ("munged", "slurmctld", "slurmd")
-CLIENTS = ("sbatch", "squeue", "scontrol", "sinfo", "srun", "scancel")
+CLIENTS = ("sbatch", "squeue", "scontrol", "sinfo", "srun", "scancel", "munge", "unmunge")
 # Daemons live in sbin, which a non-root PATH often lacks.
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin", "/usr/local/sbin"])
 
@@ -147,8 +158,7 @@ class SlurmCluster:
         while slurmd_port == ctld_port:
             slurmd_port = _free_port()
         r = self.root
-        self.conf.write_text(
-            f"""\
+        self.conf.write_text(f"""\
 # single-node test cluster (tests/slurm_cluster.py); every path is under {r}
 ClusterName=pagstest
 SlurmctldHost={self.host}(127.0.0.1)
@@ -190,8 +200,7 @@ MinJobAge={MIN_JOB_AGE_S}
 MessageTimeout=20
 NodeName={self.host} NodeAddr=127.0.0.1 CPUs={CPUS} RealMemory={REAL_MEMORY_MB} Gres=gpu:{len(GPU_FILES)} State=UNKNOWN
 PartitionName={self.partition} Nodes={self.host} Default=NO MaxTime=INFINITE State=UP
-"""
-        )
+""")
         # Inside a job, snakemake's slurm-jobstep executor runs the rule with a nested
         # `srun`, after removing every SLURM_* variable but the job's identity from its
         # environment, SLURM_CONF included. On a real cluster that srun then reads
@@ -206,9 +215,7 @@ PartitionName={self.partition} Nodes={self.host} Default=NO MaxTime=INFINITE Sta
             f'exec {find_executable("srun")} "$@"\n'
         )
         srun.chmod(0o755)
-        (r / "gres.conf").write_text(
-            "".join(f"NodeName={self.host} Name=gpu File={f}\n" for f in GPU_FILES)
-        )
+        (r / "gres.conf").write_text("".join(f"NodeName={self.host} Name=gpu File={f}\n" for f in GPU_FILES))
 
     # ---- processes ------------------------------------------------------------
 
@@ -254,9 +261,7 @@ PartitionName={self.partition} Nodes={self.host} Default=NO MaxTime=INFINITE Sta
     def start(self, timeout: float = 60) -> "SlurmCluster":
         missing = missing_executables()
         if missing:
-            raise SlurmUnavailable(
-                "not installed: " + ", ".join(missing) + " (apt-get install slurm-wlm munge)"
-            )
+            raise SlurmUnavailable("not installed: " + ", ".join(missing) + " (apt-get install slurm-wlm munge)")
         self.write_config()
         m = self.root / "munge"
         self._spawn(
@@ -275,18 +280,26 @@ PartitionName={self.partition} Nodes={self.host} Default=NO MaxTime=INFINITE Sta
             ],
         )
         self._wait("munged's socket", self.munge_socket.exists, 20)
+        # A credential made and decoded through the socket: the key and socket work.
         munge = subprocess.run(
-            f"{find_executable('munge')} -n -S {self.munge_socket} | {find_executable('unmunge')} -S {self.munge_socket}",
-            shell=True,
+            [find_executable("munge"), "-n", "-S", str(self.munge_socket)], capture_output=True, timeout=20
+        )
+        unmunge = subprocess.run(
+            [find_executable("unmunge"), "-S", str(self.munge_socket)],
+            input=munge.stdout,
             capture_output=True,
-            text=True,
             timeout=20,
-        ) if find_executable("munge") and find_executable("unmunge") else None
-        if munge is not None and munge.returncode != 0:
-            raise SlurmUnavailable(f"munge round trip failed: {munge.stdout}{munge.stderr}\n{self.diagnostics()}")
+        )
+        if munge.returncode != 0 or unmunge.returncode != 0:
+            raise SlurmUnavailable(
+                f"munge round trip failed: {(munge.stderr + unmunge.stderr).decode(errors='replace')}\n"
+                f"{self.diagnostics()}"
+            )
 
         self._spawn("slurmctld", ["-D", "-f", str(self.conf)])
-        self._wait("slurmctld to answer", lambda: self.client("scontrol", "ping", timeout=10).stdout.count("UP") > 0, 30)
+        self._wait(
+            "slurmctld to answer", lambda: self.client("scontrol", "ping", timeout=10).stdout.count("UP") > 0, 30
+        )
         self._spawn("slurmd", ["-D", "-f", str(self.conf), "-N", self.host])
         self._wait("the node to be idle", self.node_idle, timeout)
         return self

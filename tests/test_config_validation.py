@@ -80,7 +80,7 @@ CASES = [
     Case("seeds-empty", {"distractor.seeds": []}, ("'distractor.seeds'", "should be non-empty")),
     Case("seeds-negative", {"distractor.seeds": [0, -1]}, ("'distractor.seeds.1'", "less than the minimum of 0")),
     Case("seeds-duplicate", {"distractor.seeds": [0, 0]}, ("'distractor.seeds'", "non-unique")),
-    Case("unknown-dataset", {"distractor.dataset": "cifar10"}, ("'distractor.dataset'", "'cifar10' is not one of")),
+    Case("unknown-dataset", {"distractor.dataset": "imagenet"}, ("'distractor.dataset'", "'imagenet' is not one of")),
     Case("unknown-arch", {"distractor.model.arch": "vgg16"}, ("'distractor.model.arch'", "'vgg16' is not one of")),
     Case("letter-too-long", {"distractor.letter": "AB"}, ("'distractor.letter'", "'AB' is too long")),
     Case("noise-n-images-zero", {f"{NOISE}.n_images": 0}, (f"'{NOISE}.n_images'", "less than the minimum of 1")),

@@ -138,7 +138,9 @@ def experiment_metric_files(metric):
             if metric == "manifold_robustness" and is_synthetic(wildcards.dataset)
             else []
         )
-        return [metric_file(wildcards.dataset, *m, metric) for m in model_grid(exp)] + extra
+        return [
+            metric_file(wildcards.dataset, *m, metric) for m in model_grid(exp)
+        ] + extra
 
     return files
 

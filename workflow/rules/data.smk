@@ -33,11 +33,11 @@ rule synthetic_dataset:
         train=f"{RESULTS}/synthetic/data/train.pt",
         test=f"{RESULTS}/synthetic/data/test.pt",
         manifold=f"{RESULTS}/synthetic/data/manifold.pt",
-    params:
-        spec=config["synthetic"],
     log:
         f"{LOGS}/synthetic/data.log",
     conda:
         "../../envs/pags.yaml"
+    params:
+        spec=config["synthetic"],
     script:
         "../scripts/synthetic_dataset.py"

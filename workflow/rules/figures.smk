@@ -58,16 +58,16 @@ rule fig_manifold_robustness:
             category="Robust-model sweep",
         ),
         png=f"{FIGURES}/fig_manifold_robustness.png",
+    log:
+        f"{LOGS}/figures/fig_manifold_robustness.log",
+    conda:
+        "../../envs/pags.yaml"
     params:
         datasets=sweep_datasets(),
         plot_steps=[
             config["sweep"][d]["manifold_robustness"]["plot_step"]
             for d in sweep_datasets()
         ],
-    log:
-        f"{LOGS}/figures/fig_manifold_robustness.log",
-    conda:
-        "../../envs/pags.yaml"
     script:
         "../scripts/fig_manifold_robustness.py"
 
@@ -85,13 +85,13 @@ rule fig_tangent_noise:
             category="Robust-model sweep",
         ),
         png=f"{FIGURES}/fig_tangent_noise.png",
-    params:
-        datasets=sweep_datasets(),
-        n_examples=config["figures"]["tangent_noise_examples"],
     log:
         f"{LOGS}/figures/fig_tangent_noise.log",
     conda:
         "../../envs/pags.yaml"
+    params:
+        datasets=sweep_datasets(),
+        n_examples=config["figures"]["tangent_noise_examples"],
     script:
         "../scripts/fig_tangent_noise.py"
 
@@ -107,11 +107,11 @@ rule fig_ground_truth:
             category="Ground-truth manifold",
         ),
         png=f"{FIGURES}/fig_ground_truth.png",
-    params:
-        plot_step=lambda w: experiment("synthetic")["manifold_robustness"]["plot_step"],
     log:
         f"{LOGS}/figures/fig_ground_truth.log",
     conda:
         "../../envs/pags.yaml"
+    params:
+        plot_step=lambda w: experiment("synthetic")["manifold_robustness"]["plot_step"],
     script:
         "../scripts/fig_ground_truth.py"

@@ -8,13 +8,13 @@ rule train_autoencoder:
     output:
         model=f"{RESULTS}/{{dataset}}/autoencoder/model.pt",
         record=f"{RESULTS}/{{dataset}}/autoencoder/train.json",
-    params:
-        settings=lambda w: experiment(w.dataset)["autoencoder"],
     log:
         f"{LOGS}/{{dataset}}/autoencoder.log",
-    threads: 1
     conda:
         "../../envs/pags.yaml"
+    threads: 1
+    params:
+        settings=lambda w: experiment(w.dataset)["autoencoder"],
     script:
         "../scripts/train_autoencoder.py"
 
@@ -25,12 +25,12 @@ rule tangent_spaces:
         test=f"{RESULTS}/{{dataset}}/data/test.pt",
     output:
         f"{RESULTS}/{{dataset}}/autoencoder/tangents.pt",
-    params:
-        n_images=lambda w: experiment(w.dataset)["manifold_robustness"]["n_images"],
     log:
         f"{LOGS}/{{dataset}}/tangents.log",
-    threads: 1
     conda:
         "../../envs/pags.yaml"
+    threads: 1
+    params:
+        n_images=lambda w: experiment(w.dataset)["manifold_robustness"]["n_images"],
     script:
         "../scripts/tangent_spaces.py"

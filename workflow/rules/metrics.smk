@@ -42,13 +42,13 @@ rule manifold_robustness:
         record=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/train.json",
     output:
         f"{RESULTS}/{{dataset}}/metrics/{{objective}}/{{strength}}/seed={{seed}}/manifold_robustness.csv",
-    params:
-        settings=manifold_params,
     log:
         f"{LOGS}/{{dataset}}/manifold_robustness/{{objective}}/{{strength}}/seed={{seed}}.log",
-    threads: 1
     conda:
         "../../envs/pags.yaml"
+    threads: 1
+    params:
+        settings=manifold_params,
     script:
         "../scripts/manifold_robustness.py"
 

@@ -13,6 +13,6 @@ with job_log(snakemake.log[0]) as log:
     device = pick_device()
     autoencoder = load_autoencoder(snakemake.input.model).to(device)
     x = load_split(snakemake.input.test).floats()[: snakemake.params.n_images]
-    basis = tangent_spaces(autoencoder, x, device=device)
-    save_torch({"basis": basis.cpu()}, snakemake.output[0])
+    basis, singular_values = tangent_spaces(autoencoder.encode, autoencoder.decode, x.to(device), progress=True)
+    save_torch({"basis": basis, "singular_values": singular_values}, snakemake.output[0])
     log.info("tangent spaces of dimension %d at %d images", basis.shape[-1], basis.shape[0])

@@ -52,7 +52,9 @@ class Autoencoder(nn.Module):
         inner = (4 * width, h // 4, w // 4)
         self.shape, self.latent_dim = (c, h, w), latent_dim
         # what ``build_autoencoder`` needs to rebuild this model (saved with the weights)
-        self.spec = {"shape": [c, h, w], "latent_dim": latent_dim, "width": width, "activation": activation, "output": output}
+        self.spec = {
+            "shape": [c, h, w], "latent_dim": latent_dim, "width": width, "activation": activation, "output": output
+        }
         self.encoder = nn.Sequential(
             nn.Conv2d(c, width, 3, padding=1), act(),
             nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), act(),
@@ -134,7 +136,7 @@ def train_autoencoder(
             optimizer.step()
             total, seen = total + loss.item() * len(x), seen + len(x)
         history.append({"epoch": epoch + 1, "loss": total / seen, "seconds": time.perf_counter() - started})
-        log.info("autoencoder epoch %d/%d mse %.5f (%.1fs)", epoch + 1, epochs, history[-1]["loss"], history[-1]["seconds"])
+        log.info("autoencoder epoch %d/%d mse %.5f (%.1fs)", epoch + 1, epochs, total / seen, history[-1]["seconds"])
     return model.eval(), history
 
 

@@ -11,6 +11,8 @@ class's logit, the scalar the Theorem 3 ratio is measured on.
 
 from __future__ import annotations
 
+import copy
+
 import pandas as pd
 import torch
 from torch import nn
@@ -39,9 +41,12 @@ def manifold_table(
     for name, basis in tangents.items():
         # The same random directions for every tangent space: differences are the spaces'.
         generator = torch.Generator(device=x.device).manual_seed(seed)
-        on, off = on_off_manifold_change(model, x, basis, step_sizes, generator)
+        change = on_off_manifold_change(model, x, basis, step_sizes, generator)
+        on, off = change["on"], change["off"]
         fraction = mean_and_sem(tangent_fraction(grad, basis))[0]
-        ratio = mean_and_sem(small_noise_ratio(model, x, basis, sigma, draws, generator))[0]
+        # f(x + u) - f(x) at tiny sigma is a difference of close numbers: float64.
+        ratio = small_noise_ratio(copy.deepcopy(model).double(), x.double(), basis, sigma, draws, generator)
+        ratio = mean_and_sem(ratio)[0]
         for j, step in enumerate(step_sizes):
             on_mean, on_sem = mean_and_sem(on[j])
             off_mean, off_sem = mean_and_sem(off[j])

@@ -6,22 +6,25 @@ latent direction e_i, all k of them vmapped into one batched pass through the de
 so the cost is about one decoder forward pass on k + 1 latents (the primal and the k
 tangents) per image. Reverse mode would need D = 3072 backward passes per CIFAR image.
 
-Method, measured (``benchmarks/tangents.py``, CIFAR-size decoder, width 64, CPU, one
-thread, CPU time): nested ``vmap`` (images) of ``vmap`` (latent directions) of ``jvp``
-ran at 0.95-1.2x the bound; ``jacfwd`` and ``linearize`` + ``vmap`` were slower, and a
-hand-written layer-by-layer tangent propagation was no faster than ``jvp`` (both are one
-batched conv per layer), so the generic ``torch.func`` route is used: it works for any
-decoder built from layers with forward-mode rules (conv, linear, elementwise, BatchNorm
-in eval mode).
+Method, measured with ``benchmarks/tangents.py`` (CIFAR-size decoder, CPU, one thread,
+CPU time): nested ``vmap`` (images) of ``vmap`` (latent directions) of ``jvp`` ran at
+0.85-1.15x the bound; ``jacfwd`` is the same computation at the same speed; ``linearize``
+then ``vmap`` was ~2x slower (it re-traces the decoder per chunk); a one-off hand-written
+layer-by-layer tangent propagation (one batched conv per layer on [primal; tangents])
+was no faster. So the generic ``torch.func`` route is used: it works for any decoder
+built from layers with forward-mode rules (conv, linear, elementwise, BatchNorm in eval).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable
 
 import torch
 from torch.func import jvp, vmap
+
+from ..datasets.store import to_float
 
 Decoder = Callable[[torch.Tensor], torch.Tensor]  # [B, k] -> [B, C, H, W]
 
@@ -42,7 +45,10 @@ def decoder_jacobian(decoder: Decoder, z: torch.Tensor) -> torch.Tensor:
 
         return vmap(one)(basis)
 
-    with torch.no_grad():  # forward mode needs no autograd graph; do not build one for the weights
+    with torch.no_grad(), warnings.catch_warnings():  # forward mode needs no graph for the weights
+        # torch's first forward-AD call scripts its jvp decompositions with the deprecated
+        # torch.jit.script: a warning about torch's internals, not about this code.
+        warnings.filterwarnings("ignore", message=".*torch.jit.script.*deprecated", category=FutureWarning)
         return vmap(columns)(z).transpose(1, 2)
 
 
@@ -88,7 +94,7 @@ def tangent_spaces(
     out_dtype: torch.dtype | None = None,
     progress: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tangent bases at many images x [N, C, H, W] (floats, on the models' device):
+    """Tangent bases at many images x [N, C, H, W] (uint8 pixels or floats, on the models' device):
     Q [N, D, r] and the singular values [N, k] of J at enc(x), computed ``chunk_size``
     images at a time (memory ~ chunk_size * (k + 1) decoder activations).
 
@@ -103,7 +109,8 @@ def tangent_spaces(
         chunks = tqdm(chunks, total=math.ceil(len(x) / chunk_size), desc="tangent spaces", unit="chunk")
     for i in chunks:
         with torch.no_grad():
-            z = encoder(x[i : i + chunk_size])
+            xs = x[i : i + chunk_size]
+            z = encoder(xs if xs.is_floating_point() else to_float(xs))  # keeps float64 as float64
         q, s = orthonormalise(decoder_jacobian(decoder, z), rank)
         bases.append(q.to("cpu", out_dtype or q.dtype))
         values.append(s.cpu())
