@@ -78,7 +78,7 @@ def missing_executables() -> list[str]:
     return [name for name in (*DAEMONS, *CLIENTS) if find_executable(name) is None]
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child, before exec: have the kernel SIGTERM it when the test process dies.
 
     So that the daemons do not outlive a test run that was killed (by ``timeout``, by CI)
@@ -230,7 +230,7 @@ PartitionName={self.partition} Nodes={self.host} Default=NO MaxTime=INFINITE Sta
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **self.env},
                 start_new_session=True,  # keep Ctrl-C of the test run away from the daemons
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         finally:
             out.close()

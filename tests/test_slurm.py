@@ -33,7 +33,7 @@ import pytest
 import yaml
 from snakemake.profiles import ProfileConfigFileParser
 
-from slurm_cluster import SlurmCluster, SlurmUnavailable
+from slurm_cluster import SlurmCluster, SlurmUnavailable, die_with_parent
 from workflow_helpers import (
     REPO,
     SNAKEFILE,
@@ -124,7 +124,11 @@ def snakemake_command(cluster: SlurmCluster, workdir: Path, configfile: Path, *a
 
 
 def run(cluster: SlurmCluster, command: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProcess:
-    """``timeout -k 10`` around the command: Snakemake ignores SIGTERM while jobs run."""
+    """``timeout -k 10`` around the command: Snakemake ignores SIGTERM while jobs run.
+
+    ``timeout`` also gets a SIGTERM, which it passes on, followed by a SIGKILL 10 s later,
+    if the test process dies first: no Snakemake outlives a killed test run.
+    """
     return subprocess.run(
         ["timeout", "-k", "10", str(timeout), *command],
         cwd=str(cwd),
@@ -133,6 +137,7 @@ def run(cluster: SlurmCluster, command: list[str], cwd: Path, timeout: int) -> s
         text=True,
         timeout=timeout + 30,
         stdin=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
     )
 
 
