@@ -124,21 +124,33 @@ def snakemake_command(cluster: SlurmCluster, workdir: Path, configfile: Path, *a
 
 
 def run(cluster: SlurmCluster, command: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProcess:
-    """``timeout -k 10`` around the command: Snakemake ignores SIGTERM while jobs run.
+    """The command under ``timeout -k 10``: Snakemake ignores SIGTERM while jobs run.
 
-    ``timeout`` also gets a SIGTERM, which it passes on, followed by a SIGKILL 10 s later,
-    if the test process dies first: no Snakemake outlives a killed test run.
+    However the test ends, Snakemake goes with it: if the test is interrupted (Ctrl-C, the
+    limit below), ``timeout`` is sent SIGTERM, which it passes on to Snakemake, and SIGKILLs
+    it 10 s later; if the test process dies, the kernel sends ``timeout`` that SIGTERM.
     """
-    return subprocess.run(
+    proc = subprocess.Popen(
         ["timeout", "-k", "10", str(timeout), *command],
         cwd=str(cwd),
         env={**subprocess_env(), **cluster.env},
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout + 30,
         stdin=subprocess.DEVNULL,
         preexec_fn=die_with_parent,
     )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout + 30)
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 
 def slurm_jobs(cluster: SlurmCluster) -> list[dict[str, str]]:

@@ -317,6 +317,18 @@ def test_slurm_profile_plans_the_paper_experiment():
         for job in planned_job_blocks(proc)
         if job["rule"] == "train_model"
     }
+    # the CIFAR-10 sweep: 4 objectives x 30 strengths x 3 seeds, and the standard model
+    cifar_jobs = [
+        job["wildcards"] for job in planned_job_blocks(proc) if job["rule"] == "train_model"
+        if job["wildcards"]["dataset"] == "cifar10"
+    ]
+    per_objective = {}
+    for w in cifar_jobs:
+        per_objective.setdefault(w["objective"], set()).add((w["strength"], w["seed"]))
+    assert {o: len(s) for o, s in per_objective.items()} == {
+        "standard": 3, "gnorm": 90, "smooth": 90, "randsmooth": 90, "pgd": 90
+    }, describe(proc)
+    assert planned_jobs(proc)["manifold_robustness"] >= len(cifar_jobs)
     # the distractor experiment's two models (config.yaml may plan other experiments too)
     distractor_models = {("mnist_distractor", "standard", "0"), ("mnist_distractor", "pgd", "1_4_8")}
     assert {m for m in trained if m[0] == "mnist_distractor"} == distractor_models, describe(proc)

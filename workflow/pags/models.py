@@ -23,8 +23,9 @@ def resnet18(in_channels: int, num_classes: int) -> nn.Module:
     return model
 
 
-def small_cnn(in_channels: int, num_classes: int, width: int = 32) -> nn.Module:
-    """Three conv-BN-ReLU stages and a linear head: for demos and tests on a CPU."""
+def small_cnn(in_channels: int, num_classes: int, width: int = 32, pool: int = 1) -> nn.Module:
+    """Three conv-BN-ReLU stages and a linear head: for demos and tests on a CPU.
+    ``pool`` > 1 keeps a pool x pool grid of features, so the head sees where they are."""
 
     def stage(cin: int, cout: int, stride: int) -> list[nn.Module]:
         return [nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
@@ -33,9 +34,9 @@ def small_cnn(in_channels: int, num_classes: int, width: int = 32) -> nn.Module:
         *stage(in_channels, width, 1),
         *stage(width, 2 * width, 2),
         *stage(2 * width, 4 * width, 2),
-        nn.AdaptiveAvgPool2d(1),
+        nn.AdaptiveAvgPool2d(pool),
         nn.Flatten(),
-        nn.Linear(4 * width, num_classes),
+        nn.Linear(4 * width * pool * pool, num_classes),
     )
 
 

@@ -1,0 +1,144 @@
+"""The sweep on the synthetic data set, end to end on a tiny config, and what reruns
+after config edits (adding a strength or a seed, changing one objective)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workflow_helpers import (
+    describe,
+    nothing_to_be_done,
+    planned_job_blocks,
+    planned_jobs,
+    run_snakemake,
+    tiny_config,
+    updated_config,
+    write_config,
+)
+
+pytestmark = pytest.mark.slow
+
+SWEEP_FIGURES = ["fig_manifold_robustness", "fig_tangent_noise", "fig_ground_truth"]
+
+
+def tiny_sweep_config():
+    config = tiny_config()
+    config["synthetic"] = {"image_shape": [1, 8, 8], "k_signal": 2, "k_distractor": 2, "n_train": 300, "n_test": 40}
+    config["sweep"] = {
+        "synthetic": {
+            "model": {"arch": "small_cnn", "options": {"width": 4, "pool": 2}},
+            "training": {"epochs": 2, "batch_size": 64, "lr": 0.05, "milestones": [1], "amp": False},
+            "seeds": [0],
+            "objectives": {
+                "standard": {"grid": [0]},
+                "gnorm": {"grid": [0.01, 0.1]},
+                "randsmooth": {"grid": [0.1]},
+            },
+            "autoencoder": {"latent_dim": 4, "width": 4, "epochs": 2, "batch_size": 64},
+            "manifold_robustness": {
+                "n_images": 8,
+                "step_sizes": [0.5, 1.0],
+                "plot_step": 0.5,
+                "small_noise_draws": 4,
+            },
+        }
+    }
+    return config
+
+
+@pytest.fixture(scope="module")
+def sweep_run(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("sweep")
+    config = tiny_sweep_config()
+    configfile = write_config(workdir / "config.yaml", config)
+    proc = run_snakemake(workdir, configfile, *SWEEP_FIGURES)
+    assert proc.returncode == 0, describe(proc)
+    return workdir, configfile, config
+
+
+def test_sweep_figures_are_written(sweep_run):
+    workdir, _, _ = sweep_run
+    for name in SWEEP_FIGURES:
+        assert (workdir / "results" / "figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
+        assert (workdir / "results" / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_manifold_table_has_one_row_per_model_tangent_and_step(sweep_run):
+    workdir, _, _ = sweep_run
+    table = pd.read_csv(workdir / "results" / "synthetic" / "tables" / "manifold_robustness.csv")
+    models = table[["objective", "strength", "seed"]].drop_duplicates()
+    # 4 trained models and the Bayes-optimal reference
+    assert sorted(models["objective"]) == ["bayes", "gnorm", "gnorm", "randsmooth", "standard"]
+    assert len(table) == len(models) * 2 * 2  # tangent spaces (estimated, exact) x step sizes
+    assert set(table["tangent"]) == {"autoencoder", "true"}
+    for column in ("on_change", "off_change", "gradient_tangent_fraction", "gradient_signal_fraction"):
+        assert table[column].between(0, 2).all(), column
+    assert table[["gradient_tangent_fraction", "gradient_signal_fraction"]].le(1 + 1e-6).all().all()
+
+
+def test_bayes_optimal_gradient_lies_in_the_signal_space(sweep_run):
+    workdir, _, _ = sweep_run
+    table = pd.read_csv(workdir / "results" / "synthetic" / "tables" / "manifold_robustness.csv")
+    bayes = table[(table["objective"] == "bayes") & (table["tangent"] == "true")]
+    assert np.allclose(bayes["gradient_signal_fraction"], 1, atol=1e-5)
+    assert np.allclose(bayes["gradient_tangent_fraction"], 1, atol=1e-5)
+    # so it does not change at all along directions off the exact manifold
+    assert np.allclose(bayes["off_change"], 0, atol=1e-5)
+
+
+def test_tangent_quality_angles_are_degrees_in_range(sweep_run):
+    workdir, _, _ = sweep_run
+    quality = pd.read_csv(workdir / "results" / "synthetic" / "tables" / "tangent_quality.csv")
+    assert quality["angle_deg"].between(0, 90).all()
+    assert set(quality["index"]) == set(range(4))  # min(true dimension 4, latent 4)
+    assert quality["image"].nunique() == 8
+
+
+def dry_run_after(sweep_run, path, value):
+    workdir, _, config = sweep_run
+    edited = write_config(workdir / "edited.yaml", updated_config(config, path, value))
+    proc = run_snakemake(workdir, edited, *SWEEP_FIGURES, "-n")
+    assert proc.returncode == 0, describe(proc)
+    return proc
+
+
+def trained(proc):
+    return sorted(
+        (j["wildcards"]["objective"], j["wildcards"]["strength"], j["wildcards"]["seed"])
+        for j in planned_job_blocks(proc)
+        if j["rule"] == "train_model"
+    )
+
+
+def test_nothing_to_do_after_the_sweep(sweep_run):
+    workdir, configfile, _ = sweep_run
+    proc = run_snakemake(workdir, configfile, *SWEEP_FIGURES, "-n")
+    assert nothing_to_be_done(proc), describe(proc)
+
+
+def test_adding_a_strength_trains_only_that_model(sweep_run):
+    proc = dry_run_after(sweep_run, ["sweep", "synthetic", "objectives", "gnorm", "grid"], [0.01, 0.1, 1.0])
+    assert trained(proc) == [("gnorm", "1", "0")], describe(proc)
+    assert planned_jobs(proc)["manifold_robustness"] == 1
+
+
+def test_adding_a_seed_trains_only_the_new_seed(sweep_run):
+    proc = dry_run_after(sweep_run, ["sweep", "synthetic", "seeds"], [0, 1])
+    assert trained(proc) == [
+        ("gnorm", "0.01", "1"), ("gnorm", "0.1", "1"), ("randsmooth", "0.1", "1"), ("standard", "0", "1")
+    ], describe(proc)
+    assert "train_autoencoder" not in planned_jobs(proc)
+
+
+def test_changing_one_objective_retrains_only_it(sweep_run):
+    proc = dry_run_after(sweep_run, ["sweep", "synthetic", "objectives", "gnorm", "penalty_scale"], 2.0)
+    assert trained(proc) == [("gnorm", "0.01", "0"), ("gnorm", "0.1", "0")], describe(proc)
+
+
+def test_changing_a_metric_option_retrains_nothing(sweep_run):
+    proc = dry_run_after(sweep_run, ["sweep", "synthetic", "manifold_robustness", "small_noise_draws"], 8)
+    jobs = planned_jobs(proc)
+    assert "train_model" not in jobs and "train_autoencoder" not in jobs, describe(proc)
+    assert jobs["manifold_robustness"] == 4 and jobs["bayes_manifold_robustness"] == 1
