@@ -5,6 +5,7 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.ticker import NullFormatter
 
 from ..labels import OBJECTIVE_NAMES
 from .style import apply_style, color_for
@@ -16,6 +17,13 @@ ON_COLOR, OFF_COLOR, ACC_COLOR = "#2166ac", "#b2182b", "#7f7f7f"
 def over_seeds(frame: pd.DataFrame, column: str, by=("objective", "strength_value")) -> pd.DataFrame:
     """Mean, min and max over seeds of ``column``, per objective and strength."""
     return frame.groupby(list(by))[column].agg(["mean", "min", "max"]).reset_index().sort_values(list(by))
+
+
+def log_strength_axis(ax) -> None:
+    """Log x axis labelled at decades only: minor labels collide on short grids."""
+    ax.set_xscale("log")
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("strength")
 
 
 def band(ax, x, summary: pd.DataFrame, **style) -> None:
@@ -55,10 +63,10 @@ def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[s
                 if reference.Index == "autoencoder":
                     ax.axhline(reference.on_change, color=ON_COLOR, lw=0.6, ls=":")
                     ax.axhline(reference.off_change, color=OFF_COLOR, lw=0.6, ls=":")
-            ax.set(xscale="log", title=f"{dataset}: {OBJECTIVE_NAMES.get(objective, objective)}")
+            log_strength_axis(ax)
+            ax.set_title(f"{dataset}: {OBJECTIVE_NAMES.get(objective, objective)}")
             if col == 0:
                 ax.set_ylabel(f"softmax L1 change (step {plot_steps[dataset]:g})")
-            ax.set_xlabel("strength")
             acc = ax.twinx()
             accuracy = over_seeds(rows.drop_duplicates(["objective", "strength_value", "seed"]), "test_accuracy")
             band(acc, accuracy["strength_value"], accuracy, color=ACC_COLOR, lw=1)
@@ -107,7 +115,8 @@ def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame):
             ref = per_model.loc[per_model["objective"] == name, column]
             if not ref.empty:
                 ax.axhline(ref.mean(), color="black", ls=ls, lw=0.8, label=OBJECTIVE_NAMES[name])
-        ax.set(xscale="log", ylim=(0, 1.02), xlabel="strength", ylabel="fraction of squared norm", title=title)
+        log_strength_axis(ax)
+        ax.set(ylim=(0, 1.02), ylabel="fraction of squared norm", title=title)
     axes[1].legend(frameon=False, fontsize=7)
 
     ax = axes[3]
