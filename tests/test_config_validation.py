@@ -53,6 +53,18 @@ def edited(config: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+# A minimal valid sweep on the synthetic data set, for the sweep's own cases.
+SWEEP = {
+    "training": {"epochs": 1, "batch_size": 8, "lr": 0.1, "milestones": []},
+    "objectives": {"gnorm": {"grid": [0.1]}},
+}
+SYN = "sweep.synthetic"
+
+
+def sweep(**changes):
+    return {"synthetic": {**SWEEP, **changes}}
+
+
 T = "distractor.training"
 PGD = "distractor.objectives.pgd"
 NOISE = "distractor.noise_robustness"
@@ -87,6 +99,42 @@ CASES = [
     Case("noise-stds-logspace-start-above-stop", {f"{NOISE}.stds": {"logspace": [1, -2, 6]}}, (f"'{NOISE}.stds'", "start exceeds stop")),
     Case("noise-unknown-key", {f"{NOISE}.n_image": 10}, (f"'{NOISE}.n_image'", "was unexpected")),
     Case("gradient-target-unknown", {"distractor.figures.gradient_target": "input"}, ("'distractor.figures.gradient_target'", "'input' is not one of")),
+    Case("sweep-unknown-dataset", {"sweep": {"imagenet": SWEEP}}, ("'sweep.imagenet'", "was unexpected")),
+    Case(
+        "sweep-plot-step-not-a-step",
+        {"sweep": sweep(manifold_robustness={"step_sizes": [0.5], "plot_step": 1.0})},
+        (f"'{SYN}.manifold_robustness.plot_step'", "not one of step_sizes"),
+    ),
+    Case(
+        "sweep-autoencoder-latent-zero",
+        {"sweep": sweep(autoencoder={"latent_dim": 0})},
+        (f"'{SYN}.autoencoder.latent_dim'", "less than the minimum of 1"),
+    ),
+    Case(
+        "gnorm-negative-penalty-scale",
+        {"sweep": sweep(objectives={"gnorm": {"grid": [0.1], "penalty_scale": -1}})},
+        (f"'{SYN}.objectives.gnorm.penalty_scale'", "-1"),
+    ),
+    Case(
+        "lr-threshold-zero",
+        {"sweep": sweep(objectives={"randsmooth": {"grid": [0.1], "lr_threshold": 0}})},
+        (f"'{SYN}.objectives.randsmooth.lr_threshold'", "0"),
+    ),
+    Case(
+        "synthetic-image-not-divisible-by-4",
+        {"sweep": sweep(), "synthetic": {"image_shape": [3, 10, 10]}},
+        ("'synthetic.image_shape'", "divisible by 4"),
+    ),
+    Case(
+        "synthetic-manifold-exceeds-image",
+        {"sweep": sweep(), "synthetic": {"image_shape": [1, 4, 4], "k_signal": 10, "k_distractor": 10}},
+        ("'synthetic.k_signal'", "exceeds the 16 pixel dimensions"),
+    ),
+    Case(
+        "cifar10-offline-without-data",
+        {"sweep": {"cifar10": SWEEP}, "data.download": False, "data.root": "no_such_dir"},
+        ("'data.root'", "cifar10 is not in 'no_such_dir'", "no_such_dir/cifar10_<split>.npz"),
+    ),
     Case(
         "mnist-offline-without-data",
         {"distractor.dataset": "mnist", "data.download": False, "data.root": "no_such_dir"},
