@@ -51,6 +51,17 @@ def fingerprint(hparams: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(hparams, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor, where: str, fix: str) -> float:
+    """One optimizer step on ``loss``; a NaN or infinite loss stops training with an error
+    instead of producing a model. Returns the loss value."""
+    if not torch.isfinite(loss):
+        raise TrainingDiverged(f"{where} became {loss.item()}. Fix: {fix}.")
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss.item()
+
+
 def accuracy(model: nn.Module, split: ImageSplit, device: torch.device, batch_size: int = 1000) -> float:
     model.eval()
     correct = 0
@@ -110,15 +121,9 @@ def train_loop(
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.amp and device.type == "cuda"):
                 loss = objective(model, x, y_all[index], generator)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"the training loss became {loss.item()} at epoch {epoch + 1}, batch {batches + 1}. "
-                    "Fix: lower training.lr or the strength, or check the data."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, batches = total + loss.item(), batches + 1
+            where = f"the training loss, at epoch {epoch + 1}, batch {batches + 1},"
+            total += descend(optimizer, loss, where, "lower training.lr or the strength, or check the data")
+            batches += 1
         lr = optimizer.param_groups[0]["lr"]
         schedule.step()
         history.append({"epoch": epoch + 1, "loss": total / batches, "lr": lr, "seconds": time.perf_counter() - started})

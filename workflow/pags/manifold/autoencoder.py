@@ -20,7 +20,8 @@ import torch
 from torch import nn
 
 from ..datasets.store import to_float
-from ..errors import CheckpointError, TrainingDiverged
+from ..errors import CheckpointError
+from ..train import descend
 from ..io import load_torch, save_torch
 from ..runtime import log
 
@@ -126,15 +127,9 @@ def train_autoencoder(
         for i in range(0, n, batch_size):
             x = to_float(x_all[order[i : i + batch_size]])
             loss = nn.functional.mse_loss(model(x), x)
-            if not torch.isfinite(loss):
-                raise TrainingDiverged(
-                    f"the autoencoder's loss became {loss.item()} at epoch {epoch + 1}. "
-                    "Fix: lower the autoencoder's lr, or check the data."
-                )
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            total, seen = total + loss.item() * len(x), seen + len(x)
+            where = f"the autoencoder's loss, at epoch {epoch + 1},"
+            total += descend(optimizer, loss, where, "lower the autoencoder's lr, or check the data") * len(x)
+            seen += len(x)
         history.append({"epoch": epoch + 1, "loss": total / seen, "seconds": time.perf_counter() - started})
         log.info("autoencoder epoch %d/%d mse %.5f (%.1fs)", epoch + 1, epochs, total / seen, history[-1]["seconds"])
     return model.eval(), history
