@@ -33,7 +33,8 @@ def tiny_sweep_config():
             "seeds": [0],
             "objectives": {
                 "standard": {"grid": [0]},
-                "gnorm": {"grid": [0.01, 0.1]},
+                # 1e35 makes the loss overflow: a diverged point the sweep must survive
+                "gnorm": {"grid": [0.01, 0.1, 1e35]},
                 "randsmooth": {"grid": [0.1]},
             },
             "autoencoder": {"latent_dim": 4, "width": 4, "epochs": 2, "batch_size": 64},
@@ -69,13 +70,27 @@ def test_manifold_table_has_one_row_per_model_tangent_and_step(sweep_run):
     workdir, _, _ = sweep_run
     table = pd.read_csv(workdir / "results" / "synthetic" / "tables" / "manifold_robustness.csv")
     models = table[["objective", "strength", "seed"]].drop_duplicates()
-    # 4 trained models and the Bayes-optimal reference
-    assert sorted(models["objective"]) == ["bayes", "gnorm", "gnorm", "randsmooth", "standard"]
+    # 5 trained models and the Bayes-optimal reference
+    assert sorted(models["objective"]) == ["bayes", "gnorm", "gnorm", "gnorm", "randsmooth", "standard"]
     assert len(table) == len(models) * 2 * 2  # tangent spaces (estimated, exact) x step sizes
     assert set(table["tangent"]) == {"autoencoder", "true"}
+    trained = table[table["status"] == "ok"]
     for column in ("on_change", "off_change", "gradient_tangent_fraction", "gradient_signal_fraction"):
-        assert table[column].between(0, 2).all(), column
-    assert table[["gradient_tangent_fraction", "gradient_signal_fraction"]].le(1 + 1e-6).all().all()
+        assert trained[column].between(0, 2).all(), column
+    assert trained[["gradient_tangent_fraction", "gradient_signal_fraction"]].le(1 + 1e-6).all().all()
+
+
+def test_a_diverged_model_is_recorded_not_dropped(sweep_run):
+    workdir, _, _ = sweep_run
+    table = pd.read_csv(
+        workdir / "results" / "synthetic" / "tables" / "manifold_robustness.csv", dtype={"strength": str}
+    )
+    diverged = table[table["status"] == "diverged"]
+    assert set(zip(diverged["objective"], diverged["strength"])) == {("gnorm", "1e35")}
+    assert len(diverged) == 2 * 2  # still one row per tangent space and step size ...
+    assert diverged[["on_change", "off_change", "test_accuracy"]].isna().all().all()  # ... with no numbers
+    log = (workdir / "results/logs/synthetic/train/gnorm/1e35/seed=0.log").read_text()
+    assert "TrainingDiverged" in log and "Fix:" in log
 
 
 def test_bayes_optimal_gradient_lies_in_the_signal_space(sweep_run):
@@ -119,7 +134,7 @@ def test_nothing_to_do_after_the_sweep(sweep_run):
 
 
 def test_adding_a_strength_trains_only_that_model(sweep_run):
-    proc = dry_run_after(sweep_run, ["sweep", "synthetic", "objectives", "gnorm", "grid"], [0.01, 0.1, 1.0])
+    proc = dry_run_after(sweep_run, ["sweep", "synthetic", "objectives", "gnorm", "grid"], [0.01, 0.1, 1e35, 1.0])
     assert trained(proc) == [("gnorm", "1", "0")], describe(proc)
     assert planned_jobs(proc)["manifold_robustness"] == 1
 
@@ -127,18 +142,19 @@ def test_adding_a_strength_trains_only_that_model(sweep_run):
 def test_adding_a_seed_trains_only_the_new_seed(sweep_run):
     proc = dry_run_after(sweep_run, ["sweep", "synthetic", "seeds"], [0, 1])
     assert trained(proc) == [
-        ("gnorm", "0.01", "1"), ("gnorm", "0.1", "1"), ("randsmooth", "0.1", "1"), ("standard", "0", "1")
+        ("gnorm", "0.01", "1"), ("gnorm", "0.1", "1"), ("gnorm", "1e35", "1"), ("randsmooth", "0.1", "1"),
+        ("standard", "0", "1"),
     ], describe(proc)
     assert "train_autoencoder" not in planned_jobs(proc)
 
 
 def test_changing_one_objective_retrains_only_it(sweep_run):
     proc = dry_run_after(sweep_run, ["sweep", "synthetic", "objectives", "gnorm", "penalty_scale"], 2.0)
-    assert trained(proc) == [("gnorm", "0.01", "0"), ("gnorm", "0.1", "0")], describe(proc)
+    assert trained(proc) == [("gnorm", "0.01", "0"), ("gnorm", "0.1", "0"), ("gnorm", "1e35", "0")], describe(proc)
 
 
 def test_changing_a_metric_option_retrains_nothing(sweep_run):
     proc = dry_run_after(sweep_run, ["sweep", "synthetic", "manifold_robustness", "small_noise_draws"], 8)
     jobs = planned_jobs(proc)
     assert "train_model" not in jobs and "train_autoencoder" not in jobs, describe(proc)
-    assert jobs["manifold_robustness"] == 4 and jobs["bayes_manifold_robustness"] == 1
+    assert jobs["manifold_robustness"] == 5 and jobs["bayes_manifold_robustness"] == 1

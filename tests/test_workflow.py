@@ -42,6 +42,7 @@ TABLE_COLUMNS = [
     "seed",
     "label",
     "test_accuracy",
+    "status",
     "noise_std",
     "signal_change",
     "signal_sem",

@@ -52,8 +52,16 @@ def save_model(model: nn.Module, spec: dict[str, Any], path: str | os.PathLike) 
     save_torch({"spec": spec, "state_dict": model.state_dict()}, path)
 
 
+def save_diverged(error: str, path: str | os.PathLike) -> None:
+    """In place of a model whose training diverged: no weights, the status and the error,
+    so that a sweep goes on and its tables and figures mark the point as diverged."""
+    save_torch({"status": "diverged", "error": error}, path)
+
+
 def load_model(path: str | os.PathLike, expected_spec: dict[str, Any] | None = None) -> nn.Module:
     blob = load_torch(path, what="model")
+    if isinstance(blob, dict) and blob.get("status") == "diverged":
+        raise CheckpointError(f"training of '{path}' diverged ({blob['error']}): there are no weights to load.")
     if not isinstance(blob, dict) or "spec" not in blob or "state_dict" not in blob:
         raise CheckpointError(f"'{path}' is not a model file written by pags: delete it and rerun its training rule.")
     spec = blob["spec"]

@@ -54,6 +54,10 @@ def masked_noise_change(
     return {region: change / draws for region, change in out.items()}
 
 
+REGIONS = ("signal", "distractor")
+TABLE_METRICS = [f"{region}_{stat}" for region in REGIONS for stat in ("change", "sem")] + ["ratio"]
+
+
 def robustness_table(changes: dict[str, torch.Tensor], stds: list[float]) -> pd.DataFrame:
     """Tidy table, one row per std: mean change and its standard error per region, and
     the ratio signal / distractor (undefined, NaN, where the distractor change is 0)."""

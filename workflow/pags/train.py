@@ -169,6 +169,7 @@ def fit(
     )
     model = model.to(memory_format=torch.contiguous_format)
     record = {
+        "status": "ok",
         "hparams": hparams,
         "history": history,
         "epochs": settings.epochs,
@@ -182,3 +183,8 @@ def fit(
         "device": str(device),
     }
     return model, spec, record
+
+
+def diverged_record(hparams: dict[str, Any], error: str) -> dict[str, Any]:
+    """train.json of a run whose loss diverged: its accuracy and metrics are NaN."""
+    return {"status": "diverged", "error": error, "hparams": hparams, "test_accuracy": math.nan, "train_accuracy": math.nan}

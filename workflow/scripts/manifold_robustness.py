@@ -3,13 +3,14 @@ where the input gradient lies, with estimated (and, on synthetic data, exact) ta
 
 import json
 
+import pandas as pd
 import torch
 
 from pags.datasets import load_split
 from pags.datasets.synthetic import BayesOptimal, SyntheticManifold
 from pags.io import load_torch, save_csv
-from pags.labels import model_columns
-from pags.manifold.metrics import manifold_table
+from pags.labels import model_columns, nan_metrics
+from pags.manifold.metrics import TABLE_METRICS, manifold_table
 from pags.models import load_model
 from pags.runtime import job_log, pick_device
 from pags.train import accuracy
@@ -28,23 +29,27 @@ with job_log(snakemake.log[0]) as log:
         tangents["true"] = exact.expand(len(tangents["autoencoder"]), *exact.shape)
         signal_basis = manifold.signal_basis().float()
     if "model" in snakemake.input.keys():
-        model = load_model(snakemake.input.model)
         with open(snakemake.input.record) as f:
             columns = model_columns(json.load(f))
+        model = None if columns["status"] == "diverged" else load_model(snakemake.input.model)
     else:  # the Bayes-optimal reference of the synthetic data
         model = BayesOptimal(manifold)
-        columns = {"objective": "bayes", "strength": "0", "strength_value": 0.0, "seed": 0,
-                   "label": "Bayes optimal", "test_accuracy": accuracy(model, test, torch.device("cpu"))}
-    table = manifold_table(
-        model.to(device),
-        test.floats()[:n].to(device),
-        {name: q.to(device) for name, q in tangents.items()},
-        signal_basis=None if signal_basis is None else signal_basis.to(device),
-        step_sizes=settings["step_sizes"],
-        sigma=settings["small_noise_sigma"],
-        draws=settings["small_noise_draws"],
-        seed=settings["seed"],
-    )
+        columns = {"objective": "bayes", "strength": "0", "strength_value": 0.0, "seed": 0, "label": "Bayes optimal",
+                   "test_accuracy": accuracy(model, test, torch.device("cpu")), "status": "ok"}  # fmt: skip
+    if model is None:  # diverged in training: the same rows, every metric NaN
+        index = pd.MultiIndex.from_product([list(tangents), settings["step_sizes"]], names=["tangent", "step_size"])
+        table = nan_metrics(index.to_frame(index=False), TABLE_METRICS)
+    else:
+        table = manifold_table(
+            model.to(device),
+            test.floats()[:n].to(device),
+            {name: q.to(device) for name, q in tangents.items()},
+            signal_basis=None if signal_basis is None else signal_basis.to(device),
+            step_sizes=settings["step_sizes"],
+            sigma=settings["small_noise_sigma"],
+            draws=settings["small_noise_draws"],
+            seed=settings["seed"],
+        )
     for i, (column, value) in enumerate(columns.items()):
         table.insert(i, column, value)
     save_csv(table, snakemake.output[0])

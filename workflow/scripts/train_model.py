@@ -5,10 +5,11 @@ from pathlib import Path
 import torch
 
 from pags.datasets import load_split
+from pags.errors import TrainingDiverged
 from pags.io import save_json
-from pags.models import save_model
+from pags.models import save_diverged, save_model
 from pags.runtime import job_log, pick_device
-from pags.train import fit
+from pags.train import diverged_record, fit
 
 with job_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
@@ -16,14 +17,21 @@ with job_log(snakemake.log[0]) as log:
     # Beside the outputs but not one of them: Snakemake keeps it when a job fails.
     checkpoint = Path(snakemake.output.model).with_name("checkpoint.pt")
     log.info("training %s on %s", snakemake.params.hparams, device)
-    model, spec, record = fit(
-        snakemake.params.hparams,
-        load_split(snakemake.input.train),
-        load_split(snakemake.input.test),
-        checkpoint,
-        device,
-    )
-    save_model(model.cpu(), spec, snakemake.output.model)
-    save_json(record, snakemake.output.record)
+    try:
+        model, spec, record = fit(
+            snakemake.params.hparams,
+            load_split(snakemake.input.train),
+            load_split(snakemake.input.test),
+            checkpoint,
+            device,
+        )
+    except TrainingDiverged as e:
+        # Recorded, not raised: the sweep goes on, and tables and figures mark this point.
+        log.error("TrainingDiverged: %s", e)
+        save_diverged(str(e), snakemake.output.model)
+        save_json(diverged_record(snakemake.params.hparams, str(e)), snakemake.output.record)
+    else:
+        save_model(model.cpu(), spec, snakemake.output.model)
+        save_json(record, snakemake.output.record)
+        log.info("test accuracy %.4f after %.0fs", record["test_accuracy"], record["wall_seconds"])
     checkpoint.unlink(missing_ok=True)
-    log.info("test accuracy %.4f after %.0fs", record["test_accuracy"], record["wall_seconds"])

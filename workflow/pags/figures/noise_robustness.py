@@ -28,6 +28,9 @@ def plot_noise_robustness(table: pd.DataFrame):
     for (objective, label), g in ratio.groupby(["objective", "label"]):
         ax_ratio.plot(g["noise_std"], g["mean"], color=color_for(objective), label=label)
         ax_ratio.fill_between(g["noise_std"], g["min"], g["max"], color=color_for(objective), alpha=0.2, lw=0)
+    for (objective, label), g in table.groupby(["objective", "label"]):
+        if (g["status"] == "diverged").all():  # no curve to draw: say so in the legend
+            ax_ratio.plot([], [], color=color_for(objective), marker="x", ls="none", label=f"{label}: diverged")
     ax_ratio.axhline(1.0, color="black", lw=0.8, ls=":")
     ax_ratio.set(
         xscale="log",

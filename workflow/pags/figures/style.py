@@ -37,6 +37,17 @@ OBJECTIVE_COLORS = {
 GRADIENT_CMAP = "RdBu_r"
 
 
+def mark_diverged(ax, strengths, color: str = "black") -> None:
+    """Crosses along the bottom of ``ax`` at strengths whose training diverged, so missing
+    points are shown as missing rather than silently dropped."""
+    if len(strengths):
+        ax.scatter(strengths, [0.03] * len(strengths), transform=ax.get_xaxis_transform(), marker="x",
+                   color=color, s=30, zorder=5, clip_on=False)  # fmt: skip
+
+
+DIVERGED_HANDLE_STYLE = {"color": "black", "marker": "x", "ls": "none", "label": "diverged in training"}
+
+
 def apply_style() -> None:
     plt.rcParams.update(RC)
 

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from ..labels import OBJECTIVE_NAMES
-from .style import apply_style, color_for
+from .style import DIVERGED_HANDLE_STYLE, apply_style, color_for, mark_diverged
 
 REFERENCE_OBJECTIVES = ("standard", "bayes")  # plotted as horizontal references, not curves
 ON_COLOR, OFF_COLOR, ACC_COLOR = "#2166ac", "#b2182b", "#7f7f7f"
@@ -29,6 +29,10 @@ def log_strength_axis(ax) -> None:
 def band(ax, x, summary: pd.DataFrame, **style) -> None:
     line = ax.plot(x, summary["mean"], **style)[0]
     ax.fill_between(x, summary["min"], summary["max"], color=line.get_color(), alpha=0.15, lw=0)
+
+
+def diverged_strengths(frame: pd.DataFrame) -> list[float]:
+    return sorted(frame.loc[frame["status"] == "diverged", "strength_value"].unique())
 
 
 def swept_objectives(table: pd.DataFrame) -> list[str]:
@@ -63,6 +67,7 @@ def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[s
                 if reference.Index == "autoencoder":
                     ax.axhline(reference.on_change, color=ON_COLOR, lw=0.6, ls=":")
                     ax.axhline(reference.off_change, color=OFF_COLOR, lw=0.6, ls=":")
+            mark_diverged(ax, diverged_strengths(rows))
             log_strength_axis(ax)
             ax.set_title(f"{dataset}: {OBJECTIVE_NAMES.get(objective, objective)}")
             if col == 0:
@@ -84,6 +89,7 @@ def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[s
         plt.Line2D([], [], color="black", ls="-", label="estimated tangent space"),
         plt.Line2D([], [], color="black", ls="--", label="exact tangent space"),
         plt.Line2D([], [], color="black", ls=":", lw=0.6, label="standard model"),
+        plt.Line2D([], [], **DIVERGED_HANDLE_STYLE),
     ]
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
     return fig
@@ -108,15 +114,18 @@ def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame):
         (axes[2], "gradient_signal_fraction", "(c) gradient in span(U_s)"),
     ):
         for objective in swept_objectives(per_model):
-            summary = over_seeds(per_model[per_model["objective"] == objective], column)
+            rows = per_model[per_model["objective"] == objective]
+            summary = over_seeds(rows, column)
             band(ax, summary["strength_value"], summary, color=color_for(objective),
                  label=OBJECTIVE_NAMES.get(objective, objective))
+            mark_diverged(ax, diverged_strengths(rows), color_for(objective))
         for name, ls in (("standard", ":"), ("bayes", "--")):
             ref = per_model.loc[per_model["objective"] == name, column]
             if not ref.empty:
                 ax.axhline(ref.mean(), color="black", ls=ls, lw=0.8, label=OBJECTIVE_NAMES[name])
         log_strength_axis(ax)
         ax.set(ylim=(0, 1.02), ylabel="fraction of squared norm", title=title)
+    axes[1].plot([], [], **DIVERGED_HANDLE_STYLE)
     axes[1].legend(frameon=False, fontsize=7)
 
     ax = axes[3]

@@ -22,6 +22,17 @@ from ..stats import mean_and_sem
 from .robustness import on_off_manifold_change, small_noise_ratio, tangent_fraction
 
 
+TABLE_METRICS = [
+    "on_change",
+    "on_sem",
+    "off_change",
+    "off_sem",
+    "gradient_tangent_fraction",
+    "gradient_signal_fraction",
+    "small_noise_ratio",
+]
+
+
 def manifold_table(
     model: nn.Module,
     x: torch.Tensor,
