@@ -43,6 +43,9 @@ def mark_diverged(ax, strengths, color: str = "black") -> None:
     if len(strengths):
         ax.scatter(strengths, [0.03] * len(strengths), transform=ax.get_xaxis_transform(), marker="x",
                    color=color, s=30, zorder=5, clip_on=False)  # fmt: skip
+        # Autoscaling ignores points placed in axes coordinates: widen the x range to them.
+        low, high = ax.get_xlim()
+        ax.set_xlim(min(low, min(strengths)), max(high, max(strengths)))
 
 
 DIVERGED_HANDLE_STYLE = {"color": "black", "marker": "x", "ls": "none", "label": "diverged in training"}

@@ -27,7 +27,8 @@ def log_strength_axis(ax) -> None:
 
 
 def band(ax, x, summary: pd.DataFrame, **style) -> None:
-    line = ax.plot(x, summary["mean"], **style)[0]
+    """Mean line with markers (a grid of one strength still shows), min-max band."""
+    line = ax.plot(x, summary["mean"], **{"marker": ".", "ms": 4, **style})[0]
     ax.fill_between(x, summary["min"], summary["max"], color=line.get_color(), alpha=0.15, lw=0)
 
 
