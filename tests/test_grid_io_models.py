@@ -255,7 +255,6 @@ def test_model_columns_from_a_train_record():
     record = {
         "hparams": {"objective": "pgd", "strength": [1, 4, 8], "seed": 2, "objective_options": {"eps_convention": "batch"}},
         "test_accuracy": 0.9,
-        "status": "ok",
     }
     assert model_columns(record) == {
         "objective": "pgd",
@@ -264,6 +263,7 @@ def test_model_columns_from_a_train_record():
         "seed": 2,
         "label": "PGD-L2, ε ∈ {1, 4, 8} (batch-shared ε)",
         "test_accuracy": 0.9,
+        "status": "ok",
     }
 
 

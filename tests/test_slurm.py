@@ -37,6 +37,7 @@ from slurm_cluster import SlurmCluster, SlurmUnavailable, die_with_parent
 from workflow_helpers import (
     REPO,
     SNAKEFILE,
+    assert_figure,
     describe,
     nothing_to_be_done,
     output,
@@ -51,7 +52,6 @@ pytestmark = pytest.mark.slurm
 PROFILE = REPO / "slurm"
 DATASET = "digits_distractor"
 FIGURES = ["fig_noise_robustness", "fig_distractor"]
-MAGIC = {"pdf": b"%PDF-", "png": b"\x89PNG\r\n\x1a\n"}
 MODELS = [("standard", "0"), ("pgd", "1_4_8")]
 # Rules that must run as SLURM jobs (the others may run on the submitting node).
 REMOTE_RULES = {"base_dataset", "distractor_dataset", "train_model", "noise_robustness"}
@@ -225,10 +225,7 @@ def test_run_uses_the_shipped_profile_and_slurm(slurm_run):
 @pytest.mark.parametrize("figure", FIGURES)
 @pytest.mark.parametrize("ext", ["pdf", "png"])
 def test_figures_exist(slurm_run, figure, ext):
-    path = slurm_run.results / "figures" / f"{figure}.{ext}"
-    assert path.is_file(), f"{path} missing"
-    content = path.read_bytes()
-    assert len(content) > 1000 and content.startswith(MAGIC[ext]), f"{path} is not a {ext} file"
+    assert_figure(slurm_run.results / "figures" / f"{figure}.{ext}")
 
 
 def test_table_and_models_exist(slurm_run):

@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from workflow_helpers import (
+    assert_figure,
     describe,
     nothing_to_be_done,
     planned_job_blocks,
@@ -62,8 +63,8 @@ def sweep_run(tmp_path_factory):
 def test_sweep_figures_are_written(sweep_run):
     workdir, _, _ = sweep_run
     for name in SWEEP_FIGURES:
-        assert (workdir / "results" / "figures" / f"{name}.pdf").read_bytes()[:4] == b"%PDF"
-        assert (workdir / "results" / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        for ext in ("pdf", "png"):
+            assert_figure(workdir / "results" / "figures" / f"{name}.{ext}")
 
 
 def test_manifold_table_has_one_row_per_model_tangent_and_step(sweep_run):

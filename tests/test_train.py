@@ -4,7 +4,6 @@ import dataclasses
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from pags.datasets import ImageSplit
 from pags.errors import TrainingDiverged

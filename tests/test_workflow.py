@@ -20,6 +20,7 @@ import pytest
 from workflow_helpers import (
     DRY_RUN_TIMEOUT,
     REPO,
+    assert_figure,
     describe,
     nothing_to_be_done,
     output,
@@ -52,7 +53,6 @@ TABLE_COLUMNS = [
 ]
 # (objective, canonical strength) of the tiny config's models
 MODELS = {("standard", "0"), ("pgd", "1_4_8")}
-MAGIC = {"pdf": b"%PDF-", "png": b"\x89PNG\r\n\x1a\n"}
 
 
 class TinyRun:
@@ -109,11 +109,7 @@ def test_run_executes_every_job_once(tiny_run):
 @pytest.mark.parametrize("figure", FIGURES)
 @pytest.mark.parametrize("ext", ["pdf", "png"])
 def test_figures_exist(tiny_run, figure, ext):
-    path = tiny_run.results / "figures" / f"{figure}.{ext}"
-    assert path.is_file(), f"{path} missing"
-    content = path.read_bytes()
-    assert len(content) > 1000, f"{path} is only {len(content)} bytes"
-    assert content.startswith(MAGIC[ext]), f"{path} is not a {ext} file"
+    assert_figure(tiny_run.results / "figures" / f"{figure}.{ext}")
 
 
 @pytest.fixture(scope="module")

@@ -216,3 +216,14 @@ def provenance_triggered_rules(proc: subprocess.CompletedProcess) -> set[str]:
         for job in planned_job_blocks(proc)
         if "Params have changed" in job.get("reason", "")
     }
+
+
+FILE_SIGNATURES = {"pdf": b"%PDF-", "png": b"\x89PNG\r\n\x1a\n"}
+
+
+def assert_figure(path: Path) -> None:
+    """``path`` is a real PDF or PNG (by its signature), not an empty or truncated file."""
+    assert path.is_file(), f"{path} missing"
+    content = path.read_bytes()
+    assert len(content) > 1000, f"{path} is only {len(content)} bytes"
+    assert content.startswith(FILE_SIGNATURES[path.suffix[1:]]), f"{path} is not a {path.suffix} file"
