@@ -32,11 +32,6 @@ def model_label(objective: str, strength: Any, options: dict[str, Any]) -> str:
     return label
 
 
-def nan_metrics(index, columns: list[str]):
-    """The rows ``index`` (a DataFrame) with every metric column NaN: a diverged model's table."""
-    return index.assign(**{column: float("nan") for column in columns})
-
-
 def model_columns(record: dict[str, Any]) -> dict[str, Any]:
     """Identifying columns for a model's rows in a tidy table, from its train.json."""
     hp = record["hparams"]

@@ -9,10 +9,11 @@ import torch
 from pags.datasets import load_split
 from pags.datasets.synthetic import BayesOptimal, SyntheticManifold
 from pags.io import load_torch, save_csv
-from pags.labels import model_columns, nan_metrics
+from pags.labels import model_columns
 from pags.manifold.metrics import TABLE_METRICS, manifold_table
 from pags.models import load_model
 from pags.runtime import job_log, pick_device
+from pags.stats import nan_metrics
 from pags.train import accuracy
 
 with job_log(snakemake.log[0]) as log:

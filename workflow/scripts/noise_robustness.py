@@ -9,10 +9,11 @@ from pags.datasets import load_split
 from pags.datasets.distractor import signal_mask
 from pags.errors import DataError
 from pags.io import save_csv
-from pags.labels import model_columns, nan_metrics
+from pags.labels import model_columns
 from pags.models import load_model
 from pags.noise_robustness import TABLE_METRICS, masked_noise_change, robustness_table
 from pags.runtime import job_log, pick_device
+from pags.stats import nan_metrics
 
 with job_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
