@@ -9,20 +9,27 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/manifold.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/score.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
 
 
 localrules:
     all,
+    fetch_weights,
     noise_robustness_table,
     manifold_robustness_table,
     tangent_quality,
+    alignment_table,
+    score_quality,
+    regimes,
     fig_noise_robustness,
     fig_distractor,
     fig_manifold_robustness,
     fig_tangent_noise,
     fig_ground_truth,
+    fig_score_alignment,
+    fig_gallery,
 
 
 rule all:

@@ -84,6 +84,57 @@ def check_sweep(name: str, exp: dict[str, Any]) -> None:
         )
 
 
+def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any]) -> None:
+    name = f"sweep.{dataset}"
+    score, metrics, regimes = exp["score"], exp["alignment"]["metrics"], exp["regimes"]
+    if "analytic" in score["backends"] and dataset != "synthetic":
+        raise ConfigError(
+            f"config key '{name}.score.backends': the analytic score is known only for the synthetic data set. "
+            "Fix: use edm or trained."
+        )
+    if "edm" in score["backends"] and score["edm_network"] not in config["weights"]:
+        raise ConfigError(
+            f"config key '{name}.score.edm_network': {score['edm_network']!r} is not an entry of 'weights'. "
+            "Fix: name an EDM network listed under weights (e.g. edm-cifar10-32x32-uncond-vp), or drop edm."
+        )
+    if "lpips" in metrics and "alexnet" not in config["weights"]:
+        raise ConfigError(
+            f"config key '{name}.alignment.metrics': lpips needs the weights entry 'alexnet'. "
+            "Fix: restore weights.alexnet, or drop lpips from the metrics."
+        )
+    if regimes["metric"] not in metrics:
+        raise ConfigError(
+            f"config key '{name}.regimes.metric': {regimes['metric']} is not computed (alignment.metrics is "
+            f"{metrics}). Fix: add it to alignment.metrics or pick one of them."
+        )
+    if regimes["score"] is not None and regimes["score"] not in score["backends"]:
+        raise ConfigError(
+            f"config key '{name}.regimes.score': {regimes['score']} is not one of score.backends "
+            f"{score['backends']}. Fix: add it there or pick one of them."
+        )
+    if "standard" not in exp["objectives"]:
+        raise ConfigError(
+            f"config key '{name}.objectives': the regimes are defined relative to the standard model. "
+            "Fix: add 'standard: {grid: [0]}'."
+        )
+
+
+def check_gallery(config: dict[str, Any]) -> None:
+    gallery = config["figures"]["gallery"]
+    if not config["sweep"]:
+        return
+    dataset = gallery["dataset"] or next(iter(config["sweep"]))
+    if dataset not in config["sweep"]:
+        raise ConfigError(
+            f"config key 'figures.gallery.dataset': {dataset} has no sweep. Fix: one of {list(config['sweep'])}, or null."
+        )
+    if gallery["objective"] not in config["sweep"][dataset]["objectives"]:
+        raise ConfigError(
+            f"config key 'figures.gallery.objective': {gallery['objective']} is not swept on {dataset}. "
+            f"Fix: one of {[o for o in config['sweep'][dataset]['objectives'] if o != 'standard']}."
+        )
+
+
 def check_synthetic(spec: dict[str, Any]) -> None:
     c, h, w = spec["image_shape"]
     if h % 4 or w % 4:
@@ -127,6 +178,8 @@ def check_config(config: dict[str, Any]) -> None:
     check_logspace("distractor.noise_robustness.stds", config["distractor"]["noise_robustness"]["stds"])
     for dataset, exp in config["sweep"].items():
         check_sweep(f"sweep.{dataset}", exp)
+        check_alignment(dataset, exp, config)
+    check_gallery(config)
     if "synthetic" in config["sweep"]:
         check_synthetic(config["synthetic"])
     check_data(config, [config["distractor"]["dataset"], *config["sweep"]])

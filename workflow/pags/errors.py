@@ -19,3 +19,7 @@ class CheckpointError(PagsError):
 
 class TrainingDiverged(PagsError):
     """The training loss became NaN or infinite."""
+
+
+class WeightsError(PagsError):
+    """A third-party weight file is missing, unpinned or does not match its pinned hash."""

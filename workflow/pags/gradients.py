@@ -29,3 +29,12 @@ def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = N
         raise ValueError(f"gradient target must be one of {GRADIENT_TARGETS}, got {target!r}")
     (grad,) = torch.autograd.grad(selected.sum(), x)
     return grad
+
+
+def input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, target: str, device: torch.device,
+                    batch_size: int = 250) -> torch.Tensor:  # fmt: skip
+    """``input_gradient`` over all of ``x`` (floats, on the CPU) in batches on ``device``."""
+    return torch.cat([
+        input_gradient(model, x[i : i + batch_size].to(device), y[i : i + batch_size].to(device), target).cpu()
+        for i in range(0, len(x), batch_size)
+    ])  # fmt: skip

@@ -46,6 +46,9 @@ wildcard_constraints:
     split="train|test",
     strength=STRENGTH_PATTERN,
     seed=r"\d+",
+    backend="edm|trained|analytic",
+    conditioning="cond|uncond",
+    sigma=STRENGTH_PATTERN,
 
 
 RESULTS = "results"
@@ -169,7 +172,12 @@ def first_seed_models(exp, dataset, file="model.pt"):
 def figure_names():
     names = ["fig_noise_robustness", "fig_distractor"]
     if config["sweep"]:
-        names += ["fig_manifold_robustness", "fig_tangent_noise"]
+        names += [
+            "fig_manifold_robustness",
+            "fig_tangent_noise",
+            "fig_score_alignment",
+            "fig_gallery",
+        ]
     if "synthetic" in config["sweep"]:
         names += ["fig_ground_truth"]
     return names
@@ -177,3 +185,110 @@ def figure_names():
 
 def all_targets():
     return expand(f"{FIGURES}/{{fig}}.{{ext}}", fig=figure_names(), ext=["pdf", "png"])
+
+
+# ---- scores and alignment -----------------------------------------------------
+
+
+def score_file(dataset, backend):
+    """The score of ``dataset``'s test images from ``backend``, at the configured sigma."""
+    score = experiment(dataset)["score"]
+    conditioning = "cond" if score["conditional"] else "uncond"
+    sigma = format_strength(score["sigma"])
+    return f"{RESULTS}/{dataset}/score/{backend}/sigma={sigma}/{conditioning}.pt"
+
+
+def regime_backend(dataset):
+    """The score backend the regimes and figures use: configured, or the first listed."""
+    exp = experiment(dataset)
+    return exp["regimes"]["score"] or exp["score"]["backends"][0]
+
+
+def gradient_target(dataset):
+    """The paper's convention unless configured: logit sum with an unconditional score,
+    predicted-class logit with a conditional one."""
+    exp = experiment(dataset)
+    target = exp["alignment"]["gradient"]
+    if target == "auto":
+        return "predicted" if exp["score"]["conditional"] else "logit_sum"
+    return target
+
+
+def weights_file(name):
+    return f"{RESULTS}/weights/{name}"
+
+
+def score_inputs(wildcards):
+    inputs = {"test": f"{RESULTS}/{wildcards.dataset}/data/test.pt"}
+    if wildcards.backend == "trained":
+        inputs["denoiser"] = f"{RESULTS}/{wildcards.dataset}/denoiser/model.pt"
+    elif wildcards.backend == "edm":
+        inputs["weights"] = weights_file(experiment(wildcards.dataset)["score"]["edm_network"])
+    else:
+        inputs["manifold"] = f"{RESULTS}/{wildcards.dataset}/data/manifold.pt"
+    return inputs
+
+
+def score_params(wildcards):
+    """What determines a score file besides its path: the images and, for edm, the pinned weights."""
+    score = experiment(wildcards.dataset)["score"]
+    params = {"n_images": score["n_images"], "batch_size": score["batch_size"]}
+    if wildcards.backend == "edm":
+        params["sha256"] = config["weights"][score["edm_network"]]["sha256"]
+    return params
+
+
+def alignment_backends(dataset):
+    """The configured scores; on synthetic data always also the exact one."""
+    backends = list(experiment(dataset)["score"]["backends"])
+    if is_synthetic(dataset) and "analytic" not in backends:
+        backends.append("analytic")
+    return backends
+
+
+def alignment_inputs(wildcards):
+    exp = experiment(wildcards.dataset)
+    inputs = {
+        "scores": [score_file(wildcards.dataset, b) for b in alignment_backends(wildcards.dataset)],
+        "test": f"{RESULTS}/{wildcards.dataset}/data/test.pt",
+    }
+    if "lpips" in exp["alignment"]["metrics"]:
+        inputs["alexnet"] = weights_file("alexnet")
+    return inputs
+
+
+def alignment_params(wildcards):
+    exp = experiment(wildcards.dataset)
+    params = {
+        "metrics": exp["alignment"]["metrics"],
+        "gradient": gradient_target(wildcards.dataset),
+        "backends": alignment_backends(wildcards.dataset),
+    }
+    if "lpips" in params["metrics"]:
+        params["alexnet_sha256"] = config["weights"]["alexnet"]["sha256"]
+    return params
+
+
+def gallery_dataset():
+    return config["figures"]["gallery"]["dataset"] or sweep_datasets()[0]
+
+
+def gallery_models(file):
+    """The gallery's models: the standard one and n_strengths strengths of its objective
+    spread evenly over the grid, first seed."""
+    dataset, gallery = gallery_dataset(), config["figures"]["gallery"]
+    exp = experiment(dataset)
+    strengths = [format_strength(s) for s in expand_grid(exp["objectives"][gallery["objective"]]["grid"])]
+    n = min(gallery["n_strengths"], len(strengths))
+    picked = [strengths[round(i * (len(strengths) - 1) / max(n - 1, 1))] for i in range(n)]
+    seed = exp["seeds"][0]
+    models = [("standard", "0", seed)] + [(gallery["objective"], s, seed) for s in picked]
+    if file == "alignment.csv":
+        return [metric_file(dataset, *m, "alignment") for m in models]
+    return [f"{model_dir(dataset, *m)}/{file}" for m in models]
+
+
+def ground_truth_metric():
+    """Cosine when computed: exact and weight-free, the natural check against a known score."""
+    metrics = experiment("synthetic")["alignment"]["metrics"]
+    return "cosine" if "cosine" in metrics else experiment("synthetic")["regimes"]["metric"]

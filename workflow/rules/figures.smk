@@ -100,6 +100,8 @@ rule fig_ground_truth:
     input:
         robustness=f"{RESULTS}/synthetic/tables/manifold_robustness.csv",
         tangents=f"{RESULTS}/synthetic/tables/tangent_quality.csv",
+        score_quality=f"{RESULTS}/synthetic/tables/score_quality.csv",
+        alignment=f"{RESULTS}/synthetic/tables/alignment.csv",
     output:
         pdf=report(
             f"{FIGURES}/fig_ground_truth.pdf",
@@ -113,5 +115,61 @@ rule fig_ground_truth:
         "../../envs/pags.yaml"
     params:
         plot_step=lambda w: experiment("synthetic")["manifold_robustness"]["plot_step"],
+        metric=lambda w: ground_truth_metric(),
     script:
         "../scripts/fig_ground_truth.py"
+
+
+rule fig_score_alignment:
+    input:
+        alignment=expand(
+            f"{RESULTS}/{{dataset}}/tables/alignment.csv", dataset=sweep_datasets()
+        ),
+        regimes=expand(
+            f"{RESULTS}/{{dataset}}/tables/regimes.csv", dataset=sweep_datasets()
+        ),
+    output:
+        pdf=report(
+            f"{FIGURES}/fig_score_alignment.pdf",
+            caption="../report/fig_score_alignment.rst",
+            category="Robust-model sweep",
+        ),
+        png=f"{FIGURES}/fig_score_alignment.png",
+    log:
+        f"{LOGS}/figures/fig_score_alignment.log",
+    conda:
+        "../../envs/pags.yaml"
+    params:
+        datasets=sweep_datasets(),
+        metrics=[config["sweep"][d]["regimes"]["metric"] for d in sweep_datasets()],
+        scores=[regime_backend(d) for d in sweep_datasets()],
+    script:
+        "../scripts/fig_score_alignment.py"
+
+
+rule fig_gallery:
+    input:
+        test=lambda w: f"{RESULTS}/{gallery_dataset()}/data/test.pt",
+        score=lambda w: score_file(gallery_dataset(), regime_backend(gallery_dataset())),
+        regimes=lambda w: f"{RESULTS}/{gallery_dataset()}/tables/regimes.csv",
+        models=lambda w: gallery_models("model.pt"),
+        records=lambda w: gallery_models("train.json"),
+        alignment=lambda w: gallery_models("alignment.csv"),
+    output:
+        pdf=report(
+            f"{FIGURES}/fig_gallery.pdf",
+            caption="../report/fig_gallery.rst",
+            category="Robust-model sweep",
+        ),
+        png=f"{FIGURES}/fig_gallery.png",
+    log:
+        f"{LOGS}/figures/fig_gallery.log",
+    conda:
+        "../../envs/pags.yaml"
+    params:
+        n_images=config["figures"]["gallery"]["n_images"],
+        metric=lambda w: experiment(gallery_dataset())["regimes"]["metric"],
+        score=lambda w: regime_backend(gallery_dataset()),
+        gradient=lambda w: gradient_target(gallery_dataset()),
+    script:
+        "../scripts/fig_gallery.py"

@@ -86,3 +86,81 @@ rule tangent_quality:
         "../../envs/pags.yaml"
     script:
         "../scripts/tangent_quality.py"
+
+
+rule alignment:
+    input:
+        unpack(alignment_inputs),
+        model=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/model.pt",
+        record=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/train.json",
+    output:
+        f"{RESULTS}/{{dataset}}/metrics/{{objective}}/{{strength}}/seed={{seed}}/alignment.csv",
+    log:
+        f"{LOGS}/{{dataset}}/alignment/{{objective}}/{{strength}}/seed={{seed}}.log",
+    conda:
+        "../../envs/pags.yaml"
+    threads: 1
+    params:
+        settings=alignment_params,
+    script:
+        "../scripts/alignment.py"
+
+
+rule alignment_table:
+    input:
+        experiment_metric_files("alignment"),
+    output:
+        f"{RESULTS}/{{dataset}}/tables/alignment.csv",
+    log:
+        f"{LOGS}/{{dataset}}/tables/alignment.log",
+    conda:
+        "../../envs/pags.yaml"
+    script:
+        "../scripts/alignment_table.py"
+
+
+rule score_quality:
+    input:
+        true=lambda w: score_file("synthetic", "analytic"),
+        estimated=lambda w: [
+            score_file("synthetic", b)
+            for b in experiment("synthetic")["score"]["backends"]
+            if b != "analytic"
+        ],
+        alexnet=lambda w: (
+            weights_file("alexnet")
+            if "lpips" in experiment("synthetic")["alignment"]["metrics"]
+            else []
+        ),
+    output:
+        f"{RESULTS}/synthetic/tables/score_quality.csv",
+    log:
+        f"{LOGS}/synthetic/tables/score_quality.log",
+    conda:
+        "../../envs/pags.yaml"
+    params:
+        estimated=lambda w: [
+            b for b in experiment("synthetic")["score"]["backends"] if b != "analytic"
+        ],
+        metrics=lambda w: experiment("synthetic")["alignment"]["metrics"],
+        alexnet_sha256=lambda w: config["weights"]["alexnet"]["sha256"],
+    script:
+        "../scripts/score_quality.py"
+
+
+rule regimes:
+    input:
+        robustness=f"{RESULTS}/{{dataset}}/tables/manifold_robustness.csv",
+        alignment=f"{RESULTS}/{{dataset}}/tables/alignment.csv",
+    output:
+        f"{RESULTS}/{{dataset}}/tables/regimes.csv",
+    log:
+        f"{LOGS}/{{dataset}}/tables/regimes.log",
+    conda:
+        "../../envs/pags.yaml"
+    params:
+        settings=lambda w: experiment(w.dataset)["regimes"],
+        score=lambda w: regime_backend(w.dataset),
+        step_size=lambda w: experiment(w.dataset)["manifold_robustness"]["plot_step"],
+    script:
+        "../scripts/regimes.py"

@@ -10,5 +10,11 @@ from pags.runtime import job_log
 with job_log(snakemake.log[0]):
     robustness = pd.read_csv(snakemake.input.robustness)
     robustness = robustness[np.isclose(robustness["step_size"], snakemake.params.plot_step)]
-    fig = plot_ground_truth(robustness, pd.read_csv(snakemake.input.tangents))
+    fig = plot_ground_truth(
+        robustness,
+        pd.read_csv(snakemake.input.tangents),
+        pd.read_csv(snakemake.input.score_quality),
+        pd.read_csv(snakemake.input.alignment, dtype={"strength": str}),
+        snakemake.params.metric,
+    )
     save_figure(fig, snakemake.output.pdf, snakemake.output.png)

@@ -96,13 +96,19 @@ def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[s
     return fig
 
 
-def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame):
-    """(a) principal angles between estimated and exact tangent spaces; (b) fraction of the
-    input gradient's squared norm in the exact tangent space span(U) and (c) in the signal
-    space span(U_s), vs strength, with the Bayes-optimal classifier as reference; (d) the
-    appendix Theorem 3 identity: off-manifold small-noise ratio vs 1 - tangent fraction."""
+def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame, score_quality: pd.DataFrame,
+                      alignment: pd.DataFrame, metric: str):  # fmt: skip
+    """Top: (a) principal angles between estimated and exact tangent spaces; (b) fraction
+    of the input gradient's squared norm in the exact tangent space span(U) and (c) in the
+    signal space span(U_s), vs strength, with the Bayes-optimal classifier as reference;
+    (d) the appendix Theorem 3 identity: off-manifold small-noise ratio vs 1 - tangent
+    fraction. Bottom, with ``metric``: (e) each estimated score against the exact one, per
+    image; (f) alignment of the gradients with the exact score vs strength; (g) alignment
+    with each estimated score vs with the exact one, per model."""
     apply_style()
-    fig, axes = plt.subplots(1, 4, figsize=(14, 3.2), constrained_layout=True)
+    fig, grid = plt.subplots(2, 4, figsize=(14, 6.6), constrained_layout=True)
+    axes = grid[0]
+    plot_score_checks(grid[1], score_quality, alignment, metric)
 
     angles = quality.groupby("index")["angle_deg"].agg(["mean", "min", "max"]).reset_index()
     band(axes[0], angles["index"] + 1, angles, color="black", marker=".")
@@ -139,3 +145,43 @@ def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame):
     ax.set(xlabel="1 - gradient fraction in span(U)", ylabel="off-manifold small-noise ratio",
            title="(d) appendix Theorem 3")
     return fig
+
+
+def plot_score_checks(axes, score_quality: pd.DataFrame, alignment: pd.DataFrame, metric: str) -> None:
+    from ..alignment import METRIC_NAMES
+
+    name = METRIC_NAMES[metric]
+    ax = axes[0]
+    quality = score_quality[score_quality["metric"] == metric]
+    for backend, rows in quality.groupby("score"):
+        values = rows["similarity"].to_numpy()
+        ax.hist(values, bins=30, alpha=0.6, label=f"{backend} (mean {values.mean():.2f})")
+    ax.set(xlabel=f"{name}, estimated vs exact score", ylabel="test images", title="(e) score estimate, per image")
+    ax.legend(frameon=False, fontsize=7)
+
+    rows = alignment[alignment["metric"] == metric]
+    exact = rows[rows["score"] == "analytic"]
+    ax = axes[1]
+    for objective in swept_objectives(exact):
+        ours = exact[exact["objective"] == objective]
+        summary = over_seeds(ours, "similarity")
+        band(ax, summary["strength_value"], summary, color=color_for(objective),
+             label=OBJECTIVE_NAMES.get(objective, objective))
+        mark_diverged(ax, diverged_strengths(ours), color_for(objective))
+    standard = exact.loc[exact["objective"] == "standard", "similarity"]
+    if not standard.empty:
+        ax.axhline(standard.mean(), color="black", ls=":", lw=0.8, label="standard")
+    log_strength_axis(ax)
+    ax.set(ylabel=f"{name} (gradient, exact score)", title="(f) alignment with the exact score")
+    ax.legend(frameon=False, fontsize=7)
+
+    ax = axes[2]
+    keys = ["objective", "strength", "seed"]
+    for backend in sorted(set(rows["score"]) - {"analytic"}):
+        pairs = rows[rows["score"] == backend].merge(exact, on=keys, suffixes=("", "_exact"))
+        ax.scatter(pairs["similarity_exact"], pairs["similarity"], s=14, label=backend,
+                   c=[color_for(o) for o in pairs["objective"]])
+    ax.set(xlabel="with the exact score", ylabel="with the estimated score", title=f"(g) {name}, per model")
+    limits = ax.get_xlim() + ax.get_ylim()
+    ax.plot([min(limits), max(limits)], [min(limits), max(limits)], color="black", lw=0.6, ls=":")
+    axes[3].set_axis_off()

@@ -1,0 +1,52 @@
+"""Scores grad_x log p_sigma(x) of the data distribution, from three backends behind one
+interface, ``score(x, sigma, labels) -> [B, C, H, W]``:
+
+- ``edm``: a pretrained EDM denoiser (Karras et al. 2022), ``pags.score.edm``;
+- ``trained``: a denoiser trained by the workflow with EDM's preconditioning, ``pags.score.denoiser``;
+- ``analytic``: the closed-form score of the synthetic data set.
+
+``x`` and ``sigma`` are in the units of the classifiers' inputs (pixels in [0, 1] for
+image data sets), so scores and input gradients live in the same space. ``labels`` is
+``None`` for the unconditional score and the classes for grad_x log p_sigma(x | y).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import torch
+
+BACKENDS = ("edm", "trained", "analytic")
+
+
+class ScoreFunction(Protocol):
+    def __call__(self, x: torch.Tensor, sigma: float, labels: torch.Tensor | None) -> torch.Tensor: ...
+
+
+def score_from_denoiser(denoised: torch.Tensor, x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Tweedie's formula: grad log p_sigma(x) = (E[x0 | x] - x) / sigma^2, with
+    ``denoised`` = D(x; sigma) the ideal denoiser's estimate of E[x0 | x]."""
+    return (denoised - x) / sigma**2
+
+
+def analytic_score(manifold) -> ScoreFunction:
+    """The synthetic data set's exact score (``SyntheticManifold``), marginal or per class."""
+
+    def score(x: torch.Tensor, sigma: float, labels: torch.Tensor | None) -> torch.Tensor:
+        return manifold.score(x, sigma) if labels is None else manifold.class_score(x, sigma, labels)
+
+    return score
+
+
+@torch.no_grad()
+def batched_scores(
+    score: ScoreFunction, x: torch.Tensor, sigma: float, labels: torch.Tensor | None, batch_size: int,
+    device: torch.device, progress: Callable[[int], None] = lambda n: None,
+) -> torch.Tensor:  # fmt: skip
+    """The score at every image of ``x`` (floats), on ``device`` in batches; float32 on the CPU."""
+    out = []
+    for i in range(0, len(x), batch_size):
+        y = None if labels is None else labels[i : i + batch_size].to(device)
+        out.append(score(x[i : i + batch_size].to(device), sigma, y).float().cpu())
+        progress(len(out[-1]))
+    return torch.cat(out)

@@ -1,0 +1,152 @@
+"""A denoiser trained by the workflow, with EDM's preconditioning and noise sampling
+(Karras et al. 2022, Table 1), for data sets without a pretrained one.
+
+D(x; sigma) = c_skip x + c_out F(c_in x, c_noise), with
+c_skip = sd^2 / (sigma^2 + sd^2), c_out = sigma sd / sqrt(sigma^2 + sd^2),
+c_in = 1 / sqrt(sigma^2 + sd^2), c_noise = ln(sigma) / 4, sd = the data's std; trained on
+ln sigma ~ N(p_mean, p_std^2) with loss weight (sigma^2 + sd^2) / (sigma sd)^2, so every
+noise level contributes a unit-scale loss. F is diffusers' ``UNet2DModel``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..datasets.store import to_float
+from ..errors import CheckpointError
+from ..io import load_torch, save_torch
+from ..runtime import log
+from ..train import descend
+from . import ScoreFunction, score_from_denoiser
+
+
+class PreconditionedDenoiser(nn.Module):
+    def __init__(self, spec: dict[str, Any]):
+        from diffusers import UNet2DModel
+
+        super().__init__()
+        self.spec = spec
+        self.sigma_data = spec["sigma_data"]
+        channels, size = spec["shape"][0], spec["shape"][1:]
+        blocks = len(spec["block_channels"])
+        self.net = UNet2DModel(
+            sample_size=tuple(size),
+            in_channels=channels,
+            out_channels=channels,
+            block_out_channels=tuple(spec["block_channels"]),
+            layers_per_block=spec["layers_per_block"],
+            down_block_types=("DownBlock2D",) * blocks,
+            up_block_types=("UpBlock2D",) * blocks,
+            norm_num_groups=min(8, spec["block_channels"][0]),
+            num_class_embeds=spec["num_classes"] or None,
+            add_attention=False,  # the mid block's self-attention costs more than it gives at these sizes
+        )
+
+    def forward(self, x: torch.Tensor, sigma: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """D(x; sigma) for images x [B, C, H, W] and noise levels sigma [B]."""
+        sd, s = self.sigma_data, sigma.view(-1, 1, 1, 1).to(x.dtype)
+        c_skip = sd**2 / (s**2 + sd**2)
+        c_out = s * sd / (s**2 + sd**2).sqrt()
+        c_in = 1 / (s**2 + sd**2).sqrt()
+        c_noise = sigma.log().flatten() / 4
+        return c_skip * x + c_out * self.net(c_in * x, c_noise, class_labels=labels).sample
+
+
+def denoiser_score(model: PreconditionedDenoiser) -> ScoreFunction:
+    def score(x: torch.Tensor, sigma: float, labels: torch.Tensor | None) -> torch.Tensor:
+        if (labels is None) != (not model.spec["num_classes"]):
+            raise ValueError("the denoiser's conditioning does not match the requested score's")
+        sigmas = torch.full((len(x),), sigma, dtype=x.dtype, device=x.device)
+        return score_from_denoiser(model(x, sigmas, labels), x, sigma)
+
+    return score
+
+
+def train_denoiser(
+    x_train: torch.Tensor,
+    y_train: torch.Tensor | None,
+    num_classes: int,
+    block_channels: list[int],
+    layers_per_block: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    p_mean: float,
+    p_std: float,
+    generator: torch.Generator,
+    device: torch.device,
+) -> tuple[PreconditionedDenoiser, list[dict[str, float]]]:
+    """Adam on EDM's weighted denoising loss; class-conditional when ``y_train`` is given.
+
+    Deterministic given ``generator`` (on ``device``): it seeds the weights, the order,
+    the noise levels and the noise."""
+    x_all = x_train.to(device)
+    sigma_data = to_float(x_all[:4096]).std().item()
+    spec = {
+        "shape": list(x_train.shape[1:]), "sigma_data": sigma_data, "block_channels": list(block_channels),
+        "layers_per_block": layers_per_block, "num_classes": num_classes if y_train is not None else 0,
+    }  # fmt: skip
+    seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = PreconditionedDenoiser(spec)
+    model.to(device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    y_all = None if y_train is None else y_train.to(device)
+    history: list[dict[str, float]] = []
+    for epoch in range(epochs):
+        started, total, seen = time.perf_counter(), 0.0, 0
+        order = torch.randperm(len(x_all), generator=generator, device=device)
+        for i in range(0, len(x_all), batch_size):
+            idx = order[i : i + batch_size]
+            x = to_float(x_all[idx])
+            sigma = (p_mean + p_std * torch.randn(len(x), generator=generator, device=device)).exp()
+            noise = torch.randn(x.shape, generator=generator, device=device) * sigma.view(-1, 1, 1, 1)
+            weight = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
+            denoised = model(x + noise, sigma, None if y_all is None else y_all[idx])
+            loss = (weight.view(-1, 1, 1, 1) * (denoised - x).square()).mean()
+            where = f"the denoiser's loss, at epoch {epoch + 1},"
+            total += descend(optimizer, loss, where, "lower score.denoiser.lr") * len(x)
+            seen += len(x)
+        history.append({"epoch": epoch + 1, "loss": total / seen, "seconds": time.perf_counter() - started})
+        log.info("denoiser epoch %d/%d loss %.4f (%.1fs)", epoch + 1, epochs, total / seen, history[-1]["seconds"])
+    return model.eval(), history
+
+
+@torch.no_grad()
+def denoising_error(model: PreconditionedDenoiser, x: torch.Tensor, y: torch.Tensor | None, sigma: float,
+                    generator: torch.Generator, batch_size: int = 500) -> tuple[float, float]:  # fmt: skip
+    """(mean squared error per pixel of D(x + n; sigma), that of the noisy input x + n)."""
+    device = next(model.parameters()).device
+    model_err = input_err = 0.0
+    for i in range(0, len(x), batch_size):
+        xb = to_float(x[i : i + batch_size].to(device))
+        noisy = xb + sigma * torch.randn(xb.shape, generator=generator, device=device)
+        sigmas = torch.full((len(xb),), sigma, device=device)
+        labels = None if y is None or not model.spec["num_classes"] else y[i : i + batch_size].to(device)
+        model_err += (model(noisy, sigmas, labels) - xb).square().sum().item()
+        input_err += (noisy - xb).square().sum().item()
+    pixels = x[0].numel() * len(x)
+    return model_err / pixels, input_err / pixels
+
+
+def save_denoiser(model: PreconditionedDenoiser, path: str | os.PathLike) -> None:
+    save_torch({"spec": dict(model.spec), "state_dict": model.state_dict()}, path)
+
+
+def load_denoiser(path: str | os.PathLike) -> PreconditionedDenoiser:
+    blob = load_torch(path, what="denoiser")
+    if not isinstance(blob, dict) or "spec" not in blob or "state_dict" not in blob:
+        raise CheckpointError(f"'{path}' is not a denoiser file written by pags: delete it and rerun train_denoiser.")
+    model = PreconditionedDenoiser(blob["spec"])
+    try:
+        model.load_state_dict(blob["state_dict"])
+    except RuntimeError as e:
+        raise CheckpointError(f"'{path}' does not match its own spec {blob['spec']} ({str(e).splitlines()[0]}).") from e
+    return model.eval()

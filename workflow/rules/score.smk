@@ -1,0 +1,52 @@
+# The score of the data, grad log p_sigma(x), per test image: from a pretrained EDM
+# denoiser, a denoiser trained here, or (synthetic data) the closed form.
+
+
+rule fetch_weights:
+    output:
+        f"{RESULTS}/weights/{{name}}",
+    log:
+        f"{LOGS}/weights/{{name}}.log",
+    conda:
+        "../../envs/pags.yaml"
+    params:
+        url=lambda w: config["weights"][w.name]["url"],
+        sha256=lambda w: config["weights"][w.name]["sha256"],
+    script:
+        "../scripts/fetch_weights.py"
+
+
+rule train_denoiser:
+    input:
+        train=f"{RESULTS}/{{dataset}}/data/train.pt",
+        test=f"{RESULTS}/{{dataset}}/data/test.pt",
+    output:
+        model=f"{RESULTS}/{{dataset}}/denoiser/model.pt",
+        record=f"{RESULTS}/{{dataset}}/denoiser/train.json",
+    log:
+        f"{LOGS}/{{dataset}}/denoiser.log",
+    conda:
+        "../../envs/pags.yaml"
+    threads: 1
+    params:
+        settings=lambda w: experiment(w.dataset)["score"]["denoiser"],
+        conditional=lambda w: experiment(w.dataset)["score"]["conditional"],
+        sigma=lambda w: experiment(w.dataset)["score"]["sigma"],
+    script:
+        "../scripts/train_denoiser.py"
+
+
+rule score:
+    input:
+        unpack(score_inputs),
+    output:
+        f"{RESULTS}/{{dataset}}/score/{{backend}}/sigma={{sigma}}/{{conditioning}}.pt",
+    log:
+        f"{LOGS}/{{dataset}}/score/{{backend}}/sigma={{sigma}}/{{conditioning}}.log",
+    conda:
+        "../../envs/pags.yaml"
+    threads: 1
+    params:
+        settings=score_params,
+    script:
+        "../scripts/score.py"

@@ -1,0 +1,43 @@
+"""Rule alignment: similarity of a model's input gradient to each score, per test image."""
+
+import json
+
+import pandas as pd
+import torch
+
+from pags.alignment import load_lpips, metric_functions, similarities
+from pags.datasets import load_split
+from pags.gradients import input_gradients
+from pags.io import load_torch, save_csv
+from pags.labels import model_columns
+from pags.models import load_model
+from pags.runtime import job_log, pick_device
+
+with job_log(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    device = pick_device()
+    p = snakemake.params.settings
+    scores = {b: load_torch(f, what="score")["score"] for b, f in zip(p["backends"], snakemake.input.scores)}
+    n = len(next(iter(scores.values())))
+    with open(snakemake.input.record) as f:
+        columns = model_columns(json.load(f))
+    index = pd.MultiIndex.from_product([p["backends"], p["metrics"], range(n)], names=["score", "metric", "image"])
+    table = index.to_frame(index=False)
+    if columns["status"] == "diverged":  # no weights: the same rows, every similarity NaN
+        table["similarity"] = float("nan")
+    else:
+        lpips = load_lpips(snakemake.input.alexnet, p["alexnet_sha256"], "weights.alexnet").to(device) if "lpips" in p["metrics"] else None
+        test = load_split(snakemake.input.test)
+        model = load_model(snakemake.input.model).to(device)
+        grads = input_gradients(model, test.floats()[:n], test.y[:n], p["gradient"], device)
+        functions = metric_functions(p["metrics"], lpips)
+        values = []
+        for backend in p["backends"]:
+            per_metric = similarities(functions, grads.to(device), scores[backend].to(device))
+            values += [per_metric[m] for m in p["metrics"]]
+        table["similarity"] = torch.cat(values).numpy()
+    for i, (column, value) in enumerate(columns.items()):
+        table.insert(i, column, value)
+    table.insert(len(columns), "gradient", p["gradient"])
+    save_csv(table, snakemake.output[0])
+    log.info("\n%s", table.groupby(["score", "metric"])["similarity"].describe().to_string())

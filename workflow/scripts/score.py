@@ -1,0 +1,38 @@
+"""Rule score: grad log p_sigma(x) at the first n test images, from one backend."""
+
+import torch
+from tqdm import tqdm
+
+from pags.datasets import load_split
+from pags.datasets.synthetic import SyntheticManifold
+from pags.grid import parse_strength
+from pags.io import load_torch, save_torch
+from pags.runtime import job_log, pick_device
+from pags.score import analytic_score, batched_scores
+from pags.score.denoiser import denoiser_score, load_denoiser
+from pags.score.edm import edm_score, load_edm
+
+with job_log(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
+    device = pick_device()
+    w, settings = snakemake.wildcards, snakemake.params.settings
+    sigma, conditional = parse_strength(w.sigma), w.conditioning == "cond"
+    test = load_split(snakemake.input.test)
+    n = min(settings["n_images"], len(test))
+    x, labels = test.floats()[:n], test.y[:n] if conditional else None
+    num_classes = int(test.y.max()) + 1
+    if w.backend == "trained":
+        score = denoiser_score(load_denoiser(snakemake.input.denoiser).to(device))
+    elif w.backend == "edm":
+        network = snakemake.config["sweep"][w.dataset]["score"]["edm_network"]
+        net = load_edm(snakemake.input.weights, settings["sha256"], f"weights.{network}", snakemake.config["edm_source"])
+        score = edm_score(net.to(device), num_classes if conditional else 0)
+    else:
+        manifold = SyntheticManifold.from_dict(load_torch(snakemake.input.manifold, what="manifold"))
+        score = analytic_score(manifold.to(device))
+    with tqdm(total=n, desc=f"{w.backend} score", mininterval=10) as bar:
+        scores = batched_scores(score, x, sigma, labels, settings["batch_size"], device, bar.update)
+    if not torch.isfinite(scores).all():
+        raise RuntimeError(f"the {w.backend} score is not finite at sigma {sigma}")
+    save_torch({"score": scores, "sigma": sigma, "conditional": conditional, "backend": w.backend}, snakemake.output[0])
+    log.info("%s score of %d images at sigma %g: mean norm %.4g", w.backend, n, sigma, scores.flatten(1).norm(dim=1).mean())
