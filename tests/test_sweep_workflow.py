@@ -21,7 +21,10 @@ from workflow_helpers import (
 
 pytestmark = pytest.mark.slow
 
-SWEEP_FIGURES = ["fig_manifold_robustness", "fig_tangent_noise", "fig_ground_truth"]
+SWEEP_FIGURES = [
+    "fig_manifold_robustness", "fig_tangent_noise", "fig_ground_truth", "fig_score_alignment", "fig_gallery",
+]  # fmt: skip
+METRICS = ["lpips", "cosine", "ssim"]
 
 
 def tiny_sweep_config():
@@ -45,15 +48,37 @@ def tiny_sweep_config():
                 "plot_step": 0.5,
                 "small_noise_draws": 4,
             },
+            "score": {
+                "backends": ["trained", "analytic"], "sigma": 0.3, "n_images": 8, "batch_size": 8,
+                "denoiser": {"block_channels": [8, 16], "layers_per_block": 1, "epochs": 1, "batch_size": 64},
+            },  # fmt: skip
+            "alignment": {"metrics": METRICS},
+            "regimes": {"metric": "cosine", "score": "trained"},
         }
     }
+    config["figures"] = {"gallery": {"objective": "gnorm", "n_images": 2, "n_strengths": 2}}
     return config
+
+
+def fake_alexnet(path):
+    """A randomly initialised AlexNet as LPIPS's backbone (the real one needs the internet);
+    the config pins its hash, so the run exercises the whole LPIPS path."""
+    import torch
+    import torchvision
+
+    from pags.weights import sha256_file
+
+    torch.manual_seed(0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(torchvision.models.alexnet().state_dict(), path)
+    return {"url": "https://download.pytorch.org/models/alexnet-owt-7be5be79.pth", "sha256": sha256_file(path)}
 
 
 @pytest.fixture(scope="module")
 def sweep_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("sweep")
     config = tiny_sweep_config()
+    config["weights"] = {"alexnet": fake_alexnet(workdir / "results" / "weights" / "alexnet")}
     configfile = write_config(workdir / "config.yaml", config)
     proc = run_snakemake(workdir, configfile, *SWEEP_FIGURES)
     assert proc.returncode == 0, describe(proc)
@@ -112,6 +137,35 @@ def test_tangent_quality_angles_are_degrees_in_range(sweep_run):
     assert quality["image"].nunique() == 8
 
 
+def test_alignment_has_a_row_per_model_score_metric_and_image(sweep_run):
+    workdir, _, _ = sweep_run
+    rows = pd.read_csv(workdir / "results/synthetic/metrics/gnorm/0.1/seed=0/alignment.csv")
+    assert len(rows) == 2 * len(METRICS) * 8  # scores (trained, exact) x metrics x images
+    assert set(rows["gradient"]) == {"logit_sum"}  # an unconditional score: the sum of logits
+    assert rows["similarity"].between(-1, 1).all()
+    table = pd.read_csv(workdir / "results/synthetic/tables/alignment.csv", dtype={"strength": str})
+    assert len(table) == 5 * 2 * len(METRICS) and (table["images"] == 8).all()
+    diverged = table[table["status"] == "diverged"]
+    assert set(diverged["strength"]) == {"1e35"} and diverged["similarity"].isna().all()
+
+
+def test_score_quality_compares_the_trained_score_with_the_exact_one(sweep_run):
+    workdir, _, _ = sweep_run
+    quality = pd.read_csv(workdir / "results/synthetic/tables/score_quality.csv")
+    assert set(quality["score"]) == {"trained"} and set(quality["metric"]) == set(METRICS)
+    assert len(quality) == len(METRICS) * 8 and quality["similarity"].between(-1, 1).all()
+
+
+def test_every_swept_strength_gets_a_regime(sweep_run):
+    workdir, _, _ = sweep_run
+    regimes = pd.read_csv(workdir / "results/synthetic/tables/regimes.csv", dtype={"strength": str})
+    labelled = dict(zip(zip(regimes["objective"], regimes["strength"]), regimes["regime"]))
+    assert set(labelled) == {("gnorm", "0.01"), ("gnorm", "0.1"), ("gnorm", "1e35"), ("randsmooth", "0.1")}
+    assert labelled[("gnorm", "1e35")] == "diverged"
+    assert set(labelled.values()) <= {"weak", "Bayes-aligned", "excessive", "diverged"}
+    assert (regimes["score"] == "trained").all() and (regimes["metric"] == "cosine").all()
+
+
 def dry_run_after(sweep_run, path, value):
     workdir, _, config = sweep_run
     edited = write_config(workdir / "edited.yaml", updated_config(config, path, value))
@@ -159,3 +213,21 @@ def test_changing_a_metric_option_retrains_nothing(sweep_run):
     jobs = planned_jobs(proc)
     assert "train_model" not in jobs and "train_autoencoder" not in jobs, describe(proc)
     assert jobs["manifold_robustness"] == 5 and jobs["bayes_manifold_robustness"] == 1
+
+
+def test_changing_the_regime_rule_reruns_only_the_regimes_and_their_figures(sweep_run):
+    proc = dry_run_after(sweep_run, ["sweep", "synthetic", "regimes", "aligned_fraction"], 0.5)
+    assert set(planned_jobs(proc)) == {"regimes", "fig_score_alignment", "fig_gallery"}, describe(proc)
+
+
+def test_changing_the_score_sigma_rescores_without_retraining(sweep_run):
+    proc = dry_run_after(sweep_run, ["sweep", "synthetic", "score", "sigma"], 0.2)
+    jobs = planned_jobs(proc)
+    assert jobs["score"] == 2 and jobs["alignment"] == 5, describe(proc)
+    assert not {"train_model", "train_denoiser", "manifold_robustness"} & set(jobs), describe(proc)
+
+
+def test_changing_the_metrics_recomputes_alignment_not_scores(sweep_run):
+    proc = dry_run_after(sweep_run, ["sweep", "synthetic", "alignment", "metrics"], ["cosine"])
+    jobs = planned_jobs(proc)
+    assert jobs["alignment"] == 5 and "score" not in jobs and "train_model" not in jobs, describe(proc)

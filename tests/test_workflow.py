@@ -336,6 +336,19 @@ def test_slurm_profile_plans_the_paper_experiment():
     train_resources = [job.get("resources", "") for job in planned_job_blocks(proc) if job["rule"] == "train_model"]
     assert train_resources and all("gpu=1" in r for r in train_resources), train_resources
 
+    # the paper's alignment experiment: the EDM score at sigma 0.5 (EDM units; 0.25 in
+    # pixels), unconditional, from a pinned download, and LPIPS with AlexNet per model
+    blocks = planned_job_blocks(proc)
+    scores = [j["wildcards"] for j in blocks if j["rule"] == "score" and j["wildcards"]["dataset"] == "cifar10"]
+    assert scores == [{"dataset": "cifar10", "backend": "edm", "sigma": "0.25", "conditioning": "uncond"}], scores
+    assert jobs["fetch_weights"] >= 2  # the EDM network and LPIPS's AlexNet
+    cifar_alignment = [j for j in blocks if j["rule"] == "alignment" and j["wildcards"]["dataset"] == "cifar10"]
+    assert len(cifar_alignment) == len(cifar_jobs), describe(proc)
+    assert all("results/weights/alexnet" in j["input"] for j in cifar_alignment)
+    assert all("gpu=1" in j.get("resources", "") for j in cifar_alignment)
+    for rule in ("regimes", "fig_score_alignment", "fig_gallery"):
+        assert jobs.get(rule, 0) >= 1, describe(proc)
+
 
 # ---- (5) and (6): lint and format -------------------------------------------
 

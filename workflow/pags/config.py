@@ -87,9 +87,10 @@ def check_sweep(name: str, exp: dict[str, Any]) -> None:
 def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any]) -> None:
     name = f"sweep.{dataset}"
     score, metrics, regimes = exp["score"], exp["alignment"]["metrics"], exp["regimes"]
-    if "analytic" in score["backends"] and dataset != "synthetic":
+    exact = {"analytic", "posterior"} & set(score["backends"])
+    if exact and dataset != "synthetic":
         raise ConfigError(
-            f"config key '{name}.score.backends': the analytic score is known only for the synthetic data set. "
+            f"config key '{name}.score.backends': {sorted(exact)} are known only for the synthetic data set. "
             "Fix: use edm or trained."
         )
     if "edm" in score["backends"] and score["edm_network"] not in config["weights"]:
@@ -107,7 +108,8 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any]) -
             f"config key '{name}.regimes.metric': {regimes['metric']} is not computed (alignment.metrics is "
             f"{metrics}). Fix: add it to alignment.metrics or pick one of them."
         )
-    if regimes["score"] is not None and regimes["score"] not in score["backends"]:
+    computed = set(score["backends"]) | ({"analytic", "posterior"} if dataset == "synthetic" else set())
+    if regimes["score"] is not None and regimes["score"] not in computed:
         raise ConfigError(
             f"config key '{name}.regimes.score': {regimes['score']} is not one of score.backends "
             f"{score['backends']}. Fix: add it there or pick one of them."

@@ -46,7 +46,7 @@ wildcard_constraints:
     split="train|test",
     strength=STRENGTH_PATTERN,
     seed=r"\d+",
-    backend="edm|trained|analytic",
+    backend="edm|trained|analytic|posterior",
     conditioning="cond|uncond",
     sigma=STRENGTH_PATTERN,
 
@@ -193,7 +193,9 @@ def all_targets():
 def score_file(dataset, backend):
     """The score of ``dataset``'s test images from ``backend``, at the configured sigma."""
     score = experiment(dataset)["score"]
-    conditioning = "cond" if score["conditional"] else "uncond"
+    # The posterior gradient grad log p(y | x) is conditional by definition.
+    conditional = score["conditional"] or backend == "posterior"
+    conditioning = "cond" if conditional else "uncond"
     sigma = format_strength(score["sigma"])
     return f"{RESULTS}/{dataset}/score/{backend}/sigma={sigma}/{conditioning}.pt"
 
@@ -239,10 +241,11 @@ def score_params(wildcards):
 
 
 def alignment_backends(dataset):
-    """The configured scores; on synthetic data always also the exact one."""
+    """The configured scores; on synthetic data always also the exact score and the
+    exact posterior gradient."""
     backends = list(experiment(dataset)["score"]["backends"])
-    if is_synthetic(dataset) and "analytic" not in backends:
-        backends.append("analytic")
+    if is_synthetic(dataset):
+        backends += [b for b in ("analytic", "posterior") if b not in backends]
     return backends
 
 

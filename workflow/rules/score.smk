@@ -31,7 +31,6 @@ rule train_denoiser:
     params:
         settings=lambda w: experiment(w.dataset)["score"]["denoiser"],
         conditional=lambda w: experiment(w.dataset)["score"]["conditional"],
-        sigma=lambda w: experiment(w.dataset)["score"]["sigma"],
     script:
         "../scripts/train_denoiser.py"
 

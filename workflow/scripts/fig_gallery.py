@@ -30,7 +30,7 @@ with job_log(snakemake.log[0]):
         diverged = model["status"] == "diverged"
         columns.append({
             "title": gallery_title(model["objective"], model["strength_value"]),
-            "regime": "reference" if key[0] == "standard" else regimes.loc[key, "regime"],
+            "regime": "" if key[0] == "standard" else regimes.loc[key, "regime"],
             "gradients": x * 0 if diverged else input_gradient(load_model(model_path), x, y, p.gradient),
             "similarity": values["similarity"].to_numpy()[:n],
         })  # fmt: skip

@@ -13,12 +13,12 @@ with job_log(snakemake.log[0]) as log:
     robustness = pd.read_csv(snakemake.input.robustness, dtype={"strength": str})
     robustness = robustness[(robustness["tangent"] == "autoencoder") & np.isclose(robustness["step_size"], p.step_size)]
     alignment = pd.read_csv(snakemake.input.alignment, dtype={"strength": str})
-    alignment = alignment[(alignment["score"] == p.score) & (alignment["metric"] == p.metric)]
+    alignment = alignment[(alignment["score"] == p.score) & (alignment["metric"] == p.settings["metric"])]
     models = alignment[keys + ["test_accuracy", "status", "similarity"]].merge(
         robustness[keys + ["on_change"]], on=keys, how="left", validate="one_to_one"
     )
     models = models.rename(columns={"test_accuracy": "accuracy", "similarity": "alignment", "on_change": "on_manifold"})
     settings = {k: p.settings[k] for k in ("max_accuracy_drop", "min_on_manifold_ratio", "aligned_fraction")}
-    table = regime_table(models, **settings).assign(score=p.score, metric=p.metric, step_size=p.step_size)
+    table = regime_table(models, **settings).assign(score=p.score, metric=p.settings["metric"], step_size=p.step_size)
     save_csv(table, snakemake.output[0])
     log.info("\n%s", table.to_string())

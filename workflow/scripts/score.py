@@ -8,7 +8,7 @@ from pags.datasets.synthetic import SyntheticManifold
 from pags.grid import parse_strength
 from pags.io import load_torch, save_torch
 from pags.runtime import job_log, pick_device
-from pags.score import analytic_score, batched_scores
+from pags.score import analytic_score, batched_scores, posterior_gradient
 from pags.score.denoiser import denoiser_score, load_denoiser
 from pags.score.edm import edm_score, load_edm
 
@@ -28,8 +28,8 @@ with job_log(snakemake.log[0]) as log:
         net = load_edm(snakemake.input.weights, settings["sha256"], f"weights.{network}", snakemake.config["edm_source"])
         score = edm_score(net.to(device), num_classes if conditional else 0)
     else:
-        manifold = SyntheticManifold.from_dict(load_torch(snakemake.input.manifold, what="manifold"))
-        score = analytic_score(manifold.to(device))
+        manifold = SyntheticManifold.from_dict(load_torch(snakemake.input.manifold, what="manifold")).to(device)
+        score = analytic_score(manifold) if w.backend == "analytic" else posterior_gradient(manifold)
     with tqdm(total=n, desc=f"{w.backend} score", mininterval=10) as bar:
         scores = batched_scores(score, x, sigma, labels, settings["batch_size"], device, bar.update)
     if not torch.isfinite(scores).all():

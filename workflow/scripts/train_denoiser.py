@@ -1,5 +1,7 @@
 """Rule train_denoiser: the trained score backend's denoiser (EDM preconditioning)."""
 
+import math
+
 import torch
 
 from pags.datasets import load_split
@@ -18,8 +20,9 @@ with job_log(snakemake.log[0]) as log:
         train.x, train.y if snakemake.params.conditional else None, num_classes,
         generator=generator, device=device, **settings,
     )  # fmt: skip
-    # Held-out check at the noise level the scores use: the denoiser must beat the noisy input.
-    sigma = snakemake.params.sigma
+    # Held-out check at the median training noise level (not the scores' sigma, so that
+    # changing that sigma does not retrain): the denoiser must beat the noisy input.
+    sigma = math.exp(settings["p_mean"])
     mse, noisy_mse = denoising_error(model, test.x, test.y, sigma, torch.Generator(device=device).manual_seed(0))
     save_denoiser(model.cpu(), snakemake.output.model)
     save_json(

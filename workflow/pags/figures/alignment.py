@@ -17,7 +17,9 @@ from .sweep import ACC_COLOR, band, diverged_strengths, log_strength_axis, over_
 from .tangent_noise import as_image, signed_image
 
 REGIME_COLORS = {"weak": "#f4a582", "Bayes-aligned": "#92c5de", "excessive": "#bababa", "diverged": "#ffffff"}
-SCORE_NAMES = {"edm": "EDM score", "trained": "trained score", "analytic": "exact score"}
+SCORE_NAMES = {
+    "edm": "EDM score", "trained": "trained score", "analytic": "exact score", "posterior": "Bayes-optimal gradient",
+}  # fmt: skip
 
 
 def shade_regimes(ax, regimes: pd.DataFrame) -> None:
@@ -33,7 +35,7 @@ def shade_regimes(ax, regimes: pd.DataFrame) -> None:
 
 
 def metric_label(metric: str, score: str) -> str:
-    return f"{METRIC_NAMES[metric]} (gradient, {SCORE_NAMES[score]})"
+    return f"{METRIC_NAMES[metric]} of the gradient\nwith the {SCORE_NAMES[score]}"
 
 
 def plot_score_alignment(panels: dict[str, dict]):
@@ -91,7 +93,7 @@ def plot_gallery(images: torch.Tensor, score: torch.Tensor, columns: list[dict],
             ax.set_xticks([]), ax.set_yticks([]), ax.grid(False)
             text = f"{column['similarity'][i]:.2f}" if column is not None else ""
             if i == 0:
-                text = f"{title}\n{text}" if column is None else f"{title}\n{column['regime']}\n{text}"
+                text = f"{title}\n{text}" if column is None else f"{title}\n{column['regime'] or ' '}\n{text}"
             color = REGIME_COLORS.get(column["regime"], "white") if column is not None else "white"
             ax.set_title(text, fontsize=7, backgroundcolor=color if column is not None else "none")
     fig.suptitle(f"input gradients (numbers: {METRIC_NAMES[metric]} with the {score_name}, per image)", fontsize=9)

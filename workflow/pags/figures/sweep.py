@@ -103,8 +103,9 @@ def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame, score_qua
     signal space span(U_s), vs strength, with the Bayes-optimal classifier as reference;
     (d) the appendix Theorem 3 identity: off-manifold small-noise ratio vs 1 - tangent
     fraction. Bottom, with ``metric``: (e) each estimated score against the exact one, per
-    image; (f) alignment of the gradients with the exact score vs strength; (g) alignment
-    with each estimated score vs with the exact one, per model."""
+    image; alignment of the gradients (f) with the exact score and (g) with the exact
+    posterior gradient grad log p(y | x), vs strength; (h) alignment with each estimated
+    score vs with the exact one, per model."""
     apply_style()
     fig, grid = plt.subplots(2, 4, figsize=(14, 6.6), constrained_layout=True)
     axes = grid[0]
@@ -160,28 +161,29 @@ def plot_score_checks(axes, score_quality: pd.DataFrame, alignment: pd.DataFrame
     ax.legend(frameon=False, fontsize=7)
 
     rows = alignment[alignment["metric"] == metric]
-    exact = rows[rows["score"] == "analytic"]
-    ax = axes[1]
-    for objective in swept_objectives(exact):
-        ours = exact[exact["objective"] == objective]
-        summary = over_seeds(ours, "similarity")
-        band(ax, summary["strength_value"], summary, color=color_for(objective),
-             label=OBJECTIVE_NAMES.get(objective, objective))
-        mark_diverged(ax, diverged_strengths(ours), color_for(objective))
-    standard = exact.loc[exact["objective"] == "standard", "similarity"]
-    if not standard.empty:
-        ax.axhline(standard.mean(), color="black", ls=":", lw=0.8, label="standard")
-    log_strength_axis(ax)
-    ax.set(ylabel=f"{name} (gradient, exact score)", title="(f) alignment with the exact score")
-    ax.legend(frameon=False, fontsize=7)
+    for ax, reference, title in ((axes[1], "analytic", "(f) with the exact score"),
+                                 (axes[2], "posterior", "(g) with grad log p(y | x)")):  # fmt: skip
+        exact = rows[rows["score"] == reference]
+        for objective in swept_objectives(exact):
+            ours = exact[exact["objective"] == objective]
+            summary = over_seeds(ours, "similarity")
+            band(ax, summary["strength_value"], summary, color=color_for(objective),
+                 label=OBJECTIVE_NAMES.get(objective, objective))
+            mark_diverged(ax, diverged_strengths(ours), color_for(objective))
+        standard = exact.loc[exact["objective"] == "standard", "similarity"]
+        if not standard.empty:
+            ax.axhline(standard.mean(), color="black", ls=":", lw=0.8, label="standard")
+        log_strength_axis(ax)
+        ax.set(ylabel=f"{name} with the gradient", title=title)
+    axes[1].legend(frameon=False, fontsize=7)
 
-    ax = axes[2]
+    ax = axes[3]
     keys = ["objective", "strength", "seed"]
-    for backend in sorted(set(rows["score"]) - {"analytic"}):
+    exact = rows[rows["score"] == "analytic"]
+    for backend in sorted(set(rows["score"]) - {"analytic", "posterior"}):
         pairs = rows[rows["score"] == backend].merge(exact, on=keys, suffixes=("", "_exact"))
         ax.scatter(pairs["similarity_exact"], pairs["similarity"], s=14, label=backend,
                    c=[color_for(o) for o in pairs["objective"]])
-    ax.set(xlabel="with the exact score", ylabel="with the estimated score", title=f"(g) {name}, per model")
     limits = ax.get_xlim() + ax.get_ylim()
     ax.plot([min(limits), max(limits)], [min(limits), max(limits)], color="black", lw=0.6, ls=":")
-    axes[3].set_axis_off()
+    ax.set(xlabel="with the exact score", ylabel="with the estimated score", title=f"(h) {name}, per model")

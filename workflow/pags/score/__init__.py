@@ -3,7 +3,11 @@ interface, ``score(x, sigma, labels) -> [B, C, H, W]``:
 
 - ``edm``: a pretrained EDM denoiser (Karras et al. 2022), ``pags.score.edm``;
 - ``trained``: a denoiser trained by the workflow with EDM's preconditioning, ``pags.score.denoiser``;
-- ``analytic``: the closed-form score of the synthetic data set.
+- ``analytic``: the closed-form score of the synthetic data set;
+- ``posterior``: not a score but the theory's reference on the synthetic data set, the
+  Bayes-optimal input gradient grad_x log p_sigma(y | x) = grad log p_sigma(x | y) -
+  grad log p_sigma(x) (y the true label): what a model's gradient should match where
+  the score is dominated by class-independent directions.
 
 ``x`` and ``sigma`` are in the units of the classifiers' inputs (pixels in [0, 1] for
 image data sets), so scores and input gradients live in the same space. ``labels`` is
@@ -16,7 +20,7 @@ from typing import Callable, Protocol
 
 import torch
 
-BACKENDS = ("edm", "trained", "analytic")
+BACKENDS = ("edm", "trained", "analytic", "posterior")
 
 
 class ScoreFunction(Protocol):
@@ -36,6 +40,17 @@ def analytic_score(manifold) -> ScoreFunction:
         return manifold.score(x, sigma) if labels is None else manifold.class_score(x, sigma, labels)
 
     return score
+
+
+def posterior_gradient(manifold) -> ScoreFunction:
+    """grad_x log p_sigma(y | x) of the synthetic data set, in closed form; needs the labels."""
+
+    def gradient(x: torch.Tensor, sigma: float, labels: torch.Tensor | None) -> torch.Tensor:
+        if labels is None:
+            raise ValueError("the posterior gradient needs the labels")
+        return manifold.class_score(x, sigma, labels) - manifold.score(x, sigma)
+
+    return gradient
 
 
 @torch.no_grad()
