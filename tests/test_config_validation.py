@@ -56,7 +56,7 @@ def edited(config: dict[str, Any], edits: dict[str, Any]) -> dict[str, Any]:
 # A minimal valid sweep on the synthetic data set, for the sweep's own cases.
 SWEEP = {
     "training": {"epochs": 1, "batch_size": 8, "lr": 0.1, "milestones": []},
-    "objectives": {"gnorm": {"grid": [0.1]}},
+    "objectives": {"standard": {"grid": [0]}, "gnorm": {"grid": [0.1]}},
 }
 SYN = "sweep.synthetic"
 
@@ -130,6 +130,43 @@ CASES = [
         {"sweep": sweep(), "synthetic": {"image_shape": [1, 4, 4], "k_signal": 10, "k_distractor": 10}},
         ("'synthetic.k_signal'", "exceeds the 16 pixel dimensions"),
     ),
+    Case(
+        "score-exact-on-cifar10",
+        {"sweep": {"cifar10": {**SWEEP, "score": {"backends": ["analytic"]}}}},
+        ("'sweep.cifar10.score.backends'", "known only for the synthetic data set"),
+    ),
+    Case("score-unknown-backend", {"sweep": sweep(score={"backends": ["ddpm"]})}, (f"'{SYN}.score.backends.0'", "'ddpm' is not one of")),
+    Case("score-sigma-zero", {"sweep": sweep(score={"sigma": 0})}, (f"'{SYN}.score.sigma'", "0")),
+    Case("score-backends-duplicate", {"sweep": sweep(score={"backends": ["trained", "trained"]})}, (f"'{SYN}.score.backends'", "non-unique")),
+    Case("edm-without-network", {"sweep": sweep(score={"backends": ["edm"]})}, (f"'{SYN}.score.edm_network'", "not an entry of 'weights'")),
+    Case(
+        "denoiser-channels-too-few",
+        {"sweep": sweep(score={"denoiser": {"block_channels": [4]}})},
+        (f"'{SYN}.score.denoiser.block_channels.0'", "less than the minimum of 8"),
+    ),
+    Case("alignment-gradient-unknown", {"sweep": sweep(alignment={"gradient": "loss"})}, (f"'{SYN}.alignment.gradient'", "'loss' is not one of")),
+    Case("alignment-metrics-empty", {"sweep": sweep(alignment={"metrics": []})}, (f"'{SYN}.alignment.metrics'", "should be non-empty")),
+    Case(
+        "regimes-metric-not-computed",
+        {"sweep": sweep(alignment={"metrics": ["cosine"]}, regimes={"metric": "ssim"})},
+        (f"'{SYN}.regimes.metric'", "is not computed"),
+    ),
+    Case(
+        "regimes-score-not-computed",
+        {"sweep": sweep(regimes={"score": "edm"})},
+        (f"'{SYN}.regimes.score'", "not one of score.backends"),
+    ),
+    Case("regimes-fraction-above-one", {"sweep": sweep(regimes={"aligned_fraction": 1.5})}, (f"'{SYN}.regimes.aligned_fraction'", "1.5")),
+    Case(
+        "regimes-without-standard-model",
+        {"sweep": sweep(objectives={"gnorm": {"grid": [0.1]}})},
+        (f"'{SYN}.objectives'", "relative to the standard model"),
+    ),
+    Case("sweep-only-standard", {"sweep": sweep(objectives={"standard": {"grid": [0]}})}, (f"'{SYN}.objectives'", "nothing to sweep")),
+    Case("gallery-objective-not-swept", {"sweep": sweep(), "figures": {"gallery": {"objective": "pgd"}}}, ("'figures.gallery.objective'", "not swept")),
+    Case("gallery-unknown-dataset", {"sweep": sweep(), "figures": {"gallery": {"dataset": "cifar10"}}}, ("'figures.gallery.dataset'", "has no sweep")),
+    Case("weights-sha256-malformed", {"weights": {"alexnet": {"url": "https://x", "sha256": "abc"}}}, ("'weights.alexnet.sha256'", "does not match")),
+    Case("weights-missing-url", {"weights": {"edm": {"sha256": None}}}, ("'weights.edm'", "'url' is a required property")),
     Case(
         "cifar10-offline-without-data",
         {"sweep": {"cifar10": SWEEP}, "data.download": False, "data.root": "no_such_dir"},

@@ -14,7 +14,6 @@ from torch import nn
 
 from pags.alignment import (
     alexnet_features_to_lpips,
-    cosine,
     load_lpips,
     lpips_similarity,
     max_normalise,

@@ -140,11 +140,13 @@ def test_tangent_quality_angles_are_degrees_in_range(sweep_run):
 def test_alignment_has_a_row_per_model_score_metric_and_image(sweep_run):
     workdir, _, _ = sweep_run
     rows = pd.read_csv(workdir / "results/synthetic/metrics/gnorm/0.1/seed=0/alignment.csv")
-    assert len(rows) == 2 * len(METRICS) * 8  # scores (trained, exact) x metrics x images
+    # scores (trained, exact score, exact posterior gradient) x metrics x images
+    assert len(rows) == 3 * len(METRICS) * 8
+    assert set(rows["score"]) == {"trained", "analytic", "posterior"}
     assert set(rows["gradient"]) == {"logit_sum"}  # an unconditional score: the sum of logits
     assert rows["similarity"].between(-1, 1).all()
     table = pd.read_csv(workdir / "results/synthetic/tables/alignment.csv", dtype={"strength": str})
-    assert len(table) == 5 * 2 * len(METRICS) and (table["images"] == 8).all()
+    assert len(table) == 5 * 3 * len(METRICS) and (table["images"] == 8).all()
     diverged = table[table["status"] == "diverged"]
     assert set(diverged["strength"]) == {"1e35"} and diverged["similarity"].isna().all()
 
@@ -223,7 +225,7 @@ def test_changing_the_regime_rule_reruns_only_the_regimes_and_their_figures(swee
 def test_changing_the_score_sigma_rescores_without_retraining(sweep_run):
     proc = dry_run_after(sweep_run, ["sweep", "synthetic", "score", "sigma"], 0.2)
     jobs = planned_jobs(proc)
-    assert jobs["score"] == 2 and jobs["alignment"] == 5, describe(proc)
+    assert jobs["score"] == 3 and jobs["alignment"] == 5, describe(proc)
     assert not {"train_model", "train_denoiser", "manifold_robustness"} & set(jobs), describe(proc)
 
 

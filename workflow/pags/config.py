@@ -98,11 +98,6 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any]) -
             f"config key '{name}.score.edm_network': {score['edm_network']!r} is not an entry of 'weights'. "
             "Fix: name an EDM network listed under weights (e.g. edm-cifar10-32x32-uncond-vp), or drop edm."
         )
-    if "lpips" in metrics and "alexnet" not in config["weights"]:
-        raise ConfigError(
-            f"config key '{name}.alignment.metrics': lpips needs the weights entry 'alexnet'. "
-            "Fix: restore weights.alexnet, or drop lpips from the metrics."
-        )
     if regimes["metric"] not in metrics:
         raise ConfigError(
             f"config key '{name}.regimes.metric': {regimes['metric']} is not computed (alignment.metrics is "
@@ -119,6 +114,11 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any]) -
             f"config key '{name}.objectives': the regimes are defined relative to the standard model. "
             "Fix: add 'standard: {grid: [0]}'."
         )
+    if set(exp["objectives"]) == {"standard"}:
+        raise ConfigError(
+            f"config key '{name}.objectives': nothing to sweep besides the standard model. "
+            "Fix: add a robust objective (gnorm, smooth, randsmooth or pgd) with a grid."
+        )
 
 
 def check_gallery(config: dict[str, Any]) -> None:
@@ -130,7 +130,7 @@ def check_gallery(config: dict[str, Any]) -> None:
         raise ConfigError(
             f"config key 'figures.gallery.dataset': {dataset} has no sweep. Fix: one of {list(config['sweep'])}, or null."
         )
-    if gallery["objective"] not in config["sweep"][dataset]["objectives"]:
+    if gallery["objective"] is not None and gallery["objective"] not in config["sweep"][dataset]["objectives"]:
         raise ConfigError(
             f"config key 'figures.gallery.objective': {gallery['objective']} is not swept on {dataset}. "
             f"Fix: one of {[o for o in config['sweep'][dataset]['objectives'] if o != 'standard']}."

@@ -58,12 +58,27 @@ def save_diverged(error: str, path: str | os.PathLike) -> None:
     save_torch({"status": "diverged", "error": error}, path)
 
 
-def load_model(path: str | os.PathLike, expected_spec: dict[str, Any] | None = None) -> nn.Module:
-    blob = load_torch(path, what="model")
+def read_spec_file(path: str | os.PathLike, what: str, rule: str) -> dict[str, Any]:
+    """The {spec, state_dict} dict of a network file written by ``save_model``, loaded
+    with ``weights_only=True``; anything else is a ``CheckpointError`` naming ``rule``."""
+    blob = load_torch(path, what=what)
     if isinstance(blob, dict) and blob.get("status") == "diverged":
         raise CheckpointError(f"training of '{path}' diverged ({blob['error']}): there are no weights to load.")
     if not isinstance(blob, dict) or "spec" not in blob or "state_dict" not in blob:
-        raise CheckpointError(f"'{path}' is not a model file written by pags: delete it and rerun its training rule.")
+        raise CheckpointError(f"'{path}' is not a {what} file written by pags: delete it and rerun {rule}.")
+    return blob
+
+
+def load_network(path: str | os.PathLike, build, what: str, rule: str) -> nn.Module:
+    """A network saved with its ``spec`` by ``save_model``, rebuilt by ``build(spec)``, in eval mode."""
+    blob = read_spec_file(path, what, rule)
+    model = build(blob["spec"])
+    load_state(model, blob["state_dict"], path)
+    return model.eval()
+
+
+def load_model(path: str | os.PathLike, expected_spec: dict[str, Any] | None = None) -> nn.Module:
+    blob = read_spec_file(path, "model", "its training rule")
     spec = blob["spec"]
     if expected_spec is not None and spec != expected_spec:
         raise CheckpointError(f"model '{path}' was built as {spec}, but {expected_spec} is expected: retrain it.")

@@ -62,6 +62,27 @@ def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor, where: str, fi
     return loss.item()
 
 
+def minimise_with_adam(
+    model: nn.Module, n: int, batch_loss, epochs: int, batch_size: int, lr: float, generator: torch.Generator,
+    name: str, fix: str,
+) -> list[dict[str, float]]:  # fmt: skip
+    """Adam on ``batch_loss(indices)`` over shuffled batches of ``range(n)`` (the order drawn
+    from ``generator``), for the auxiliary networks (autoencoder, denoiser). A NaN or
+    infinite loss stops it with ``TrainingDiverged`` naming ``fix``. Returns per-epoch history."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history: list[dict[str, float]] = []
+    for epoch in range(epochs):
+        started, total, seen = time.perf_counter(), 0.0, 0
+        order = torch.randperm(n, generator=generator, device=generator.device)
+        for i in range(0, n, batch_size):
+            idx = order[i : i + batch_size]
+            total += descend(optimizer, batch_loss(idx), f"the {name}'s loss, at epoch {epoch + 1},", fix) * len(idx)
+            seen += len(idx)
+        history.append({"epoch": epoch + 1, "loss": total / seen, "seconds": time.perf_counter() - started})
+        log.info("%s epoch %d/%d loss %.5g (%.1fs)", name, epoch + 1, epochs, total / seen, history[-1]["seconds"])
+    return history
+
+
 def accuracy(model: nn.Module, split: ImageSplit, device: torch.device, batch_size: int = 1000) -> float:
     model.eval()
     correct = 0

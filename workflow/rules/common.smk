@@ -225,7 +225,9 @@ def score_inputs(wildcards):
     if wildcards.backend == "trained":
         inputs["denoiser"] = f"{RESULTS}/{wildcards.dataset}/denoiser/model.pt"
     elif wildcards.backend == "edm":
-        inputs["weights"] = weights_file(experiment(wildcards.dataset)["score"]["edm_network"])
+        inputs["weights"] = weights_file(
+            experiment(wildcards.dataset)["score"]["edm_network"]
+        )
     else:
         inputs["manifold"] = f"{RESULTS}/{wildcards.dataset}/data/manifold.pt"
     return inputs
@@ -252,7 +254,10 @@ def alignment_backends(dataset):
 def alignment_inputs(wildcards):
     exp = experiment(wildcards.dataset)
     inputs = {
-        "scores": [score_file(wildcards.dataset, b) for b in alignment_backends(wildcards.dataset)],
+        "scores": [
+            score_file(wildcards.dataset, b)
+            for b in alignment_backends(wildcards.dataset)
+        ],
         "test": f"{RESULTS}/{wildcards.dataset}/data/test.pt",
     }
     if "lpips" in exp["alignment"]["metrics"]:
@@ -281,11 +286,17 @@ def gallery_models(file):
     spread evenly over the grid, first seed."""
     dataset, gallery = gallery_dataset(), config["figures"]["gallery"]
     exp = experiment(dataset)
-    strengths = [format_strength(s) for s in expand_grid(exp["objectives"][gallery["objective"]]["grid"])]
+    swept = [o for o in exp["objectives"] if o != "standard"]
+    objective = gallery["objective"] or swept[0]
+    strengths = [
+        format_strength(s) for s in expand_grid(exp["objectives"][objective]["grid"])
+    ]
     n = min(gallery["n_strengths"], len(strengths))
-    picked = [strengths[round(i * (len(strengths) - 1) / max(n - 1, 1))] for i in range(n)]
+    picked = [
+        strengths[round(i * (len(strengths) - 1) / max(n - 1, 1))] for i in range(n)
+    ]
     seed = exp["seeds"][0]
-    models = [("standard", "0", seed)] + [(gallery["objective"], s, seed) for s in picked]
+    models = [("standard", "0", seed)] + [(objective, s, seed) for s in picked]
     if file == "alignment.csv":
         return [metric_file(dataset, *m, "alignment") for m in models]
     return [f"{model_dir(dataset, *m)}/{file}" for m in models]
@@ -294,4 +305,8 @@ def gallery_models(file):
 def ground_truth_metric():
     """Cosine when computed: exact and weight-free, the natural check against a known score."""
     metrics = experiment("synthetic")["alignment"]["metrics"]
-    return "cosine" if "cosine" in metrics else experiment("synthetic")["regimes"]["metric"]
+    return (
+        "cosine"
+        if "cosine" in metrics
+        else experiment("synthetic")["regimes"]["metric"]
+    )

@@ -1,7 +1,6 @@
 """Rule score_quality: each estimated score against the exact one of the synthetic data, per image."""
 
 import pandas as pd
-import torch
 
 from pags.alignment import load_lpips, metric_functions, similarities
 from pags.io import load_torch, save_csv

@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import math
 import os
-import time
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..datasets.store import to_float
-from ..errors import CheckpointError
-from ..train import descend
-from ..io import load_torch, save_torch
-from ..runtime import log
+from ..train import minimise_with_adam
+from ..models import load_network, save_model
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU, "softplus": nn.Softplus}
 OUTPUTS = {"sigmoid": nn.Sigmoid, "identity": nn.Identity}
@@ -118,20 +115,14 @@ def train_autoencoder(
         torch.manual_seed(seed)
         model = Autoencoder(tuple(x_train.shape[1:]), latent_dim, width, activation, output)
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    x_all, n = x_train.to(device), len(x_train)
-    history: list[dict[str, float]] = []
-    for epoch in range(epochs):
-        started, total, seen = time.perf_counter(), 0.0, 0
-        order = torch.randperm(n, generator=generator, device=device)
-        for i in range(0, n, batch_size):
-            x = to_float(x_all[order[i : i + batch_size]])
-            loss = nn.functional.mse_loss(model(x), x)
-            where = f"the autoencoder's loss, at epoch {epoch + 1},"
-            total += descend(optimizer, loss, where, "lower the autoencoder's lr, or check the data") * len(x)
-            seen += len(x)
-        history.append({"epoch": epoch + 1, "loss": total / seen, "seconds": time.perf_counter() - started})
-        log.info("autoencoder epoch %d/%d mse %.5f (%.1fs)", epoch + 1, epochs, total / seen, history[-1]["seconds"])
+    x_all = x_train.to(device)
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        x = to_float(x_all[idx])
+        return nn.functional.mse_loss(model(x), x)
+
+    fix = "lower the autoencoder's lr, or check the data"
+    history = minimise_with_adam(model, len(x_all), batch_loss, epochs, batch_size, lr, generator, "autoencoder", fix)
     return model.eval(), history
 
 
@@ -148,17 +139,9 @@ def reconstruction_error(model: Autoencoder, x: torch.Tensor, batch_size: int = 
 
 
 def save_autoencoder(model: Autoencoder, path: str | os.PathLike) -> None:
-    save_torch({"spec": dict(model.spec), "state_dict": model.state_dict()}, path)
+    save_model(model, dict(model.spec), path)
 
 
 def load_autoencoder(path: str | os.PathLike) -> Autoencoder:
     """Load with ``weights_only=True`` (via ``pags.io.load_torch``); returns it in eval mode."""
-    blob = load_torch(path, what="autoencoder")
-    if not isinstance(blob, dict) or "spec" not in blob or "state_dict" not in blob:
-        raise CheckpointError(f"'{path}' is not an autoencoder file written by pags: delete it and rerun its rule.")
-    model = build_autoencoder(blob["spec"])
-    try:
-        model.load_state_dict(blob["state_dict"])
-    except RuntimeError as e:
-        raise CheckpointError(f"'{path}' does not match its own spec {blob['spec']} ({str(e).splitlines()[0]}).") from e
-    return model.eval()
+    return load_network(path, build_autoencoder, "autoencoder", "train_autoencoder")

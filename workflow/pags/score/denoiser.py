@@ -10,19 +10,15 @@ noise level contributes a unit-scale loss. F is diffusers' ``UNet2DModel``.
 
 from __future__ import annotations
 
-import math
 import os
-import time
 from typing import Any
 
 import torch
 from torch import nn
 
 from ..datasets.store import to_float
-from ..errors import CheckpointError
-from ..io import load_torch, save_torch
-from ..runtime import log
-from ..train import descend
+from ..models import load_network, save_model
+from ..train import minimise_with_adam
 from . import ScoreFunction, score_from_denoiser
 
 
@@ -97,25 +93,18 @@ def train_denoiser(
         torch.manual_seed(seed)
         model = PreconditionedDenoiser(spec)
     model.to(device).train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     y_all = None if y_train is None else y_train.to(device)
-    history: list[dict[str, float]] = []
-    for epoch in range(epochs):
-        started, total, seen = time.perf_counter(), 0.0, 0
-        order = torch.randperm(len(x_all), generator=generator, device=device)
-        for i in range(0, len(x_all), batch_size):
-            idx = order[i : i + batch_size]
-            x = to_float(x_all[idx])
-            sigma = (p_mean + p_std * torch.randn(len(x), generator=generator, device=device)).exp()
-            noise = torch.randn(x.shape, generator=generator, device=device) * sigma.view(-1, 1, 1, 1)
-            weight = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
-            denoised = model(x + noise, sigma, None if y_all is None else y_all[idx])
-            loss = (weight.view(-1, 1, 1, 1) * (denoised - x).square()).mean()
-            where = f"the denoiser's loss, at epoch {epoch + 1},"
-            total += descend(optimizer, loss, where, "lower score.denoiser.lr") * len(x)
-            seen += len(x)
-        history.append({"epoch": epoch + 1, "loss": total / seen, "seconds": time.perf_counter() - started})
-        log.info("denoiser epoch %d/%d loss %.4f (%.1fs)", epoch + 1, epochs, total / seen, history[-1]["seconds"])
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        x = to_float(x_all[idx])
+        sigma = (p_mean + p_std * torch.randn(len(x), generator=generator, device=device)).exp()
+        noise = torch.randn(x.shape, generator=generator, device=device) * sigma.view(-1, 1, 1, 1)
+        weight = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
+        denoised = model(x + noise, sigma, None if y_all is None else y_all[idx])
+        return (weight.view(-1, 1, 1, 1) * (denoised - x).square()).mean()
+
+    fix = "lower score.denoiser.lr"
+    history = minimise_with_adam(model, len(x_all), batch_loss, epochs, batch_size, lr, generator, "denoiser", fix)
     return model.eval(), history
 
 
@@ -137,16 +126,8 @@ def denoising_error(model: PreconditionedDenoiser, x: torch.Tensor, y: torch.Ten
 
 
 def save_denoiser(model: PreconditionedDenoiser, path: str | os.PathLike) -> None:
-    save_torch({"spec": dict(model.spec), "state_dict": model.state_dict()}, path)
+    save_model(model, dict(model.spec), path)
 
 
 def load_denoiser(path: str | os.PathLike) -> PreconditionedDenoiser:
-    blob = load_torch(path, what="denoiser")
-    if not isinstance(blob, dict) or "spec" not in blob or "state_dict" not in blob:
-        raise CheckpointError(f"'{path}' is not a denoiser file written by pags: delete it and rerun train_denoiser.")
-    model = PreconditionedDenoiser(blob["spec"])
-    try:
-        model.load_state_dict(blob["state_dict"])
-    except RuntimeError as e:
-        raise CheckpointError(f"'{path}' does not match its own spec {blob['spec']} ({str(e).splitlines()[0]}).") from e
-    return model.eval()
+    return load_network(path, PreconditionedDenoiser, "denoiser", "train_denoiser")
