@@ -7,8 +7,9 @@ higher meaning more aligned:
 - ``lpips``: 1 - LPIPS (AlexNet, v0.1), the paper's measure; the normalised maps are
   images in [-1, 1], as LPIPS expects.
 - ``cosine``: cosine similarity of the flattened maps, in [-1, 1].
-- ``ssim``: SSIM of the normalised maps shown as images, (v + 1) / 2 in [0, 1]; SSIM
-  assumes non-negative intensities, so a map and its sign flip are dissimilar.
+- ``ssim``: SSIM (scikit-image; Gaussian window of std 1.5, as Wang et al.) of the
+  normalised maps shown as images, (v + 1) / 2 in [0, 1]. SSIM assumes non-negative
+  intensities: on the signed maps a map and its sign flip would look alike.
 """
 
 from __future__ import annotations
@@ -39,10 +40,17 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    from torchmetrics.functional.image import structural_similarity_index_measure
+    from skimage.metrics import structural_similarity
 
-    as_images = [(max_normalise(v) + 1) / 2 for v in (a, b)]
-    return structural_similarity_index_measure(*as_images, data_range=1.0, reduction="none")
+    a, b = ((max_normalise(v) + 1).div(2).double().cpu().numpy() for v in (a, b))
+    side = min(a.shape[-2:])
+    window = min(11, side if side % 2 else side - 1)  # 11 px covers the Gaussian to 3.5 std
+    values = [
+        structural_similarity(x, y, data_range=1.0, channel_axis=0, gaussian_weights=True, sigma=1.5,
+                              use_sample_covariance=False, win_size=window)
+        for x, y in zip(a, b)
+    ]  # fmt: skip
+    return torch.tensor(values, dtype=torch.float32)
 
 
 def alexnet_features_to_lpips(state_dict: dict[str, torch.Tensor], lpips_net: torch.nn.Module) -> dict[str, torch.Tensor]:
