@@ -47,13 +47,17 @@ from __future__ import annotations
 
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+from workflow_helpers import subprocess_env
 
 PARTITION = "pags"
 CPUS = 16  # >= the profile's cpus_per_gpu for training (8)
@@ -364,3 +368,103 @@ if __name__ == "__main__":
                 time.sleep(1)
         except KeyboardInterrupt:
             pass
+
+
+# munged's and slurmd's sockets live in the cluster's directory: Unix socket paths are
+# limited to 107 bytes, so a long pytest base directory falls back to a short one.
+MAX_ROOT_LENGTH = 60
+PROFILE = Path(__file__).resolve().parents[1] / "slurm"
+
+
+def running_cluster(tmp_path_factory):
+    """A pytest fixture's body: a started cluster, stopped afterwards; the test is
+    skipped, with the reason, where SLURM cannot start."""
+    import pytest
+
+    root = tmp_path_factory.mktemp("slurm")
+    if len(str(root)) > MAX_ROOT_LENGTH:
+        root = Path(tempfile.mkdtemp(prefix="pags-slurm-"))
+    cluster = SlurmCluster(root)
+    try:
+        cluster.start()
+    except SlurmUnavailable as e:
+        cluster.stop()
+        pytest.skip(f"cannot start a SLURM cluster here: {e}")
+    except BaseException:
+        cluster.stop()
+        raise
+    yield cluster
+    cluster.stop()
+
+
+def profile_default_resources() -> list[str]:
+    """The profile's default-resources as Snakemake's profile parser turns them into arguments."""
+    from snakemake.profiles import ProfileConfigFileParser
+
+    with open(PROFILE / "config.yaml") as f:
+        return list(ProfileConfigFileParser().parse(f).get("default-resources", []))
+
+
+def profile_command(cluster: SlurmCluster, workdir: Path, configfile: Path, *args: str) -> list[str]:
+    """``snakemake --profile slurm`` on ``cluster``, with only the site's settings given,
+    as a user of this cluster would: the partition, no account, squeue for job status.
+
+    ``--default-resources`` on the command line replaces the profile's as a whole
+    (Snakemake does not merge them), so the profile's own entries are passed along."""
+    snakefile = PROFILE.parent / "Snakefile"
+    return [
+        sys.executable, "-m", "snakemake", "--profile", str(PROFILE), "-s", str(snakefile),
+        "--directory", str(workdir), "--configfile", str(configfile), "--replace-workflow-config",
+        "--default-resources", *profile_default_resources(), f"slurm_partition={cluster.partition}",
+        "--slurm-no-account", "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
+        "--jobs", "4", *args,
+    ]  # fmt: skip
+
+
+def run(cluster: SlurmCluster, command: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProcess:
+    """The command under ``timeout -k 10``: Snakemake ignores SIGTERM while jobs run.
+
+    However the test ends, Snakemake goes with it: if the test is interrupted (Ctrl-C, the
+    limit below), ``timeout`` is sent SIGTERM, which it passes on to Snakemake, and SIGKILLs
+    it 10 s later; if the test process dies, the kernel sends ``timeout`` that SIGTERM.
+    """
+    proc = subprocess.Popen(
+        ["timeout", "-k", "10", str(timeout), *command],
+        cwd=str(cwd),
+        env={**subprocess_env(), **cluster.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=die_with_parent,
+    )
+    try:
+        stdout, stderr = proc.communicate(timeout=timeout + 30)
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def slurm_jobs(cluster: SlurmCluster) -> list[dict[str, str]]:
+    """Every job the cluster knows of (finished ones included), as scontrol's key=value fields."""
+    proc = cluster.client("scontrol", "show", "job", "--oneliner")
+    assert proc.returncode == 0, proc.stderr
+    if "No jobs in the system" in proc.stdout:
+        return []
+    return [
+        dict(field.split("=", 1) for field in line.split() if "=" in field)
+        for line in proc.stdout.splitlines()
+        if line.strip()
+    ]
+
+
+def job_rule(job: dict[str, str]) -> str:
+    match = re.fullmatch(r"rule_(.+?)(?:_wildcards_.*)?", job.get("Comment", ""))
+    assert match, f"job {job.get('JobId')} has no rule in its comment: {job}"
+    return match.group(1)

@@ -22,27 +22,20 @@ comment), partition, state, GPUs, CPUs, memory and time limit.
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from snakemake.profiles import ProfileConfigFileParser
 
-from slurm_cluster import SlurmCluster, SlurmUnavailable, die_with_parent
+from slurm_cluster import job_rule, profile_command, run, running_cluster, slurm_jobs
 from workflow_helpers import (
     REPO,
-    SNAKEFILE,
     assert_figure,
     describe,
     nothing_to_be_done,
     output,
     planned_jobs,
-    subprocess_env,
     tiny_config,
     write_config,
 )
@@ -60,116 +53,16 @@ REMOTE_RULES = {"base_dataset", "distractor_dataset", "train_model", "noise_robu
 # finishes); the limit leaves room for a slow machine.
 RUN_TIMEOUT = 900
 DRY_RUN_TIMEOUT = 180
-# munged's and slurmd's sockets live in the cluster's directory: Unix socket paths are
-# limited to 107 bytes, so a long pytest base directory falls back to a short one.
-MAX_ROOT_LENGTH = 60
 
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    root = tmp_path_factory.mktemp("slurm")
-    if len(str(root)) > MAX_ROOT_LENGTH:
-        root = Path(tempfile.mkdtemp(prefix="pags-slurm-"))
-    cluster = SlurmCluster(root)
-    try:
-        cluster.start()
-    except SlurmUnavailable as e:
-        cluster.stop()
-        pytest.skip(f"cannot start a SLURM cluster here: {e}")
-    except BaseException:
-        cluster.stop()
-        raise
-    yield cluster
-    cluster.stop()
+    yield from running_cluster(tmp_path_factory)
 
 
 def profile() -> dict:
     with open(PROFILE / "config.yaml") as f:
         return yaml.safe_load(f)
-
-
-def profile_default_resources() -> list[str]:
-    """The profile's default-resources as Snakemake's profile parser turns them into arguments."""
-    with open(PROFILE / "config.yaml") as f:
-        return list(ProfileConfigFileParser().parse(f).get("default-resources", []))
-
-
-def snakemake_command(cluster: SlurmCluster, workdir: Path, configfile: Path, *args: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--profile",
-        str(PROFILE),
-        "-s",
-        str(SNAKEFILE),
-        "--directory",
-        str(workdir),
-        "--configfile",
-        str(configfile),
-        "--replace-workflow-config",
-        # the site-specific settings, as a user of this cluster would give them
-        "--default-resources",
-        *profile_default_resources(),
-        f"slurm_partition={cluster.partition}",
-        "--slurm-no-account",
-        "--slurm-status-command",
-        "squeue",
-        "--slurm-init-seconds-before-status-checks",
-        "2",
-        "--jobs",
-        "4",
-        *args,
-    ]
-
-
-def run(cluster: SlurmCluster, command: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProcess:
-    """The command under ``timeout -k 10``: Snakemake ignores SIGTERM while jobs run.
-
-    However the test ends, Snakemake goes with it: if the test is interrupted (Ctrl-C, the
-    limit below), ``timeout`` is sent SIGTERM, which it passes on to Snakemake, and SIGKILLs
-    it 10 s later; if the test process dies, the kernel sends ``timeout`` that SIGTERM.
-    """
-    proc = subprocess.Popen(
-        ["timeout", "-k", "10", str(timeout), *command],
-        cwd=str(cwd),
-        env={**subprocess_env(), **cluster.env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=die_with_parent,
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=timeout + 30)
-    except BaseException:
-        proc.terminate()
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-        raise
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
-
-
-def slurm_jobs(cluster: SlurmCluster) -> list[dict[str, str]]:
-    """Every job the cluster knows of (finished ones included), as scontrol's key=value fields."""
-    proc = cluster.client("scontrol", "show", "job", "--oneliner")
-    assert proc.returncode == 0, proc.stderr
-    if "No jobs in the system" in proc.stdout:
-        return []
-    return [
-        dict(field.split("=", 1) for field in line.split() if "=" in field)
-        for line in proc.stdout.splitlines()
-        if line.strip()
-    ]
-
-
-def job_rule(job: dict[str, str]) -> str:
-    match = re.fullmatch(r"rule_(.+?)(?:_wildcards_.*)?", job.get("Comment", ""))
-    assert match, f"job {job.get('JobId')} has no rule in its comment: {job}"
-    return match.group(1)
 
 
 def slurm_time(minutes: int) -> str:
@@ -202,7 +95,7 @@ class SlurmRun:
 def slurm_run(cluster, tmp_path_factory) -> SlurmRun:
     run_ = SlurmRun(tmp_path_factory.mktemp("slurm_run"))
     start = time.monotonic()
-    run_.proc = run(cluster, snakemake_command(cluster, run_.workdir, run_.configfile), run_.workdir, RUN_TIMEOUT)
+    run_.proc = run(cluster, profile_command(cluster, run_.workdir, run_.configfile), run_.workdir, RUN_TIMEOUT)
     run_.wall_s = time.monotonic() - start
     run_.jobs = slurm_jobs(cluster)
     if run_.proc.returncode != 0:
@@ -272,7 +165,7 @@ def test_jobs_asked_slurm_for_the_profiles_resources(slurm_run):
 
 
 def test_second_run_has_nothing_to_do(slurm_run, cluster):
-    command = snakemake_command(cluster, slurm_run.workdir, slurm_run.configfile, "-n")
+    command = profile_command(cluster, slurm_run.workdir, slurm_run.configfile, "-n")
     proc = run(cluster, command, slurm_run.workdir, DRY_RUN_TIMEOUT)
     assert proc.returncode == 0, describe(proc)
     assert nothing_to_be_done(proc), describe(proc)

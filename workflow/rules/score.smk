@@ -7,6 +7,8 @@ rule fetch_weights:
         f"{RESULTS}/weights/{{name}}",
     log:
         f"{LOGS}/weights/{{name}}.log",
+    wildcard_constraints:
+        name=r"[^/]+",
     conda:
         "../../envs/pags.yaml"
     params:

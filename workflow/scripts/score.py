@@ -26,7 +26,8 @@ with job_log(snakemake.log[0]) as log:
     elif w.backend == "edm":
         network = snakemake.config["sweep"][w.dataset]["score"]["edm_network"]
         net = load_edm(snakemake.input.weights, settings["sha256"], f"weights.{network}", snakemake.config["edm_source"])
-        score = edm_score(net.to(device), num_classes if conditional else 0)
+        # EDM networks know their label dimension (1000 for ImageNet, 0 when unconditional).
+        score = edm_score(net.to(device), getattr(net, "label_dim", num_classes) if conditional else 0)
     else:
         manifold = SyntheticManifold.from_dict(load_torch(snakemake.input.manifold, what="manifold")).to(device)
         score = analytic_score(manifold) if w.backend == "analytic" else posterior_gradient(manifold)

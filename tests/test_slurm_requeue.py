@@ -1,0 +1,94 @@
+"""A SLURM training job requeued mid-run resumes from its checkpoint, through the shipped profile.
+
+The one-model config of test_resume_workflow.py runs twice on the throwaway cluster of
+tests/slurm_cluster.py with ``--profile slurm``: once undisturbed, once with the training
+job requeued (``scontrol requeue``; the profile submits with ``--requeue``) at a random
+point after its first checkpoint. SLURM kills the job and runs it again under the same
+job id; the executor plugin treats the requeued job as still active and waits for it. The
+second run must end successfully, its training log must say it resumed, and its weights
+and metric table must equal the undisturbed run's exactly. The reference is a SLURM run,
+not a local one, so that both trained under the same thread count and environment.
+"""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import time
+
+import pandas as pd
+import pytest
+import torch
+
+from slurm_cluster import die_with_parent, profile_command, run, running_cluster, slurm_jobs
+from test_resume_workflow import EPOCHS, METRIC, MODEL_DIR, one_model_config, state
+from workflow_helpers import describe, subprocess_env, write_config
+
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
+
+TRAIN_LOG = "results/logs/digits_distractor/train/pgd/1_4_8/seed=0.log"
+RUN_TIMEOUT = 900
+CHECKPOINT_TIMEOUT = 600
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    yield from running_cluster(tmp_path_factory)
+
+
+def training_jobs(cluster) -> dict[str, dict[str, str]]:
+    return {job["JobId"]: job for job in slurm_jobs(cluster) if job.get("Comment", "").startswith("rule_train_model")}
+
+
+def test_requeued_training_job_resumes_to_the_same_weights_and_table(cluster, tmp_path):
+    configfile = write_config(tmp_path / "config.yaml", one_model_config())
+    undisturbed, requeued = tmp_path / "undisturbed", tmp_path / "requeued"
+    undisturbed.mkdir()
+    requeued.mkdir()
+
+    proc = run(cluster, profile_command(cluster, undisturbed, configfile, METRIC), undisturbed, RUN_TIMEOUT)
+    assert proc.returncode == 0, describe(proc)
+    earlier = set(training_jobs(cluster))
+
+    checkpoint = requeued / MODEL_DIR / "checkpoint.pt"
+    snakemake = subprocess.Popen(
+        ["timeout", "-k", "10", str(RUN_TIMEOUT), *profile_command(cluster, requeued, configfile, METRIC)],
+        cwd=str(requeued), env={**subprocess_env(), **cluster.env}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + CHECKPOINT_TIMEOUT
+        while not checkpoint.exists():
+            assert snakemake.poll() is None, f"snakemake ended before the first checkpoint:\n{snakemake.stdout.read()}"
+            assert time.monotonic() < deadline, "no checkpoint appeared"
+            time.sleep(0.02)
+        time.sleep(random.uniform(0, 0.5))  # somewhere in a later epoch
+        (job_id,) = set(training_jobs(cluster)) - earlier
+        requeue = cluster.client("scontrol", "requeue", job_id)
+        assert requeue.returncode == 0, requeue.stderr
+        # SLURM holds a requeued job for about two minutes (its BeginTime); release it now.
+        cluster.client("scontrol", "update", f"JobId={job_id}", "StartTime=now")
+        assert not (requeued / MODEL_DIR / "model.pt").exists(), "requeued too late"
+        stopped_after = torch.load(checkpoint, weights_only=True)["epoch"]
+        assert 1 <= stopped_after < EPOCHS
+        out, _ = snakemake.communicate(timeout=RUN_TIMEOUT + 30)
+    except BaseException:
+        snakemake.terminate()
+        try:
+            snakemake.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            snakemake.kill()
+            snakemake.communicate()
+        raise
+    job = training_jobs(cluster)[job_id]
+    assert snakemake.returncode == 0, f"{out[-6000:]}\njob: {job}\n{cluster.diagnostics()}"
+    assert job["JobState"] == "COMPLETED" and int(job["Restarts"]) == 1, job  # requeued, not resubmitted
+    assert set(training_jobs(cluster)) - earlier == {job_id}
+    log = (requeued / TRAIN_LOG).read_text()
+    assert "resumed from" in log, log
+    assert not checkpoint.exists(), "the checkpoint outlived the finished model"
+
+    a, b = state(undisturbed / MODEL_DIR / "model.pt"), state(requeued / MODEL_DIR / "model.pt")
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed weights differ from the undisturbed run"
+    pd.testing.assert_frame_equal(pd.read_csv(undisturbed / METRIC), pd.read_csv(requeued / METRIC))
