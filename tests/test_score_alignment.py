@@ -187,6 +187,18 @@ def test_fetch_keeps_only_a_matching_download(tmp_path):
         fetch((tmp_path / "missing.pth").as_uri(), None, tmp_path / "cache" / "m.pth", "weights.m")
 
 
+def test_an_unpinned_download_waits_beside_its_target_until_pinned(tmp_path):
+    source = tmp_path / "published.pkl"
+    source.write_bytes(b"published network")
+    dest = tmp_path / "cache" / "net"
+    with pytest.raises(WeightsError, match=f"set 'weights.net.sha256: {sha256_file(source)}'"):
+        fetch(source.as_uri(), None, dest, "weights.net")
+    assert not dest.exists()
+    source.unlink()  # pinned now: the kept copy is verified, nothing is downloaded again
+    fetch(source.as_uri(), hashlib.sha256(b"published network").hexdigest(), dest, "weights.net")
+    assert dest.read_bytes() == b"published network" and [p.name for p in dest.parent.iterdir()] == ["net"]
+
+
 # ---- alignment metrics ----------------------------------------------------------
 
 

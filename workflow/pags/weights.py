@@ -51,16 +51,24 @@ def verify(path: str | os.PathLike, sha256: str | None, key: str) -> Path:
 def fetch(url: str, sha256: str | None, dest: str | os.PathLike, key: str) -> Path:
     """Download ``url`` to ``dest`` and verify it; ``dest`` appears only if it matches.
 
-    Without a network the error says where to put a copy made elsewhere."""
+    An unpinned download is kept beside ``dest`` as ``.<name>.unpinned``, so that once its
+    digest is checked and pinned the next run verifies that copy instead of downloading
+    again. Without a network the error says where to put a copy made elsewhere."""
     dest = Path(dest)
+    unpinned = dest.with_name(f".{dest.name}.unpinned")
     with atomic_path(dest) as tmp:
-        try:
-            with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as f:
-                shutil.copyfileobj(response, f, CHUNK)
-        except OSError as e:
-            raise WeightsError(
-                f"cannot download {url} ({e}). Fix: on a machine with internet access download it "
-                f"and copy it to '{dest}' (config key '{key}'), then rerun."
-            ) from e
-        verify(tmp, sha256, key)
+        if unpinned.is_file():
+            os.replace(unpinned, tmp)
+        else:
+            try:
+                with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as f:
+                    shutil.copyfileobj(response, f, CHUNK)
+            except OSError as e:
+                raise WeightsError(
+                    f"cannot download {url} ({e}). Fix: on a machine with internet access download it "
+                    f"and copy it to '{dest}' (config key '{key}'), then rerun."
+                ) from e
+        if sha256 is None:
+            os.replace(tmp, unpinned)
+        verify(unpinned if sha256 is None else tmp, sha256, key)
     return dest
