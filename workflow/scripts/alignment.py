@@ -26,7 +26,9 @@ with job_log(snakemake.log[0]) as log:
     if columns["status"] == "diverged":  # no weights: the same rows, every similarity NaN
         table["similarity"] = float("nan")
     else:
-        lpips = load_lpips(snakemake.input.alexnet, p["alexnet_sha256"], "weights.alexnet").to(device) if "lpips" in p["metrics"] else None
+        lpips = None
+        if "lpips" in p["metrics"]:
+            lpips = load_lpips(snakemake.input.alexnet, p["alexnet_sha256"], "weights.alexnet").to(device)
         test = load_split(snakemake.input.test)
         model = load_model(snakemake.input.model).to(device)
         grads = input_gradients(model, test.floats()[:n], test.y[:n], p["gradient"], device)
