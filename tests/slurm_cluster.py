@@ -45,6 +45,7 @@ trying things by hand: ``export SLURM_CONF=DIR/slurm.conf``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
@@ -421,12 +422,15 @@ def profile_command(cluster: SlurmCluster, workdir: Path, configfile: Path, *arg
     ]  # fmt: skip
 
 
-def run(cluster: SlurmCluster, command: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProcess:
-    """The command under ``timeout -k 10``: Snakemake ignores SIGTERM while jobs run.
+@contextlib.contextmanager
+def started(cluster: SlurmCluster, command: list[str], cwd: Path, timeout: int):
+    """The command, started under ``timeout -k 10`` (Snakemake ignores SIGTERM while jobs
+    run), with its output piped; stopped if the test ends early.
 
-    However the test ends, Snakemake goes with it: if the test is interrupted (Ctrl-C, the
-    limit below), ``timeout`` is sent SIGTERM, which it passes on to Snakemake, and SIGKILLs
-    it 10 s later; if the test process dies, the kernel sends ``timeout`` that SIGTERM.
+    However the test ends, Snakemake goes with it: if the test is interrupted (Ctrl-C, a
+    failed assertion, the limit), ``timeout`` is sent SIGTERM, which it passes on to
+    Snakemake, and SIGKILLs it 10 s later; if the test process dies, the kernel sends
+    ``timeout`` that SIGTERM.
     """
     proc = subprocess.Popen(
         ["timeout", "-k", "10", str(timeout), *command],
@@ -439,7 +443,7 @@ def run(cluster: SlurmCluster, command: list[str], cwd: Path, timeout: int) -> s
         preexec_fn=die_with_parent,
     )
     try:
-        stdout, stderr = proc.communicate(timeout=timeout + 30)
+        yield proc
     except BaseException:
         proc.terminate()
         try:
@@ -448,6 +452,12 @@ def run(cluster: SlurmCluster, command: list[str], cwd: Path, timeout: int) -> s
             proc.kill()
             proc.communicate()
         raise
+
+
+def run(cluster: SlurmCluster, command: list[str], cwd: Path, timeout: int) -> subprocess.CompletedProcess:
+    """The command to its end (see ``started``)."""
+    with started(cluster, command, cwd, timeout) as proc:
+        stdout, stderr = proc.communicate(timeout=timeout + 30)
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import random
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -22,9 +21,9 @@ import pandas as pd
 import pytest
 import torch
 
-from slurm_cluster import die_with_parent, profile_command, run, running_cluster, slurm_jobs
+from slurm_cluster import profile_command, run, running_cluster, slurm_jobs, started
 from test_resume_workflow import EPOCHS, METRIC, MODEL_DIR, one_model_config, state
-from workflow_helpers import describe, run_snakemake, subprocess_env, write_config
+from workflow_helpers import describe, run_snakemake, write_config
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
@@ -78,15 +77,11 @@ def test_requeued_training_job_resumes_to_the_same_weights_and_table(cluster, tm
 
     requeued = workdir
     checkpoint = requeued / MODEL_DIR / "checkpoint.pt"
-    snakemake = subprocess.Popen(
-        ["timeout", "-k", "10", str(RUN_TIMEOUT), *command(cluster, requeued, configfile, "--forcerun", "train_model")],
-        cwd=str(requeued), env={**subprocess_env(), **cluster.env}, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL, preexec_fn=die_with_parent,
-    )  # fmt: skip
-    try:
+    forced = command(cluster, requeued, configfile, "--forcerun", "train_model")
+    with started(cluster, forced, requeued, RUN_TIMEOUT) as snakemake:
         deadline = time.monotonic() + CHECKPOINT_TIMEOUT
         while not checkpoint.exists():
-            assert snakemake.poll() is None, f"snakemake ended before the first checkpoint:\n{snakemake.stdout.read()}"
+            assert snakemake.poll() is None, f"snakemake ended before the first checkpoint:\n{snakemake.communicate()}"
             assert time.monotonic() < deadline, "no checkpoint appeared"
             time.sleep(0.02)
         time.sleep(random.uniform(0, 0.5))  # somewhere in a later epoch
@@ -97,17 +92,9 @@ def test_requeued_training_job_resumes_to_the_same_weights_and_table(cluster, tm
         assert not (requeued / MODEL_DIR / "model.pt").exists(), "requeued too late"
         stopped_after = torch.load(checkpoint, weights_only=True)["epoch"]
         assert 1 <= stopped_after < EPOCHS
-        out, _ = snakemake.communicate(timeout=RUN_TIMEOUT + 30)
-    except BaseException:
-        snakemake.terminate()
-        try:
-            snakemake.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            snakemake.kill()
-            snakemake.communicate()
-        raise
+        out, err = snakemake.communicate(timeout=RUN_TIMEOUT + 30)
     job = training_jobs(cluster)[job_id]
-    assert snakemake.returncode == 0, f"{out[-6000:]}\njob: {job}\n{cluster.diagnostics()}"
+    assert snakemake.returncode == 0, f"{out[-3000:]}\n{err[-3000:]}\njob: {job}\n{cluster.diagnostics()}"
     assert job["JobState"] == "COMPLETED" and int(job["Restarts"]) == 1, job  # requeued, not resubmitted
     assert set(training_jobs(cluster)) - earlier == {job_id}
     log = (requeued / TRAIN_LOG).read_text()
