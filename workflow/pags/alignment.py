@@ -22,6 +22,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
+from .attacks import max_abs
 from .weights import verify
 
 METRICS = ("lpips", "cosine", "ssim")
@@ -30,13 +31,16 @@ LPIPS_MIN_SIZE = 32  # AlexNet's strided convs and pools leave nothing of smalle
 
 
 def max_normalise(v: torch.Tensor) -> torch.Tensor:
-    """Each map [B, ...] divided by its max |.|, into [-1, 1]; an all-zero map stays zero."""
-    peak = v.flatten(1).abs().amax(1).clamp_min(torch.finfo(v.dtype).tiny)
-    return v / peak.view(-1, *([1] * (v.ndim - 1)))
+    """Each map [B, ...] divided by its max |.|, so its peak is exactly 1 however small the
+    map (subnormal entries included); an all-zero map stays zero."""
+    peak = max_abs(v, "per_example")
+    return v / torch.where(peak > 0, peak, 1)
 
 
 def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return F.cosine_similarity(a.flatten(1), b.flatten(1), dim=1, eps=1e-30)
+    """Cosine similarity of the max-normalised maps: their norms are >= 1, so ``eps`` only
+    guards all-zero maps (similarity 0), whatever the maps' scale."""
+    return F.cosine_similarity(max_normalise(a).flatten(1), max_normalise(b).flatten(1), dim=1, eps=1e-30)
 
 
 def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..attacks import max_abs, unit_direction
 from ..noise_robustness import softmax_l1_change
 
 
@@ -34,12 +35,6 @@ def split_on_off(u: torch.Tensor, Q: torch.Tensor) -> tuple[torch.Tensor, torch.
     flat = u.flatten(1)
     on = _project(flat, Q)
     return on.view_as(u), (flat - on).view_as(u)
-
-
-def _unit(v: torch.Tensor) -> torch.Tensor:
-    """v / ||v|| per row; a zero row stays zero (no direction: no change)."""
-    norm = v.flatten(1).norm(dim=1).clamp_min(torch.finfo(v.dtype).tiny)
-    return v / norm.view(-1, *([1] * (v.ndim - 1)))
 
 
 def _logits(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -74,7 +69,7 @@ def on_off_manifold_change(
     for i in range(0, len(x), per_chunk):
         xs = x[i : i + per_chunk]
         on, off = split_on_off(u[i : i + per_chunk], Q[i : i + per_chunk])
-        directions = torch.stack([_unit(on), _unit(off)])  # [2, B, C, H, W]
+        directions = torch.stack([unit_direction(v, "per_example") for v in (on, off)])  # [2, B, C, H, W]
         # [2, S, B, C, H, W] -> one forward pass for both directions and all step sizes
         moved = xs.unsqueeze(0).unsqueeze(0) + eps * directions.unsqueeze(1)
         logits = model(moved.flatten(0, 2)).view(2, len(step_sizes), len(xs), -1)
@@ -83,8 +78,12 @@ def on_off_manifold_change(
 
 
 def tangent_fraction(grad: torch.Tensor, Q: torch.Tensor) -> torch.Tensor:
-    """||Q Q^T g||^2 / ||g||^2 per row of grad [B, ...] (in [0, 1]; NaN where g = 0)."""
+    """||Q Q^T g||^2 / ||g||^2 per row of grad [B, ...] (in [0, 1]; NaN where g = 0).
+
+    Each row is first divided by its max |.| (the ratio does not depend on g's scale), so
+    squares of a tiny nonzero g do not underflow to 0 / 0."""
     flat = grad.flatten(1)
+    flat = flat / max_abs(flat, "per_example")
     return _project(flat, Q).pow(2).sum(1) / flat.pow(2).sum(1)
 
 
