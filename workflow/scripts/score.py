@@ -3,6 +3,7 @@
 import torch
 from tqdm import tqdm
 
+from pags.compatibility import check_edm_network
 from pags.datasets import load_split
 from pags.datasets.synthetic import SyntheticManifold
 from pags.grid import parse_strength
@@ -26,8 +27,12 @@ with job_log(snakemake.log[0]) as log:
     elif w.backend == "edm":
         network = snakemake.config["sweep"][w.dataset]["score"]["edm_network"]
         net = load_edm(snakemake.input.weights, settings["sha256"], f"weights.{network}", snakemake.config["edm_source"])
-        # EDM networks know their label dimension (1000 for ImageNet, 0 when unconditional).
-        score = edm_score(net.to(device), getattr(net, "label_dim", num_classes) if conditional else 0)
+        # Before computing anything: the network's own label_dim, resolution and channels
+        # against the data and the config (a conditional network used unconditionally
+        # would get all-zero labels).
+        props = check_edm_network(net, network=network, num_classes=num_classes, image_shape=tuple(x.shape[1:]),
+                                  conditional=conditional, key=f"sweep.{w.dataset}.score")  # fmt: skip
+        score = edm_score(net.to(device), props.label_dim if conditional else 0)
     else:
         manifold = SyntheticManifold.from_dict(load_torch(snakemake.input.manifold, what="manifold")).to(device)
         score = analytic_score(manifold) if w.backend == "analytic" else posterior_gradient(manifold)

@@ -1,0 +1,254 @@
+"""Do pretrained networks fit the data and the config? Checked before any work is done.
+
+A pretrained network fixes properties that the data and the config must agree with;
+nothing downstream notices a disagreement. A class-conditional EDM denoiser used with
+``conditional: false``, for instance, is called without labels, EDM then feeds it an
+all-zero label vector, and the result looks like a score but is none. So every property
+that must agree is checked here, by one function per kind of network, raising one
+``ConfigError`` that names the config key and the fix:
+
+- denoisers (EDM's convention): ``label_dim`` (0 = unconditional, else the number of
+  classes it was trained on), ``img_resolution`` (px, square), ``img_channels``.
+  Config ``conditional: true`` needs ``label_dim`` > 0 and ``conditional: false`` needs
+  ``label_dim`` == 0; when conditional, ``label_dim`` must equal the data set's number
+  of classes; the resolution must equal the side of the images the score is computed on
+  (after any resize, e.g. 64 for 224 px ImageNet); the channels must match.
+- classifiers: number of classes, input channels and, where the network fixes it, the
+  input side.
+
+The same checks run twice: at config validation time from ``EDM_RELEASES``, the
+published properties of NVlabs/edm's releases (by name, before any download), and at
+job load time from the unpickled network itself (``denoiser_properties``), which also
+catches a file that is not the release its name says (``check_release``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from .errors import ConfigError, WeightsError
+
+
+@dataclass(frozen=True)
+class DenoiserProperties:
+    """What an EDM-convention denoiser fixes, as NVlabs/edm's preconditioned networks
+    (``EDMPrecond``, ``VPPrecond``, ``VEPrecond``) expose it: ``label_dim`` (0 for an
+    unconditional network, else its number of classes; labels are one-hot vectors of
+    that length), ``img_resolution`` (side in px, square images) and ``img_channels``."""
+
+    label_dim: int
+    img_resolution: int
+    img_channels: int
+
+    @property
+    def conditional(self) -> bool:
+        return self.label_dim > 0
+
+
+@dataclass(frozen=True)
+class ClassifierProperties:
+    """What a pretrained classifier fixes: ``num_classes`` logits, ``in_channels`` input
+    channels, and ``side`` (px) if it is only valid at one input size (``None``: any)."""
+
+    num_classes: int
+    in_channels: int
+    side: int | None = None
+
+
+# NVlabs/edm's released networks (https://nvlabs-fi-cdn.nvidia.com/edm/pretrained/ and
+# .../baseline/), named as in its README. Conditional networks were trained with
+# `--cond=1`, and their label_dim is the data set's number of classes (training_loop.py:
+# label_dim=dataset_obj.label_dim); unconditional ones have label_dim 0. The resolution
+# is the one in the name; all are RGB.
+EDM_RELEASES: dict[str, DenoiserProperties] = {
+    "edm-cifar10-32x32-uncond-vp": DenoiserProperties(0, 32, 3),
+    "edm-cifar10-32x32-cond-vp": DenoiserProperties(10, 32, 3),
+    "edm-imagenet-64x64-cond-adm": DenoiserProperties(1000, 64, 3),
+    "edm-ffhq-64x64-uncond-vp": DenoiserProperties(0, 64, 3),
+    "edm-afhqv2-64x64-uncond-vp": DenoiserProperties(0, 64, 3),
+    "baseline-cifar10-32x32-uncond-vp": DenoiserProperties(0, 32, 3),
+    "baseline-cifar10-32x32-uncond-ve": DenoiserProperties(0, 32, 3),
+    "baseline-imagenet-64x64-cond-adm": DenoiserProperties(1000, 64, 3),
+}
+
+
+def denoiser_properties(net: Any, name: str) -> DenoiserProperties:
+    """The properties of a loaded EDM-convention network ``net`` (attributes
+    ``label_dim``, ``img_resolution``, ``img_channels``, all non-negative ints).
+
+    Raises ``WeightsError`` naming config key ``weights.<name>`` if an attribute is
+    missing or not an int: then the file holds no EDM network."""
+    values = {}
+    for attribute in ("label_dim", "img_resolution", "img_channels"):
+        value = getattr(net, attribute, None)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise WeightsError(
+                f"the network loaded for config key 'weights.{name}' ({type(net).__name__}) has no valid "
+                f"'{attribute}' (got {value!r}): it is not an EDM network. Fix: point 'weights.{name}' at an "
+                "EDM release (https://nvlabs-fi-cdn.nvidia.com/edm/pretrained/) and pin its sha256."
+            )
+        values[attribute] = value
+    return DenoiserProperties(**values)
+
+
+def check_release(props: DenoiserProperties, name: str) -> None:
+    """A loaded network whose name is in ``EDM_RELEASES`` must have that release's
+    properties; otherwise the file under that name is another network (``WeightsError``
+    naming ``weights.<name>``). Unknown names pass."""
+    published = EDM_RELEASES.get(name)
+    if published is not None and props != published:
+        raise WeightsError(
+            f"the file for config key 'weights.{name}' holds a network with {describe(props)}, but the "
+            f"release {name} has {describe(published)}: the file is not that release. Fix: point "
+            f"'weights.{name}.url' at {name}.pkl and pin its sha256, or file the network under its own name."
+        )
+
+
+def describe(props: DenoiserProperties) -> str:
+    cond = f"label_dim {props.label_dim} (class-conditional)" if props.conditional else "label_dim 0 (unconditional)"
+    return f"{cond}, {props.img_resolution} px, {props.img_channels} channels"
+
+
+def image_side(image_shape: Sequence[int], key: str) -> int:
+    """The side of square images [C, H, W]; non-square ones are a ``ConfigError`` at ``key``."""
+    _, height, width = image_shape
+    if height != width:
+        raise ConfigError(
+            f"config key '{key}': the images are {height}x{width} px, but pretrained networks take square "
+            "images. Fix: resize or crop the data set to a square side."
+        )
+    return height
+
+
+def matching_releases(num_classes: int, side: int, channels: int, conditional: bool) -> list[str]:
+    """Names in ``EDM_RELEASES`` that would fit data of ``num_classes`` classes, square
+    images of ``side`` px with ``channels`` channels, and the ``conditional`` setting."""
+    label_dim = num_classes if conditional else 0
+    return [n for n, p in EDM_RELEASES.items() if p == DenoiserProperties(label_dim, side, channels)]
+
+
+def check_denoiser(
+    props: DenoiserProperties,
+    *,
+    num_classes: int,
+    image_shape: Sequence[int],
+    conditional: bool,
+    key: str,
+    name: str,
+) -> None:
+    """Raise one ``ConfigError`` if the denoiser ``name`` with ``props`` does not fit.
+
+    ``num_classes``: the data set's number of classes; ``image_shape``: [C, H, W] of the
+    images the score is computed on (after any resize); ``conditional``: the config's
+    setting; ``key``: the config section holding the score settings, e.g.
+    ``sweep.<data set>.score``. Errors name ``<key>.conditional`` (conditioning) or
+    ``<key>.edm_network`` (classes, resolution, channels). Checked in that order."""
+    channels = image_shape[0]
+    side = image_side(image_shape, key)
+    fits = matching_releases(num_classes, side, channels, conditional)
+    instead = f" (a release that fits: {', '.join(fits)})" if fits else ""
+    network_key, cond_key = f"{key}.edm_network", f"{key}.conditional"
+    if props.conditional and not conditional:
+        fix = f"set '{cond_key}: true'"
+        if props.label_dim != num_classes:
+            fix = f"name an unconditional network in '{network_key}'{instead}"
+        raise ConfigError(
+            f"config key '{cond_key}' is false, but the EDM network {name} is class-conditional "
+            f"(label_dim {props.label_dim}): called without labels it gets an all-zero label vector, "
+            f"which gives no score of the data. Fix: {fix}."
+        )
+    if conditional and not props.conditional:
+        raise ConfigError(
+            f"config key '{cond_key}' is true, but the EDM network {name} is unconditional (label_dim 0) "
+            f"and cannot give class-conditional scores. Fix: set '{cond_key}: false', or name a "
+            f"class-conditional network in '{network_key}'{instead}."
+        )
+    if conditional and props.label_dim != num_classes:
+        raise ConfigError(
+            f"config key '{network_key}': the EDM network {name} was trained on {props.label_dim} classes, "
+            f"but the data set has {num_classes}. Fix: name a network trained on this data set{instead}, or "
+            f"set '{cond_key}: false' with an unconditional one."
+        )
+    if props.img_resolution != side:
+        raise ConfigError(
+            f"config key '{network_key}': the EDM network {name} works on {props.img_resolution} px images, "
+            f"but the score is computed on {side} px images. Fix: name a network of that resolution{instead}, "
+            f"or resize the images to {props.img_resolution} px for the score."
+        )
+    if props.img_channels != channels:
+        raise ConfigError(
+            f"config key '{network_key}': the EDM network {name} takes {props.img_channels}-channel images, "
+            f"but the data set's have {channels}. Fix: name a network for {channels}-channel images{instead}."
+        )
+
+
+def check_classifier(
+    props: ClassifierProperties, *, num_classes: int, image_shape: Sequence[int], key: str, name: str
+) -> None:
+    """Raise one ``ConfigError`` naming ``key`` (the config key that selects the
+    classifier ``name``) if its classes, input channels or input side (if fixed) differ
+    from the data set's ``num_classes`` and images [C, H, W] ``image_shape``."""
+    channels, height, width = image_shape
+    problems = []
+    if props.num_classes != num_classes:
+        problems.append(f"it has {props.num_classes} classes, the data set {num_classes}")
+    if props.in_channels != channels:
+        problems.append(f"it takes {props.in_channels}-channel images, the data set's have {channels}")
+    if props.side is not None and (height, width) != (props.side, props.side):
+        problems.append(f"it was evaluated on {props.side}x{props.side} px images, the data set's are {height}x{width}")
+    if problems:
+        raise ConfigError(
+            f"config key '{key}': the pretrained classifier {name} does not fit the data: {'; '.join(problems)}. "
+            "Fix: use it with the data set it was trained on (at its input size), or remove it from the config."
+        )
+
+
+def check_compatible(
+    props: DenoiserProperties | ClassifierProperties,
+    *,
+    num_classes: int,
+    image_shape: Sequence[int],
+    key: str,
+    name: str,
+    conditional: bool = False,
+) -> None:
+    """``check_denoiser`` or ``check_classifier``, by the kind of ``props``."""
+    if isinstance(props, DenoiserProperties):
+        check_denoiser(
+            props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, key=key, name=name
+        )
+    elif isinstance(props, ClassifierProperties):
+        check_classifier(props, num_classes=num_classes, image_shape=image_shape, key=key, name=name)
+    else:
+        raise TypeError(f"no compatibility check for {type(props).__name__}")
+
+
+def check_edm_config(
+    network: str, *, num_classes: int, image_shape: Sequence[int], conditional: bool, key: str
+) -> DenoiserProperties | None:
+    """Config validation time, before any download: ``check_denoiser`` with the published
+    properties of the release ``network`` (``EDM_RELEASES``). Returns them, or ``None``
+    for a network not in the table (then only the load-time check applies)."""
+    props = EDM_RELEASES.get(network)
+    if props is not None:
+        check_denoiser(
+            props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, key=key, name=network
+        )
+    return props
+
+
+def check_edm_network(
+    net: Any, *, network: str, num_classes: int, image_shape: Sequence[int], conditional: bool, key: str
+) -> DenoiserProperties:
+    """Job load time, on the unpickled network ``net`` filed as ``weights.<network>``:
+    its properties (``denoiser_properties``), checked against the published release
+    (``check_release``, ``WeightsError``) and against the data and config
+    (``check_denoiser``, ``ConfigError``). Returns the properties; call it before
+    computing anything, and pass ``label_dim`` (if conditional, else 0) to ``edm_score``."""
+    props = denoiser_properties(net, network)
+    check_release(props, network)
+    check_denoiser(
+        props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, key=key, name=network
+    )
+    return props
