@@ -23,6 +23,19 @@ def resnet18(in_channels: int, num_classes: int) -> nn.Module:
     return model
 
 
+def resnet18_imagenet(in_channels: int, num_classes: int) -> nn.Module:
+    """torchvision's ResNet18 unchanged (7x7 stride-2 stem, 3x3 stride-2 max-pool), the
+    authors' ImageNet-64 model: inputs [N, C, H, W] in [0, 1] with no normalisation, any
+    H, W >= 32 (64x64 reaches the last stage at 2x2); logits [N, num_classes]. Only a
+    ``in_channels`` other than 3 replaces the stem's convolution (same shape otherwise)."""
+    from torchvision.models import resnet18 as tv_resnet18
+
+    model = tv_resnet18(num_classes=num_classes)
+    if in_channels != 3:
+        model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    return model
+
+
 def small_cnn(in_channels: int, num_classes: int, width: int = 32, pool: int = 1) -> nn.Module:
     """Three conv-BN-ReLU stages and a linear head: for demos and tests on a CPU.
     ``pool`` > 1 keeps a pool x pool grid of features, so the head sees where they are."""
@@ -40,7 +53,11 @@ def small_cnn(in_channels: int, num_classes: int, width: int = 32, pool: int = 1
     )
 
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {"resnet18": resnet18, "small_cnn": small_cnn}
+ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
+    "resnet18": resnet18,
+    "resnet18_imagenet": resnet18_imagenet,
+    "small_cnn": small_cnn,
+}
 
 
 def build_model(arch: str, in_channels: int, num_classes: int, **options: Any) -> nn.Module:

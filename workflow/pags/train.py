@@ -4,6 +4,12 @@ checkpointed each epoch, resumable, and stopped with an error if the loss diverg
 All randomness of a run (shuffling, augmentation, noise and eps draws) comes from one
 generator whose state is checkpointed, so a resumed run ends with the same weights as
 an uninterrupted one on the CPU.
+
+Data of any size: the training split may be memory-mapped (``load_split(path,
+mmap=True)``); ``batches.BatchFeed`` puts it on the device when it fits and streams
+batches from pinned host memory when not, in the order drawn from the run's generator,
+so where the data live never changes the result. Long epochs report their progress
+(images done, images/s, time left) in the job's log every ``progress_seconds``.
 """
 
 from __future__ import annotations
@@ -21,12 +27,16 @@ import torch
 from torch import nn
 
 from .augment import AUGMENTATIONS
+from .batches import BatchFeed
 from .datasets import ImageSplit, to_float
 from .errors import TrainingDiverged
 from .io import load_torch, save_torch
 from .models import build_model, load_state
 from .objectives import Objective, make_objective, scaled_lr
+from .progress import Progress
 from .runtime import log
+
+PROGRESS_SECONDS = 60.0  # how often long loops log their progress
 
 
 @dataclass(frozen=True)
@@ -64,32 +74,43 @@ def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor, where: str, fi
 
 def minimise_with_adam(
     model: nn.Module, n: int, batch_loss, epochs: int, batch_size: int, lr: float, generator: torch.Generator,
-    name: str, fix: str,
+    name: str, fix: str, progress_seconds: float | None = PROGRESS_SECONDS,
 ) -> list[dict[str, float]]:  # fmt: skip
     """Adam on ``batch_loss(indices)`` over shuffled batches of ``range(n)`` (the order drawn
     from ``generator``), for the auxiliary networks (autoencoder, denoiser). A NaN or
-    infinite loss stops it with ``TrainingDiverged`` naming ``fix``. Returns per-epoch history."""
+    infinite loss stops it with ``TrainingDiverged`` naming ``fix``. Epochs longer than
+    ``progress_seconds`` log their progress (None: never). Returns per-epoch history."""
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history: list[dict[str, float]] = []
     for epoch in range(epochs):
         started, total, seen = time.perf_counter(), 0.0, 0
+        progress = Progress(f"{name} epoch {epoch + 1}/{epochs}", n, progress_seconds, unit="items")
         order = torch.randperm(n, generator=generator, device=generator.device)
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]
             total += descend(optimizer, batch_loss(idx), f"the {name}'s loss, at epoch {epoch + 1},", fix) * len(idx)
             seen += len(idx)
+            progress.update(len(idx))
         history.append({"epoch": epoch + 1, "loss": total / seen, "seconds": time.perf_counter() - started})
         log.info("%s epoch %d/%d loss %.5g (%.1fs)", name, epoch + 1, epochs, total / seen, history[-1]["seconds"])
     return history
 
 
-def accuracy(model: nn.Module, split: ImageSplit, device: torch.device, batch_size: int = 1000) -> float:
+def accuracy(
+    model: nn.Module, split: ImageSplit, device: torch.device, batch_size: int = 1000,
+    progress_seconds: float | None = PROGRESS_SECONDS,
+) -> float:  # fmt: skip
+    """Top-1 accuracy in [0, 1] of ``model`` (put in eval mode) on ``split``. Reads the
+    images one slice of ``batch_size`` at a time, so a memory-mapped split is never copied
+    whole; passes longer than ``progress_seconds`` log their progress."""
     model.eval()
     correct = 0
+    progress = Progress("accuracy", len(split), progress_seconds)
     with torch.no_grad():
         for i in range(0, len(split), batch_size):
             x = to_float(split.x[i : i + batch_size].to(device))
             correct += (model(x).argmax(1).cpu() == split.y[i : i + batch_size]).sum().item()
+            progress.update(len(x))
     return correct / len(split)
 
 
@@ -102,9 +123,13 @@ def train_loop(
     checkpoint: Path,
     run_id: str,
     device: torch.device,
+    progress_seconds: float | None = PROGRESS_SECONDS,
+    feed_mode: str | None = None,
 ) -> tuple[list[dict[str, float]], int]:
     """Train in place; returns the per-epoch history and the epoch it resumed after. Resumes from ``checkpoint`` if it
-    belongs to the same run (``run_id``); the caller deletes it once the model is saved."""
+    belongs to the same run (``run_id``); the caller deletes it once the model is saved. ``data`` may be memory-mapped;
+    ``feed_mode`` forces a ``BatchFeed`` mode (None: chosen by size and device). Epochs longer than ``progress_seconds``
+    log their progress (None: never)."""
     optimizer = torch.optim.SGD(
         model.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
     )
@@ -127,24 +152,26 @@ def train_loop(
     channels_last = device.type == "cuda"
     if channels_last:
         model.to(memory_format=torch.channels_last)
-    x_all, y_all = data.x.to(device), data.y.to(device)  # small data sets live on the device
+    feed = BatchFeed(data.x, data.y, device, mode=feed_mode)
+    log.info("training on %d images (%s), fed in mode '%s'", len(data), device, feed.mode)
     n = len(data)
     for epoch in range(start_epoch, settings.epochs):
         model.train()
         started, total, batches = time.perf_counter(), 0.0, 0
+        progress = Progress(f"epoch {epoch + 1}/{settings.epochs}", n, progress_seconds)
         order = torch.randperm(n, generator=generator, device=device)
-        for i in range(0, n, settings.batch_size):
-            index = order[i : i + settings.batch_size]
-            x = to_float(x_all[index])
+        for images, labels in feed.batches(order, settings.batch_size):
+            x = to_float(images)
             if augment is not None:
                 x = augment(x, generator)
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.amp and device.type == "cuda"):
-                loss = objective(model, x, y_all[index], generator)
+                loss = objective(model, x, labels, generator)
             where = f"the training loss, at epoch {epoch + 1}, batch {batches + 1},"
             total += descend(optimizer, loss, where, "lower training.lr or the strength, or check the data")
             batches += 1
+            progress.update(len(labels))
         lr = optimizer.param_groups[0]["lr"]
         schedule.step()
         history.append({"epoch": epoch + 1, "loss": total / batches, "lr": lr, "seconds": time.perf_counter() - started})
@@ -170,8 +197,10 @@ def fit(
     test: ImageSplit,
     checkpoint: str | os.PathLike,
     device: torch.device,
+    progress_seconds: float | None = PROGRESS_SECONDS,
 ) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
-    """Train the model ``hparams`` describes. Returns (model, model spec, train record)."""
+    """Train the model ``hparams`` describes. Returns (model, model spec, train record).
+    ``train`` and ``test`` may be memory-mapped (``load_split(path, mmap=True)``)."""
     lr = scaled_lr(hparams["training"]["lr"], hparams["strength"], hparams["objective_options"].get("lr_threshold"))
     settings = TrainSettings.from_dict({**hparams["training"], "lr": lr})
     spec = {
@@ -186,7 +215,7 @@ def fit(
     generator = torch.Generator(device=device).manual_seed(hparams["seed"])
     started = time.perf_counter()
     history, resumed_after = train_loop(
-        model, objective, train, settings, generator, Path(checkpoint), fingerprint(hparams), device
+        model, objective, train, settings, generator, Path(checkpoint), fingerprint(hparams), device, progress_seconds
     )
     model = model.to(memory_format=torch.contiguous_format)
     record = {
@@ -196,8 +225,8 @@ def fit(
         "epochs": settings.epochs,
         "lr": settings.lr,
         "final_loss": history[-1]["loss"] if history else math.nan,
-        "train_accuracy": accuracy(model, train, device),
-        "test_accuracy": accuracy(model, test, device),
+        "train_accuracy": accuracy(model, train, device, progress_seconds=progress_seconds),
+        "test_accuracy": accuracy(model, test, device, progress_seconds=progress_seconds),
         "wall_seconds": time.perf_counter() - started,
         "train_seconds": sum(h["seconds"] for h in history),
         "resumed_after_epoch": resumed_after,

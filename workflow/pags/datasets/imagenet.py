@@ -1,0 +1,181 @@
+"""A seeded selection of the ILSVRC-2012 validation set at 224 x 224, for pretrained
+ImageNet classifiers (their top-1 accuracy, input gradients and alignment).
+
+``load_imagenet_val(root, n_images, seed)`` reads only the images it selects:
+
+- Files: the validation images as torchvision's ``ImageNet(root, split="val")`` keeps
+  them, ``{r}/val/<wnid>/*.JPEG`` (one folder per WordNet id), with ``r`` =
+  ``{root}/imagenet`` or else ``root`` itself (the first that has wnid folders). Where
+  only the archives are there (``ILSVRC2012_devkit_t12.tar.gz`` and
+  ``ILSVRC2012_img_val.tar`` in ``r``), torchvision parses them once, which writes
+  ``{r}/meta.bin`` and unpacks the 50,000 images into ``{r}/val/<wnid>/`` (6.4 GB), so
+  ``r`` must be writable then. Images are ``.jpeg``, ``.jpg`` or ``.png`` files, any case.
+- Classes: the sorted wnids, label = rank (0..999 for the real set). This is
+  torchvision's class index order (``ImageFolder``, ``ImageNet``) and the output order
+  of torchvision's and the ``robustness`` library's ImageNet models. A folder with fewer
+  than 1000 wnids gives labels that are ranks among those present (a warning says so).
+- Selection: the file list is sorted by wnid, then by file name (the order of
+  torchvision's ``ImageNet(root, "val").samples``); ``torch.randperm(N, generator=
+  torch.Generator().manual_seed(seed))[:n_images]`` picks the files, in that permuted
+  order, like the first ``n_images`` of a shuffled loader. The same files, seed and
+  torch version give the same selection. The positions in the sorted list are kept as
+  the extra ``index`` (int64 [n_images]).
+- Pixels: decoded with Pillow and converted to RGB (torchvision's default loader), then
+  ``Resize(256)`` (shorter side to 256, Pillow's bilinear filter, which antialiases)
+  and ``CenterCrop(224)``, torchvision.transforms.v2's functional ops on the Pillow
+  image, as the authors' evaluation transforms did; stored as uint8 [n_images, 3, 224,
+  224] (divide by 255 for the models' [0, 1] inputs).
+
+ImageNet cannot be downloaded without an image-net.org login: absent data is a
+``DataError`` naming ``data.root`` and the files expected. ``imagenet_present(root)``
+checks file and folder names only.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from ..runtime import log
+from .store import ImageSplit, empty_images
+
+RESIZE = 256
+CROP = 224
+NUM_CLASSES = 1000
+DEVKIT = "ILSVRC2012_devkit_t12.tar.gz"
+VAL_TAR = "ILSVRC2012_img_val.tar"
+EXTENSIONS = (".jpeg", ".jpg", ".png")
+WNID = re.compile(r"^n\d{8}$")
+# what to put under data.root, for config checks' messages ({root} is filled in)
+LAYOUT = (
+    "{root}/imagenet/val/<wnid>/*.JPEG (or {root}/val/<wnid>/*.JPEG), or ILSVRC2012_devkit_t12.tar.gz and "
+    "ILSVRC2012_img_val.tar in {root}/imagenet/ or {root}/"
+)
+
+
+def candidate_roots(root: str | os.PathLike) -> list[Path]:
+    """The folders searched, in order of preference."""
+    root = Path(root)
+    return [root / "imagenet", root]
+
+
+def _has_wnid_folders(folder: Path) -> bool:
+    return folder.is_dir() and any(WNID.match(p.name) and p.is_dir() for p in folder.iterdir())
+
+
+def _has_archives(folder: Path) -> bool:
+    return (folder / DEVKIT).is_file() and (folder / VAL_TAR).is_file()
+
+
+def imagenet_present(root: str | os.PathLike) -> bool:
+    """Whether the validation set is under ``root`` as unpacked wnid folders or as the
+    two archives: file and folder names only, no image read."""
+    return any(_has_wnid_folders(r / "val") or _has_archives(r) for r in candidate_roots(root))
+
+
+def _absent_message(root: Path) -> str:
+    roots = " or ".join(f"'{r}'" for r in candidate_roots(root))
+    return (
+        f"the ImageNet validation set was not found under data.root='{root}'. It cannot be downloaded "
+        "automatically (image-net.org requires a login), so data.download does not help. Fix: put in "
+        f"{roots} either the unpacked images as 'val/<wnid>/*.JPEG' (one folder per WordNet id, as "
+        f"torchvision's ImageNet(root, split='val') leaves them) or the archives {DEVKIT} and {VAL_TAR} "
+        "from image-net.org (unpacked there on first use)."
+    )
+
+
+def _parse_archives(folder: Path) -> None:
+    from torchvision.datasets import ImageNet
+
+    log.info("unpacking %s and %s in %s (once)", DEVKIT, VAL_TAR, folder)
+    try:
+        ImageNet(str(folder), split="val")
+    except Exception as e:  # bad checksums, unwritable folder, disk full
+        raise DataError(
+            f"the ImageNet archives in '{folder}' (under data.root) could not be unpacked: {e}. "
+            f"Fix: replace {DEVKIT} and {VAL_TAR} with the files from image-net.org, make the folder "
+            "writable, or unpack the images yourself into 'val/<wnid>/'."
+        ) from e
+
+
+def _val_folder(root: Path) -> Path:
+    for r in candidate_roots(root):
+        if _has_wnid_folders(r / "val"):
+            return r / "val"
+    for r in candidate_roots(root):
+        if _has_archives(r):
+            _parse_archives(r)
+            if _has_wnid_folders(r / "val"):
+                return r / "val"
+    raise DataError(_absent_message(root))
+
+
+def val_files(folder: str | os.PathLike) -> tuple[list[Path], list[int], list[str]]:
+    """All images of an unpacked validation folder, sorted by wnid then file name, with
+    their labels (rank of the wnid) and the sorted wnids."""
+    folder = Path(folder)
+    wnids = sorted(p.name for p in folder.iterdir() if p.is_dir() and WNID.match(p.name))
+    files, labels = [], []
+    for label, wnid in enumerate(wnids):
+        for path in sorted((folder / wnid).iterdir(), key=lambda p: p.name):
+            if path.suffix.lower() in EXTENSIONS and path.is_file():
+                files.append(path)
+                labels.append(label)
+    return files, labels, wnids
+
+
+def select_images(n_files: int, n_images: int, seed: int) -> torch.Tensor:
+    """Positions (int64 [n_images]) of the selected files in the sorted list:
+    the first ``n_images`` of ``torch.randperm(n_files)`` drawn from a CPU generator seeded
+    with ``seed``."""
+    return torch.randperm(n_files, generator=torch.Generator().manual_seed(seed))[:n_images]
+
+
+def preprocess(path: Path) -> np.ndarray:
+    """One image as the evaluation sees it: uint8 [3, 224, 224] RGB, after Resize(256) and
+    CenterCrop(224). Raises ``DataError`` if it cannot be decoded."""
+    import torchvision.transforms.v2.functional as TF
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except Exception as e:  # truncated or not an image
+        raise DataError(f"ImageNet image '{path}' could not be read: {e}. Fix: replace it with the original file.") from e
+    image = TF.center_crop(TF.resize(image, [RESIZE], antialias=True), [CROP, CROP])
+    return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+
+
+def load_imagenet_val(root: str | os.PathLike, n_images: int, seed: int) -> ImageSplit:
+    """``n_images`` ILSVRC-2012 validation images chosen with ``seed`` (see the module
+    docstring): x uint8 [n_images, 3, 224, 224], y int64 labels in sorted-wnid order,
+    extras ``index`` (int64, the files' positions in the sorted list). Only the selected
+    files are decoded. Raises ``DataError`` if the set is absent, holds fewer than
+    ``n_images`` images, or an image is unreadable; ``ValueError`` if ``n_images`` < 1."""
+    if n_images < 1:
+        raise ValueError(f"n_images must be at least 1, got {n_images}")
+    base = Path(root)
+    folder = _val_folder(base)
+    files, labels, wnids = val_files(folder)
+    if n_images > len(files):
+        raise DataError(
+            f"{n_images} ImageNet validation images were asked for, but '{folder}' (under data.root) holds "
+            f"{len(files)}. Fix: ask for at most {len(files)} images, or supply the whole validation set."
+        )
+    if len(wnids) != NUM_CLASSES:
+        log.warning(
+            "'%s' has %d wnid folders, not %d: labels are ranks among those present and do not match "
+            "pretrained ImageNet classifiers' outputs",
+            folder, len(wnids), NUM_CLASSES,
+        )  # fmt: skip
+    index = select_images(len(files), n_images, seed)
+    images = empty_images(n_images, (3, CROP, CROP))
+    for i, position in enumerate(index.tolist()):
+        images[i] = preprocess(files[position])
+    y = torch.tensor([labels[p] for p in index.tolist()], dtype=torch.int64)
+    return ImageSplit(torch.from_numpy(images), y, {"index": index.to(torch.int64)})

@@ -1,0 +1,255 @@
+"""ImageNet at 64 x 64 (Chrabaszcz, Loshchilov & Hutter 2017) from ``data.root``.
+
+``load_imagenet64(split, root, download)`` returns ``train`` (1,281,167 images in the
+published release) or ``test`` (the ILSVRC-2012 validation set, 50,000 images) as uint8
+[N, 3, 64, 64] RGB images and int64 labels 0-999. It takes the first of these layouts
+that is present under ``root``:
+
+1. The published NumPy archives (the ``*_npz.zip`` downloads of image-net.org,
+   unpacked): ``train_data_batch_1.npz`` ... ``train_data_batch_10.npz`` for ``train``
+   and ``val_data.npz`` for ``test``, all in ``{root}/imagenet64/`` or directly in
+   ``{root}`` (looked for in that order; all files of a split must be in one folder).
+   Each holds ``data``: uint8 [n, 12288], one image per row laid out channel-planar (the
+   4096 red values, then green, then blue, each plane 64 x 64 row-major), which is
+   [n, 3, 64, 64] in C order; and ``labels``: integers 1..1000, stored here 0-based.
+   Other keys (the train batches' ``mean``) are ignored. Batches are concatenated in
+   batch order. The release's labels follow the ILSVRC localisation devkit's
+   ``map_clsloc.txt`` order (label 1 is n02119789, kit fox), *not* the sorted-wnid order
+   of torchvision's ``ImageNet`` and of pretrained ImageNet classifiers.
+2. An image folder ``{root}/imagenet64/{folder}/{class}/*.png`` with ``folder`` =
+   ``train`` for ``train`` and ``val`` (or else ``test``) for ``test``, each image a
+   64 x 64 PNG read with Pillow and converted to RGB. Class folders are named either all
+   by label (decimal integers 0..999: that is the label, so ``label - 1`` of the
+   archives reproduces them) or all by WordNet id (``n01440764``...): then labels are
+   the ranks of the wnids present in sorted order, torchvision's ``ImageFolder`` and
+   ``ImageNet`` convention, which equals torchvision's class index when all 1000 are
+   there. Images come in label order, then sorted file-name order.
+
+ImageNet cannot be downloaded without an image-net.org login, so ``download`` changes
+nothing: absent data is a ``DataError`` naming ``data.root`` and the files expected.
+``imagenet64_present(root, splits)`` says, from file names only, whether a layout is
+there.
+
+Memory: the training split is 15.7 GB. It is preallocated once (``store.empty_images``:
+a memory-mapped scratch file in ``scratch_dir``, default ``$TMPDIR``, beyond 1 GiB) and
+filled one archive at a time, so at most one decompressed batch (about 1.6 GB) is held
+besides it; no float copy is ever made.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .store import MEMMAP_BYTES, ImageSplit, empty_images
+
+SPLITS = ("train", "test")
+SIDE = 64
+ROW = 3 * SIDE * SIDE  # 12288 bytes per image in the archives
+NUM_CLASSES = 1000
+TRAIN_FILES = tuple(f"train_data_batch_{i}.npz" for i in range(1, 11))
+TEST_FILES = ("val_data.npz",)
+ARCHIVES = {"train": TRAIN_FILES, "test": TEST_FILES}
+FOLDER_NAMES = {"train": ("train",), "test": ("val", "test")}
+WNID = re.compile(r"^n\d{8}$")
+# what to put under data.root, for config checks' messages ({root} is filled in)
+LAYOUT = (
+    "{root}/imagenet64/ (or {root}/) with train_data_batch_1.npz .. train_data_batch_10.npz and val_data.npz "
+    "(the downsampled ImageNet 64x64 NumPy release), or {root}/imagenet64/<train|val>/<class>/*.png"
+)
+
+
+def _check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+
+
+def archive_folders(root: str | os.PathLike) -> list[Path]:
+    """The folders searched for the archives, in order of preference."""
+    root = Path(root)
+    return [root / "imagenet64", root]
+
+
+def _archive_folder(root: Path, split: str) -> Path | None:
+    """The first folder holding every archive of ``split``; ``None`` if none does."""
+    return next((f for f in archive_folders(root) if all((f / n).is_file() for n in ARCHIVES[split])), None)
+
+
+def _partial_archives(root: Path, split: str) -> tuple[Path, list[str]] | None:
+    """A folder holding some but not all archives of ``split``, with the missing names."""
+    for folder in archive_folders(root):
+        present = [n for n in ARCHIVES[split] if (folder / n).is_file()]
+        if present:
+            return folder, [n for n in ARCHIVES[split] if n not in present]
+    return None
+
+
+def _image_folder(root: Path, split: str) -> Path | None:
+    for name in FOLDER_NAMES[split]:
+        folder = root / "imagenet64" / name
+        if folder.is_dir() and any(p.is_dir() for p in folder.iterdir()):
+            return folder
+    return None
+
+
+def imagenet64_present(root: str | os.PathLike, splits: tuple[str, ...] = SPLITS) -> bool:
+    """Whether every split in ``splits`` has a complete layout under ``root``: file and
+    folder names only, no pixels read."""
+    for split in splits:
+        _check_split(split)
+    base = Path(root)
+    return all(_archive_folder(base, s) is not None or _image_folder(base, s) is not None for s in splits)
+
+
+def _malformed(path: Path, problem: str) -> DataError:
+    return DataError(
+        f"ImageNet-64 archive '{path}' is malformed: {problem}. Each archive of the downsampled ImageNet "
+        f"release must hold 'data': uint8 [n, {ROW}] (channel-planar 3 x 64 x 64 rows) and 'labels': "
+        f"integers 1..{NUM_CLASSES}. Fix: replace it with the file of the release (Imagenet64_*_npz.zip) "
+        "under data.root."
+    )
+
+
+def _read_header(archive: zipfile.ZipFile, key: str, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of array ``key`` of an npz, from its .npy header only."""
+    name = f"{key}.npy"
+    if name not in archive.namelist():
+        keys = sorted(n.removesuffix(".npy") for n in archive.namelist())
+        raise _malformed(path, f"it lacks '{key}' (it has {keys})")
+    with archive.open(name) as member:
+        version = np.lib.format.read_magic(member)
+        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read(member)
+    return shape, dtype
+
+
+def _read_labels(path: Path) -> tuple[np.ndarray, int]:
+    """The 0-based int64 labels of one archive, after checking its ``data`` header."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            shape, dtype = _read_header(archive, "data", path)
+            _read_header(archive, "labels", path)
+        with np.load(path, allow_pickle=False) as archive:
+            labels = np.asarray(archive["labels"])
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # not a zip, damaged member
+        raise _malformed(path, f"it could not be read as a NumPy archive ({e})") from e
+    if dtype != np.uint8 or len(shape) != 2 or shape[1] != ROW:
+        raise _malformed(path, f"'data' is {dtype} {tuple(shape)}")
+    if not np.issubdtype(labels.dtype, np.integer) or labels.shape != (shape[0],):
+        raise _malformed(path, f"'labels' is {labels.dtype} {tuple(labels.shape)} for {shape[0]} images")
+    if shape[0] == 0:
+        raise _malformed(path, "it holds no images")
+    if labels.min() < 1 or labels.max() > NUM_CLASSES:
+        raise _malformed(path, f"labels range over {int(labels.min())}..{int(labels.max())}")
+    return labels.astype(np.int64) - 1, shape[0]
+
+
+def _read_data(path: Path, n: int) -> np.ndarray:
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            data = archive["data"]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise _malformed(path, f"its 'data' could not be read ({e})") from e
+    if data.shape != (n, ROW) or data.dtype != np.uint8:  # changed since its header was read
+        raise _malformed(path, f"'data' is {data.dtype} {tuple(data.shape)}")
+    return data
+
+
+def _load_archives(folder: Path, split: str, scratch_dir, memmap_bytes: int) -> ImageSplit:
+    paths = [folder / name for name in ARCHIVES[split]]
+    labels, counts = zip(*(_read_labels(p) for p in paths))  # labels and headers first: no pixels yet
+    images = empty_images(sum(counts), (3, SIDE, SIDE), scratch_dir, memmap_bytes)
+    start = 0
+    for path, n in zip(paths, counts):
+        data = _read_data(path, n)  # one archive in memory at a time
+        images[start : start + n] = data.reshape(n, 3, SIDE, SIDE)  # channel-planar rows are CHW in C order
+        del data
+        start += n
+    return ImageSplit(torch.from_numpy(images), torch.from_numpy(np.concatenate(labels)))
+
+
+def _class_folders(folder: Path) -> list[tuple[int, Path]]:
+    """(label, class folder) pairs in label order; see the module docstring."""
+    names = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if all(WNID.match(n) for n in names):
+        return list(enumerate(folder / n for n in names))
+    if all(n.isdigit() and int(n) < NUM_CLASSES for n in names):
+        return sorted((int(n), folder / n) for n in names)
+    odd = [n for n in names if not WNID.match(n)][:5]
+    raise DataError(
+        f"ImageNet-64 image folder '{folder}' mixes or misnames class folders (e.g. {odd}). "
+        f"Fix: name every class folder by its label 0..{NUM_CLASSES - 1} or every one by its WordNet id (n01440764)."
+    )
+
+
+def _load_image_folder(folder: Path, scratch_dir, memmap_bytes: int) -> ImageSplit:
+    from PIL import Image
+
+    files = [(label, path) for label, cls in _class_folders(folder) for path in sorted(cls.glob("*.png"))]
+    if not files:
+        raise DataError(
+            f"ImageNet-64 image folder '{folder}' holds no .png images in its class folders. "
+            f"Fix: put the images in '{folder}/<class>/*.png', or delete the folder and use the archives."
+        )
+    images = empty_images(len(files), (3, SIDE, SIDE), scratch_dir, memmap_bytes)
+    for i, (_, path) in enumerate(files):
+        try:
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+        except Exception as e:  # truncated or not an image
+            raise DataError(f"ImageNet-64 image '{path}' could not be read: {e}. Fix: replace or delete it.") from e
+        if pixels.shape != (SIDE, SIDE, 3):
+            raise DataError(
+                f"ImageNet-64 image '{path}' is {pixels.shape[1]} x {pixels.shape[0]} pixels, not 64 x 64. "
+                "Fix: replace or delete it."
+            )
+        images[i] = pixels.transpose(2, 0, 1)
+    labels = torch.tensor([label for label, _ in files], dtype=torch.int64)
+    return ImageSplit(torch.from_numpy(images), labels)
+
+
+def _absent_message(root: Path, split: str) -> str:
+    names = ", ".join(ARCHIVES[split])
+    folders = " or ".join(f"'{root / 'imagenet64' / n}/<class>/*.png'" for n in FOLDER_NAMES[split])
+    return (
+        f"ImageNet-64 ({split} split) was not found under data.root='{root}'. It cannot be downloaded "
+        "automatically (image-net.org requires a login), so data.download does not help. "
+        "Fix: download the downsampled ImageNet 64x64 NumPy release (Imagenet64_train_part1_npz.zip, "
+        "Imagenet64_train_part2_npz.zip, Imagenet64_val_npz.zip) from image-net.org, unpack it and put "
+        f"{names} in '{root / 'imagenet64'}' (or directly in data.root), or provide an image folder {folders}."
+    )
+
+
+def load_imagenet64(
+    split: str, root: str, download: bool, scratch_dir: str | os.PathLike | None = None, memmap_bytes: int = MEMMAP_BYTES
+) -> ImageSplit:  # fmt: skip
+    """One split of ImageNet-64: uint8 [N, 3, 64, 64] RGB, int64 labels 0-999 (layouts,
+    label order and memory use in the module docstring). Splits over ``memmap_bytes`` are
+    assembled in a memory-mapped scratch file in ``scratch_dir`` (default ``$TMPDIR``).
+    Raises ``DataError`` if the split is absent (``download`` cannot help), incomplete
+    (naming the missing archives), or malformed (naming the file and the problem)."""
+    _check_split(split)
+    base = Path(root)
+    folder = _archive_folder(base, split)
+    if folder is not None:
+        return _load_archives(folder, split, scratch_dir, memmap_bytes)
+    partial = _partial_archives(base, split)
+    if partial is not None:  # an incomplete download is an error, not a reason to look elsewhere
+        folder, missing = partial
+        raise DataError(
+            f"ImageNet-64 ({split} split) under data.root='{base}' is incomplete: '{folder}' lacks "
+            f"{', '.join(missing)}. Fix: unpack the missing archives of the downsampled ImageNet 64x64 "
+            "NumPy release there (all of one split in one folder)."
+        )
+    images = _image_folder(base, split)
+    if images is not None:
+        return _load_image_folder(images, scratch_dir, memmap_bytes)
+    raise DataError(_absent_message(base, split))
