@@ -1,21 +1,27 @@
 """The workflow end to end: outputs, their contents, and what an edit of the config reruns.
 
 The expensive run (the tiny config's whole DAG, about a minute on 2 CPU cores) happens
-once per module, in the ``tiny_run`` fixture; the tests after it only read its outputs
+once per session, in the ``tiny_run`` fixture (conftest.py); the tests only read its outputs
 or dry-run against its directory (a dry run changes no output and no metadata, so the
 tests do not depend on their order).
 """
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import math
+import platform
+import re
 import sys
+from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from workflow_helpers import (
     DRY_RUN_TIMEOUT,
@@ -29,9 +35,6 @@ from workflow_helpers import (
     provenance_triggered_rules,
     run_command,
     run_snakemake,
-    tiny_config,
-    updated_config,
-    write_config,
 )
 
 DATASET = "digits_distractor"
@@ -53,37 +56,6 @@ TABLE_COLUMNS = [
 ]
 # (objective, canonical strength) of the tiny config's models
 MODELS = {("standard", "0"), ("pgd", "1_4_8")}
-
-
-class TinyRun:
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.workdir = directory / "work"
-        self.workdir.mkdir()
-        self.config = tiny_config()
-        self.configfile = write_config(directory / "config.yaml", self.config)
-        self.results = self.workdir / "results"
-
-    def model_dir(self, objective: str, strength: str, seed: int = 0) -> Path:
-        return self.results / DATASET / "models" / objective / strength / f"seed={seed}"
-
-    def dry_run_with(self, name: str, edits: dict[str, object]):
-        """Dry-run the finished directory with ``edits`` applied to the tiny config."""
-        config = self.config
-        for dotted, value in edits.items():
-            config = updated_config(config, dotted.split("."), value)
-        assert config != self.config, "the edit must change the config"
-        return run_snakemake(self.workdir, write_config(self.directory / f"{name}.yaml", config), "-n")
-
-
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> TinyRun:
-    run = TinyRun(tmp_path_factory.mktemp("tiny_run"))
-    proc = run_snakemake(run.workdir, run.configfile)
-    if proc.returncode != 0:
-        pytest.fail(f"the tiny workflow failed: {describe(proc)}")
-    run.proc = proc
-    return run
 
 
 # ---- (1) the end-to-end run -------------------------------------------------
@@ -110,6 +82,45 @@ def test_run_executes_every_job_once(tiny_run):
 @pytest.mark.parametrize("ext", ["pdf", "png"])
 def test_figures_exist(tiny_run, figure, ext):
     assert_figure(tiny_run.results / "figures" / f"{figure}.{ext}")
+
+
+@pytest.mark.slow
+def test_report_holds_every_figure(tiny_run, tmp_path):
+    """``snakemake --report report.html`` of the finished run: one self-contained page
+    with every figure of the run, its file embedded byte for byte, and its caption."""
+    report = tmp_path / "report.html"
+    proc = run_snakemake(tiny_run.workdir, tiny_run.configfile, "--report", str(report))
+    assert proc.returncode == 0, describe(proc)
+    page = report.read_text()
+    # the report's items: {path: {"name", "caption" (html), "data_uri", ...}}
+    match = re.search(r'<script id="results">\s*var results = (\{.*?\});\s*</script>', page, re.DOTALL)
+    assert match, "no results in the report"
+    items = json.loads(match.group(1))
+    figures = sorted((tiny_run.results / "figures").glob("*.pdf"))
+    assert sorted(path.stem for path in figures) == sorted(FIGURES)
+    assert sorted(items) == [f"results/figures/{path.name}" for path in figures]
+    for path in figures:
+        item = items[f"results/figures/{path.name}"]
+        header, _, data = item["data_uri"].partition(";base64,")
+        assert header.startswith("data:application/pdf") and f"filename={path.name}" in header, header
+        assert base64.b64decode(data) == path.read_bytes(), f"{path.name} in the report differs from the file"
+        caption = (REPO / "workflow" / "report" / f"{path.stem}.rst").read_text().split("\n")[0]
+        assert " ".join(caption.split()[:4]) in html.unescape(item["caption"]), (caption, item["caption"])
+
+
+@pytest.mark.slow
+def test_job_logs_record_the_versions(tiny_run):
+    """Each job's log starts with the versions it ran with (the tests run the same env)."""
+    logs = sorted((tiny_run.results / "logs").rglob("*.log"))
+    assert len(logs) >= 10, logs
+    expected = [f"python {platform.python_version()}", f"torch {torch.__version__}"]
+    expected += [f"{name} {metadata.version(name)}" for name in ("torchvision", "numpy", "lpips", "diffusers")]
+    expected += [f"{name} {metadata.version(name)}" for name in ("snakemake", "scikit-image", "pandas")]
+    for log in logs:
+        first = log.read_text().split("\n", 1)[0]
+        assert " INFO versions: " in first, (log, first)
+        for version in expected:
+            assert version in first, (log, version, first)
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -86,11 +87,13 @@ def run_snakemake(
     *args: str,
     cores: int = 2,
     timeout: float | None = None,
+    snakefile: Path = SNAKEFILE,
 ) -> subprocess.CompletedProcess:
-    """``snakemake -s <repo>/Snakefile --directory <workdir> --configfile <configfile>``.
+    """``snakemake -s <snakefile> --directory <workdir> --configfile <configfile>``.
 
     Returns the CompletedProcess (text output captured) whatever the exit status; the
     caller asserts on it. ``subprocess.run`` kills the child when ``timeout`` passes.
+    ``snakefile`` is the repo's unless a test runs an edited copy (``copy_workflow``).
     """
     dry = any(a in ("-n", "--dry-run", "--dryrun") for a in args)
     command = [
@@ -98,7 +101,7 @@ def run_snakemake(
         "-m",
         "snakemake",
         "-s",
-        str(SNAKEFILE),
+        str(snakefile),
         "--directory",
         str(Path(workdir).resolve()),
         "--configfile",
@@ -109,6 +112,48 @@ def run_snakemake(
         *args,
     ]
     return run_command(command, cwd=workdir, timeout=timeout or (DRY_RUN_TIMEOUT if dry else RUN_TIMEOUT))
+
+
+# What a copy of the workflow needs to run: its code, its environment and its profiles.
+WORKFLOW_PARTS = ("Snakefile", "workflow", "envs", "profiles")
+
+
+def copy_workflow(destination: Path) -> Path:
+    """A copy of the workflow's code at ``destination``, to edit without touching the repo;
+    returns the copy's Snakefile."""
+    destination.mkdir(parents=True, exist_ok=True)
+    for part in WORKFLOW_PARTS:
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, destination / part)
+    return destination / "Snakefile"
+
+
+class TinyRun:
+    """A finished run of the tiny config (``tiny_config``) in ``directory/work``."""
+
+    dataset = "digits_distractor"
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.workdir = directory / "work"
+        self.workdir.mkdir()
+        self.config = tiny_config()
+        self.configfile = write_config(directory / "config.yaml", self.config)
+        self.results = self.workdir / "results"
+
+    def model_dir(self, objective: str, strength: str, seed: int = 0) -> Path:
+        return self.results / self.dataset / "models" / objective / strength / f"seed={seed}"
+
+    def dry_run_with(self, name: str, edits: dict[str, object]):
+        """Dry-run the finished directory with ``edits`` applied to the tiny config."""
+        config = self.config
+        for dotted, value in edits.items():
+            config = updated_config(config, dotted.split("."), value)
+        assert config != self.config, "the edit must change the config"
+        return run_snakemake(self.workdir, write_config(self.directory / f"{name}.yaml", config), "-n")
 
 
 def run_command(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:

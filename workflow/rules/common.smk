@@ -21,14 +21,27 @@ if PACKAGE_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     )
 
 import jsonschema
+import yaml
 
 from pags.config import check_config, describe_validation_error
 from pags.datasets import BASE_DATASETS
 from pags.errors import ConfigError
+from pags.labels import OBJECTIVE_NAMES
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
+from pags.provenance import canonical, code_version, coerce_numbers
+
+SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
+SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 try:
-    validate(config, schema="../schemas/config.schema.yaml")
+    validate(config, schema=str(SCHEMA))
+    # Params hold values only (DESIGN.md section 9): the config's keys are sorted and the
+    # integers of number-typed keys made floats, so key order and `1` vs `1.0` rerun nothing.
+    canonical_config = canonical(
+        coerce_numbers(config, yaml.safe_load(SCHEMA.read_text()))
+    )
+    config.clear()
+    config.update(canonical_config)
     check_config(config)
 except WorkflowError as e:
     # WorkflowError joins its arguments into one string, so the schema's error is found
@@ -54,6 +67,13 @@ wildcard_constraints:
 RESULTS = "results"
 LOGS = f"{RESULTS}/logs"
 FIGURES = f"{RESULTS}/figures"
+
+
+def script_code(name):
+    """The ``code`` param of the jobs that run ``workflow/scripts/<name>``, a digest of
+    the script and the package modules it imports, blind to comments, docstrings and
+    formatting (``pags.provenance``), so that a change to what a job runs reruns it."""
+    return code_version(SCRIPTS / name)
 
 
 # ---- experiments ------------------------------------------------------------
@@ -286,7 +306,7 @@ def gallery_models(file):
     spread evenly over the grid, first seed."""
     dataset, gallery = gallery_dataset(), config["figures"]["gallery"]
     exp = experiment(dataset)
-    swept = [o for o in exp["objectives"] if o != "standard"]
+    swept = [o for o in OBJECTIVE_NAMES if o in exp["objectives"] and o != "standard"]
     objective = gallery["objective"] or swept[0]
     strengths = [
         format_strength(s) for s in expand_grid(exp["objectives"][objective]["grid"])

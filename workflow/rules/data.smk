@@ -8,6 +8,8 @@ rule base_dataset:
         f"{LOGS}/{{base}}/data_{{split}}.log",
     conda:
         "../../envs/pags.yaml"
+    params:
+        code=script_code("base_dataset.py"),
     script:
         "../scripts/base_dataset.py"
 
@@ -22,6 +24,7 @@ rule distractor_dataset:
     conda:
         "../../envs/pags.yaml"
     params:
+        code=script_code("distractor_dataset.py"),
         seed=config["distractor"]["seed"],
         letter=config["distractor"]["letter"],
     script:
@@ -38,6 +41,7 @@ rule synthetic_dataset:
     conda:
         "../../envs/pags.yaml"
     params:
+        code=script_code("synthetic_dataset.py"),
         spec=config["synthetic"],
     script:
         "../scripts/synthetic_dataset.py"

@@ -15,6 +15,8 @@ rule fig_noise_robustness:
         f"{LOGS}/figures/fig_noise_robustness.log",
     conda:
         "../../envs/pags.yaml"
+    params:
+        code=script_code("fig_noise_robustness.py"),
     script:
         "../scripts/fig_noise_robustness.py"
 
@@ -38,6 +40,7 @@ rule fig_distractor:
     conda:
         "../../envs/pags.yaml"
     params:
+        code=script_code("fig_distractor.py"),
         n_examples=config["distractor"]["figures"]["n_examples"],
         noise_std=config["distractor"]["figures"]["noise_std"],
         gradient_target=config["distractor"]["figures"]["gradient_target"],
@@ -63,6 +66,7 @@ rule fig_manifold_robustness:
     conda:
         "../../envs/pags.yaml"
     params:
+        code=script_code("fig_manifold_robustness.py"),
         datasets=sweep_datasets(),
         plot_steps=[
             config["sweep"][d]["manifold_robustness"]["plot_step"]
@@ -90,6 +94,7 @@ rule fig_tangent_noise:
     conda:
         "../../envs/pags.yaml"
     params:
+        code=script_code("fig_tangent_noise.py"),
         datasets=sweep_datasets(),
         n_examples=config["figures"]["tangent_noise_examples"],
     script:
@@ -114,6 +119,7 @@ rule fig_ground_truth:
     conda:
         "../../envs/pags.yaml"
     params:
+        code=script_code("fig_ground_truth.py"),
         plot_step=lambda w: experiment("synthetic")["manifold_robustness"]["plot_step"],
         metric=lambda w: ground_truth_metric(),
     script:
@@ -140,6 +146,7 @@ rule fig_score_alignment:
     conda:
         "../../envs/pags.yaml"
     params:
+        code=script_code("fig_score_alignment.py"),
         datasets=sweep_datasets(),
         metrics=[config["sweep"][d]["regimes"]["metric"] for d in sweep_datasets()],
         scores=[regime_backend(d) for d in sweep_datasets()],
@@ -167,6 +174,7 @@ rule fig_gallery:
     conda:
         "../../envs/pags.yaml"
     params:
+        code=script_code("fig_gallery.py"),
         n_images=config["figures"]["gallery"]["n_images"],
         metric=lambda w: experiment(gallery_dataset())["regimes"]["metric"],
         score=lambda w: regime_backend(gallery_dataset()),

@@ -14,6 +14,7 @@ rule train_autoencoder:
         "../../envs/pags.yaml"
     threads: 1
     params:
+        code=script_code("train_autoencoder.py"),
         settings=lambda w: experiment(w.dataset)["autoencoder"],
     script:
         "../scripts/train_autoencoder.py"
@@ -31,6 +32,7 @@ rule tangent_spaces:
         "../../envs/pags.yaml"
     threads: 1
     params:
+        code=script_code("tangent_spaces.py"),
         n_images=lambda w: experiment(w.dataset)["manifold_robustness"]["n_images"],
     script:
         "../scripts/tangent_spaces.py"

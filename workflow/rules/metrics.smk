@@ -14,6 +14,7 @@ rule noise_robustness:
         "../../envs/pags.yaml"
     threads: 1
     params:
+        code=script_code("noise_robustness.py"),
         stds=lambda w: noise_stds(experiment(w.dataset)["noise_robustness"]),
         n_images=lambda w: experiment(w.dataset)["noise_robustness"]["n_images"],
         draws=lambda w: experiment(w.dataset)["noise_robustness"]["draws"],
@@ -31,6 +32,8 @@ rule noise_robustness_table:
         f"{LOGS}/{{dataset}}/tables/noise_robustness.log",
     conda:
         "../../envs/pags.yaml"
+    params:
+        code=script_code("collect_table.py"),
     script:
         "../scripts/collect_table.py"
 
@@ -48,6 +51,7 @@ rule manifold_robustness:
         "../../envs/pags.yaml"
     threads: 1
     params:
+        code=script_code("manifold_robustness.py"),
         settings=manifold_params,
     script:
         "../scripts/manifold_robustness.py"
@@ -84,6 +88,8 @@ rule tangent_quality:
         f"{LOGS}/synthetic/tables/tangent_quality.log",
     conda:
         "../../envs/pags.yaml"
+    params:
+        code=script_code("tangent_quality.py"),
     script:
         "../scripts/tangent_quality.py"
 
@@ -101,6 +107,7 @@ rule alignment:
         "../../envs/pags.yaml"
     threads: 1
     params:
+        code=script_code("alignment.py"),
         settings=alignment_params,
     script:
         "../scripts/alignment.py"
@@ -115,6 +122,8 @@ rule alignment_table:
         f"{LOGS}/{{dataset}}/tables/alignment.log",
     conda:
         "../../envs/pags.yaml"
+    params:
+        code=script_code("alignment_table.py"),
     script:
         "../scripts/alignment_table.py"
 
@@ -139,6 +148,7 @@ rule score_quality:
     conda:
         "../../envs/pags.yaml"
     params:
+        code=script_code("score_quality.py"),
         estimated=lambda w: [
             b for b in experiment("synthetic")["score"]["backends"] if b != "analytic"
         ],
@@ -159,6 +169,7 @@ rule regimes:
     conda:
         "../../envs/pags.yaml"
     params:
+        code=script_code("regimes.py"),
         settings=lambda w: experiment(w.dataset)["regimes"],
         score=lambda w: regime_backend(w.dataset),
         step_size=lambda w: experiment(w.dataset)["manifold_robustness"]["plot_step"],

@@ -12,6 +12,7 @@ rule fetch_weights:
     conda:
         "../../envs/pags.yaml"
     params:
+        code=script_code("fetch_weights.py"),
         url=lambda w: config["weights"][w.name]["url"],
         sha256=lambda w: config["weights"][w.name]["sha256"],
     script:
@@ -31,6 +32,7 @@ rule train_denoiser:
         "../../envs/pags.yaml"
     threads: 1
     params:
+        code=script_code("train_denoiser.py"),
         settings=lambda w: experiment(w.dataset)["score"]["denoiser"],
         conditional=lambda w: experiment(w.dataset)["score"]["conditional"],
     script:
@@ -48,6 +50,7 @@ rule score:
         "../../envs/pags.yaml"
     threads: 1
     params:
+        code=script_code("score.py"),
         settings=score_params,
     script:
         "../scripts/score.py"

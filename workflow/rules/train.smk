@@ -14,6 +14,7 @@ rule train_model:
         "../../envs/pags.yaml"
     threads: 1
     params:
+        code=script_code("train_model.py"),
         hparams=train_hparams,
     script:
         "../scripts/train_model.py"

@@ -1,0 +1,302 @@
+"""What a rerun means (DESIGN.md section 9): values and the code a job runs decide it,
+nothing cosmetic does.
+
+Unit tests of ``pags.provenance``, then dry runs against the finished tiny run
+(``tiny_run``, conftest.py): a config rewritten without changing a value, and copies of
+the workflow with its code edited, each asserting the exact set of jobs planned.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pags.provenance import canonical, code_modules, code_version, coerce_numbers, normalised_source
+from workflow_helpers import (
+    REPO,
+    copy_workflow,
+    describe,
+    nothing_to_be_done,
+    planned_job_blocks,
+    planned_jobs,
+    provenance_triggered_rules,
+    run_snakemake,
+)
+
+# ---- normalised source and code versions ---------------------------------------
+
+ORIGINAL = '''
+"""Module docstring."""
+import torch
+
+
+def loss(x, y):
+    """Docstring."""
+    return torch.nn.functional.cross_entropy(x, y)
+'''
+
+COSMETIC = '''
+"""Another module docstring, longer,
+over two lines."""
+import torch  # the one import
+
+
+def loss(x,
+         y):
+    # a comment
+    """Another docstring."""
+
+    return torch.nn.functional.cross_entropy(
+        x, y
+    )
+'''
+
+SEMANTIC = ORIGINAL.replace("cross_entropy(x, y)", "cross_entropy(x, y, label_smoothing=0.1)")
+
+
+def test_comments_docstrings_and_formatting_do_not_change_the_normalised_source():
+    assert normalised_source(COSMETIC) == normalised_source(ORIGINAL)
+
+
+def test_a_change_of_what_code_does_changes_the_normalised_source():
+    assert normalised_source(SEMANTIC) != normalised_source(ORIGINAL)
+    # a string that is not a docstring is code (a log message, a key)
+    assert normalised_source(ORIGINAL.replace('"""Docstring."""', 'name = "Docstring."')) != normalised_source(
+        ORIGINAL
+    )
+
+
+def write_package(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return root / "pags"
+
+
+@pytest.fixture
+def package(tmp_path) -> tuple[Path, Path]:
+    """A fabricated ``pags`` with absolute, relative, nested and function-level imports."""
+    package_dir = write_package(
+        tmp_path,
+        {
+            "pags/__init__.py": '"""Package."""\n',
+            "pags/runtime.py": "import logging\n",
+            "pags/a.py": "from .b import f\nfrom . import c\n",
+            "pags/b.py": "def f():\n    from .sub.d import g\n    return g()\n",
+            "pags/c.py": "X = 1\n",
+            "pags/sub/__init__.py": "",
+            "pags/sub/d.py": "from ..c import X\ndef g():\n    return X\n",
+            "pags/unused.py": "Y = 2\n",
+            "scripts/job.py": "from pags.a import f\nfrom pags.runtime import logging\nimport torch\n",
+        },
+    )
+    return package_dir, tmp_path / "scripts" / "job.py"
+
+
+def test_code_modules_follow_imports_transitively(package):
+    package_dir, script = package
+    assert list(code_modules(script, package_dir)) == [
+        "pags", "pags.a", "pags.b", "pags.c", "pags.runtime", "pags.sub", "pags.sub.d"
+    ]  # fmt: skip
+
+
+def test_code_version_changes_with_an_imported_module_only(package):
+    package_dir, script = package
+    before = code_version(script, package_dir)
+    (package_dir / "unused.py").write_text("Y = 3\n")
+    (package_dir / "runtime.py").write_text("import logging\nlogging.info('reporting only')\n")
+    (package_dir / "sub" / "d.py").write_text("from ..c import X  # why\ndef g():\n    '''Doc.'''\n    return X\n")
+    assert code_version(script, package_dir) == before
+    (package_dir / "sub" / "d.py").write_text("from ..c import X\ndef g():\n    return X + 1\n")
+    assert code_version(script, package_dir) != before
+
+
+def test_every_rule_that_runs_a_script_has_its_code_param():
+    """A rule without it would not rerun when its package code changes."""
+    for smk in (REPO / "workflow" / "rules").glob("*.smk"):
+        for block in smk.read_text().split("\nrule ")[1:]:
+            name = block.split(":", 1)[0]
+            if "    script:" not in block:
+                continue
+            script = block.split("    script:")[1].split('"')[1].rsplit("/", 1)[1]
+            assert f'code=script_code("{script}")' in block, f"rule {name} in {smk.name} lacks its code param"
+
+
+# ---- canonical values -------------------------------------------------------------
+
+SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+
+
+def test_canonical_sorts_keys_recursively_and_keeps_list_order():
+    a = {"b": {"y": 1, "x": [3, {"q": 1, "p": 2}]}, "a": (1, 2)}
+    b = {"a": [1, 2], "b": {"x": [3, {"p": 2, "q": 1}], "y": 1}}
+    assert repr(canonical(a)) == repr(canonical(b))
+    assert canonical([2, 1]) == [2, 1]
+
+
+def test_coerce_numbers_follows_the_schema():
+    config = {
+        "distractor": {
+            "training": {"lr": 1, "epochs": 9, "weight_decay": 0, "milestones": [3, 6], "amp": True},
+            "objectives": {
+                "standard": {"grid": [0]},
+                "pgd": {"grid": {"logspace": [-1, 1, 3]}, "steps": 10, "step_size": 1},
+            },
+            "seeds": [0, 1],
+        },
+    }
+    out = coerce_numbers(config, SCHEMA)
+    training, objectives = out["distractor"]["training"], out["distractor"]["objectives"]
+    assert type(training["lr"]) is float and training["lr"] == 1.0
+    assert type(training["epochs"]) is int and training["milestones"] == [3, 6]
+    assert all(type(m) is int for m in training["milestones"]) and training["amp"] is True
+    assert type(objectives["standard"]["grid"][0]) is float  # a strength is a number
+    assert objectives["pgd"]["grid"] == {"logspace": [-1, 1, 3]}  # num of logspace stays an integer
+    assert type(objectives["pgd"]["grid"]["logspace"][2]) is int
+    assert type(objectives["pgd"]["steps"]) is int and type(objectives["pgd"]["step_size"]) is float
+    assert all(type(s) is int for s in out["distractor"]["seeds"])
+
+
+# ---- the workflow: cosmetic config edits rerun nothing ------------------------------
+
+
+class _CosmeticDumper(yaml.SafeDumper):
+    """Writes every list in flow style and every float in exponent notation."""
+
+
+_CosmeticDumper.add_representer(float, lambda d, v: d.represent_scalar("tag:yaml.org,2002:float", f"{v:.6e}"))
+
+
+def reversed_keys(value):
+    if isinstance(value, dict):
+        return {k: reversed_keys(value[k]) for k in reversed(list(value))}
+    if isinstance(value, list):
+        return [reversed_keys(v) for v in value]
+    return value
+
+
+def integers_as_floats(value):
+    """Integral floats written as integers where the schema says number: `lr: 1` style."""
+    if isinstance(value, dict):
+        return {k: integers_as_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [integers_as_floats(v) for v in value]
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+@pytest.mark.slow
+def test_a_config_rewritten_without_changing_a_value_reruns_nothing(tiny_run):
+    """Key order reversed everywhere, floats as 1.000000e-01, integral floats as
+    integers, every list in flow style: the same values, so nothing to be done."""
+    config = integers_as_floats(reversed_keys(tiny_run.config))
+    text = yaml.dump(config, Dumper=_CosmeticDumper, sort_keys=False, default_flow_style=True)
+    assert text != yaml.safe_dump(tiny_run.config, sort_keys=False)
+    assert yaml.safe_load(text) == config
+    path = tiny_run.directory / "cosmetic.yaml"
+    path.write_text(text)
+    proc = run_snakemake(tiny_run.workdir, path, "-n")
+    assert proc.returncode == 0, describe(proc)
+    assert planned_jobs(proc) == {} and nothing_to_be_done(proc), describe(proc)
+
+
+# ---- the workflow: code edits rerun exactly the jobs that run the edited code --------
+
+
+def edited_copy(destination: Path, edits: dict[str, tuple[str, str]]) -> Path:
+    """A copy of the workflow with ``edits`` ({file: (old, new)}) applied; every file of
+    the copy gets a new modification time, as after a checkout."""
+    snakefile = copy_workflow(destination)
+    for name, (old, new) in edits.items():
+        path = destination / name
+        text = path.read_text()
+        assert old in text, f"{old!r} is not in {name}: update the test's edit"
+        path.write_text(text.replace(old, new, 1))
+    for path in destination.rglob("*"):
+        os.utime(path)
+    return snakefile
+
+
+_DOWNSTREAM_OF_TRAINING = {
+    "noise_robustness": 2,
+    "noise_robustness_table": 1,
+    "fig_noise_robustness": 1,
+    "fig_distractor": 1,
+    "all": 1,
+}
+
+CODE_EDITS = [
+    pytest.param(
+        {"workflow/pags/objectives.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")},
+        (),
+        {"train_model": 2, **_DOWNSTREAM_OF_TRAINING},
+        {"train_model"},
+        id="objective-code-retrains-the-models",
+    ),
+    pytest.param(
+        {"workflow/pags/figures/noise_robustness.py": ("alpha=0.2", "alpha=0.3")},
+        (),
+        {"fig_noise_robustness": 1, "all": 1},
+        {"fig_noise_robustness"},
+        id="figure-module-reruns-its-figure-only",
+    ),
+    pytest.param(
+        {"workflow/scripts/noise_robustness.py": ("torch.set_num_threads(snakemake.threads)", "torch.set_num_threads(max(1, snakemake.threads))")},
+        (),
+        {"noise_robustness": 2, "noise_robustness_table": 1, "fig_noise_robustness": 1, "all": 1},
+        {"noise_robustness"},
+        id="script-reruns-its-rule",
+    ),
+    pytest.param(
+        {
+            "workflow/pags/objectives.py": ('    """Plain cross-entropy: the unrobust baseline."""\n', '    """The unrobust baseline,\n    plain cross-entropy."""\n\n    # why: the reference every robust objective is compared with\n'),
+            "workflow/scripts/train_model.py": ("import torch\n", "import torch  # models are torch modules\n\n\n"),
+            "workflow/pags/train.py": ("import torch\n", "import torch\n\n# a comment\n"),
+            "workflow/pags/runtime.py": ('log = logging.getLogger("pags")', 'log = logging.getLogger("pags")\nlog.debug("reporting only")'),
+        },
+        (),
+        {},
+        set(),
+        id="comments-docstrings-formatting-and-reporting-rerun-nothing",
+    ),
+    pytest.param(
+        {"workflow/pags/objectives.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")},
+        ("--rerun-triggers", "mtime", "input", "software-env"),
+        {},
+        set(),
+        id="the-user-can-leave-code-out",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edits, flags, expected_jobs, triggered", CODE_EDITS)
+def test_a_code_edit_reruns_exactly_the_jobs_that_run_it(tiny_run, tmp_path, edits, flags, expected_jobs, triggered):
+    snakefile = edited_copy(tmp_path / "workflow_copy", edits)
+    proc = run_snakemake(tiny_run.workdir, tiny_run.configfile, "-n", *flags, snakefile=snakefile)
+    assert proc.returncode == 0, describe(proc)
+    assert planned_jobs(proc) == expected_jobs, describe(proc)
+    assert provenance_triggered_rules(proc) == triggered, describe(proc)
+    if not expected_jobs:
+        assert nothing_to_be_done(proc), describe(proc)
+    if "train_model" in triggered:
+        assert all("code" in job["reason"] for job in planned_job_blocks(proc) if job["rule"] == "train_model")
+
+
+@pytest.mark.slow
+def test_touch_accepts_a_code_change_without_rerunning(tiny_run, tmp_path):
+    """``--touch`` after a code edit the user knows changes no result: afterwards the
+    dry run has nothing to do. Runs on a copy of the finished directory."""
+    workdir = tmp_path / "work"
+    shutil.copytree(tiny_run.workdir, workdir, symlinks=True)
+    edit = {"workflow/pags/figures/noise_robustness.py": ("alpha=0.2", "alpha=0.3")}
+    snakefile = edited_copy(tmp_path / "workflow_copy", edit)
+    touched = run_snakemake(workdir, tiny_run.configfile, "--touch", snakefile=snakefile)
+    assert touched.returncode == 0, describe(touched)
+    proc = run_snakemake(workdir, tiny_run.configfile, "-n", snakefile=snakefile)
+    assert planned_jobs(proc) == {} and nothing_to_be_done(proc), describe(proc)
