@@ -1,0 +1,93 @@
+"""The pinned environment: constraints.txt, envs/pags.yaml, and what installs use them.
+
+constraints.txt holds the exact versions the test suite passed with; the README's quick
+start and CI install with it, and envs/pags.yaml (the rules' conda environment) repeats
+its pins. Requirements are resolved recursively from the installed packages' metadata
+(envs/pins.py, which also writes both files).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from workflow_helpers import REPO
+
+CONSTRAINTS = REPO / "constraints.txt"
+CONDA_ENV = REPO / "envs" / "pags.yaml"
+
+
+def load_pins_module():
+    spec = importlib.util.spec_from_file_location("pins", REPO / "envs" / "pins.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+pins = load_pins_module()
+
+
+@pytest.fixture(scope="module")
+def constraints() -> dict[str, str]:
+    return pins.parse_pins(CONSTRAINTS.read_text())
+
+
+def test_constraints_are_exact_pins_with_a_header():
+    text = CONSTRAINTS.read_text()
+    header = "\n".join(line for line in text.splitlines() if line.startswith("#"))
+    assert text.startswith("#") and "python envs/pins.py" in header, "no header saying how to regenerate"
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            assert re.fullmatch(r"[A-Za-z0-9._-]+==[A-Za-z0-9.+!_-]+", line), f"not an exact pin: {line!r}"
+
+
+def test_constraints_pin_torch_and_torchvision(constraints):
+    assert constraints["torch"] == "2.14.1"
+    assert constraints["torchvision"] == "0.29.1"
+
+
+@pytest.mark.parametrize("extra", [None, "test"])
+def test_constraints_pin_everything_pags_needs(constraints, extra):
+    """Every distribution that pags's dependencies (and the test extra's) need, recursively."""
+    needed = pins.closure(pins.pags_requirements(extra))
+    assert {"torch", "snakemake", "numpy", "pygments"} <= needed
+    if extra == "test":
+        assert {"pytest", "snakefmt"} <= needed
+    assert sorted(needed - constraints.keys()) == [], "run `python envs/pins.py`"
+
+
+def test_installed_requirements_are_consistent():
+    proc = subprocess.run([sys.executable, "-m", "pip", "check"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_reports_can_be_built_from_a_plain_install():
+    """``snakemake --report`` needs pygments: ``pip install -e .`` (no extra) must bring it."""
+    assert "pygments" in pins.closure(pins.pags_requirements())
+
+
+def test_conda_env_repeats_the_pins(constraints):
+    """envs/pags.yaml pins, with the versions of constraints.txt, what the rules need."""
+    env = yaml.safe_load(CONDA_ENV.read_text())
+    entries = [e for e in env["dependencies"] if isinstance(e, dict)]
+    assert len(entries) == 1 and list(entries[0]) == ["pip"], env["dependencies"]
+    pip_pins = pins.parse_pins("\n".join(entries[0]["pip"]))
+    assert {name: constraints.get(name) for name in pip_pins} == pip_pins, "run `python envs/pins.py`"
+    for name in ("torch", "torchvision", "lpips", "diffusers", "numpy", "pandas", "scikit-image", "pillow"):
+        assert name in pip_pins, name
+    assert CONDA_ENV.read_text() == pins.conda_env_text(constraints), "run `python envs/pins.py`"
+
+
+def test_installs_use_the_constraints():
+    readme = REPO.joinpath("README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = quick_start.strip().splitlines()
+    assert len(commands) == 2, commands
+    assert all("pip install -c constraints.txt -e " in c for c in commands), commands
+    ci = [line for line in REPO.joinpath(".ci", "run").read_text().splitlines() if "pip install" in line]
+    assert ci and all("-c constraints.txt" in line for line in ci), ci
