@@ -144,6 +144,34 @@ CASES = [
         {"sweep": sweep(score={"denoiser": {"block_channels": [4]}})},
         (f"'{SYN}.score.denoiser.block_channels.0'", "less than the minimum of 8"),
     ),
+    Case(
+        "denoiser-blocks-exceed-image-sides",
+        {"sweep": sweep(score={"backends": ["trained"], "denoiser": {"block_channels": [16, 32, 32, 32]}}), "synthetic": {"image_shape": [3, 12, 12]}},
+        (f"'{SYN}.score.denoiser.block_channels'", "must be divisible by 8", "12x12"),
+    ),
+    Case(
+        "denoiser-channels-not-divisible-by-groups",
+        {"sweep": sweep(score={"backends": ["trained"], "denoiser": {"block_channels": [8, 12]}})},
+        (f"'{SYN}.score.denoiser.block_channels'", "not all divisible by the 8 groups"),
+    ),
+    Case("classifier-unknown-option", {"distractor.model.options": {"depth": 3}}, ("'distractor.model.options'", "not options of small_cnn")),
+    Case(
+        "edm-conditional-network-used-unconditionally",
+        {
+            "sweep": sweep(score={"backends": ["edm"], "edm_network": "edm-cifar10-32x32-cond-vp", "conditional": False}),
+            "weights": {"edm-cifar10-32x32-cond-vp": {"url": "https://x", "sha256": None}},
+        },
+        (f"'{SYN}.score.conditional'", "edm-cifar10-32x32-cond-vp"),
+    ),
+    Case(
+        "edm-network-of-another-resolution",
+        {
+            "sweep": sweep(score={"backends": ["edm"], "edm_network": "edm-ffhq-64x64-uncond-vp"}),
+            "weights": {"edm-ffhq-64x64-uncond-vp": {"url": "https://x", "sha256": None}},
+        },
+        (f"'{SYN}.score.edm_network'", "64"),
+    ),
+    Case("number-written-without-a-dot", {f"{T}.lr": "1e-3"}, (f"'{T}.lr'", "YAML reads 1e-3 as a string", "1.0e-3")),
     Case("alignment-gradient-unknown", {"sweep": sweep(alignment={"gradient": "loss"})}, (f"'{SYN}.alignment.gradient'", "'loss' is not one of")),
     Case("alignment-metrics-empty", {"sweep": sweep(alignment={"metrics": []})}, (f"'{SYN}.alignment.metrics'", "should be non-empty")),
     Case(

@@ -16,7 +16,11 @@ that must agree is checked here, by one function per kind of network, raising on
 - classifiers: number of classes, input channels and, where the network fixes it, the
   input side.
 
-The same checks run twice: at config validation time from ``EDM_RELEASES``, the
+Networks the workflow builds itself from the config (classifiers, the autoencoder, the
+trained denoiser) are checked against the data set's image shape by ``check_forward``, a
+forward pass on the meta device, when the config is validated.
+
+The same checks of pretrained networks run twice: at config validation time from ``EDM_RELEASES``, the
 published properties of NVlabs/edm's releases (by name, before any download), and at
 job load time from the unpickled network itself (``denoiser_properties``), which also
 catches a file that is not the release its name says (``check_release``).
@@ -25,7 +29,10 @@ catches a file that is not the release its name says (``check_release``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
 
 from .errors import ConfigError, WeightsError
 
@@ -252,3 +259,33 @@ def check_edm_network(
         props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, key=key, name=network
     )
     return props
+
+
+def check_forward(
+    build: Callable[[], nn.Module],
+    input_shape: Sequence[int],
+    output_shape: Sequence[int],
+    *,
+    key: str,
+    what: str,
+    fix: str,
+) -> None:
+    """Build a network on the meta device (no memory, no compute) and push a batch of
+    shape ``input_shape`` through it: any architecture limit the network has at this
+    input size (a down-sampling stage left with an odd side, a group norm that does not
+    divide the channels) shows up here, at config validation, rather than inside a queued
+    GPU job. Raises one ``ConfigError`` naming ``key`` if it fails or the output's shape
+    differs from ``output_shape``."""
+    try:
+        with torch.device("meta"):
+            got = tuple(build()(torch.zeros(tuple(input_shape))).shape)
+    except (RuntimeError, ValueError) as e:
+        reason = str(e).strip().splitlines()[0]
+        raise ConfigError(
+            f"config key '{key}': the {what} cannot take {tuple(input_shape[1:])} inputs ({reason}). Fix: {fix}."
+        ) from None
+    if got != tuple(output_shape):
+        raise ConfigError(
+            f"config key '{key}': the {what} maps {tuple(input_shape[1:])} inputs to {got[1:]}, "
+            f"not {tuple(output_shape[1:])}. Fix: {fix}."
+        )

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
+from .compatibility import check_edm_config, check_forward
 from .datasets.cifar10 import cifar10_present
 from .datasets.mnist import mnist_present
+from .datasets.registry import BASE_SHAPES
 from .errors import ConfigError
 from .grid import expand_grid, format_strength
+from .manifold.autoencoder import Autoencoder
+from .models import ARCHITECTURES, build_model
+from .score.denoiser import check_denoiser_shape
 
 
 def key_path(parts: Iterable[Any]) -> str:
@@ -39,7 +44,20 @@ def describe_validation_error(error) -> str:
         message += " Fix: remove or correct the misspelt key (the schema lists the valid ones)."
     elif hint:
         message += f" Expected: {' '.join(hint.split())}"
+    if best.validator == "type" and isinstance(best.instance, str) and _is_number(best.instance):
+        message += (
+            f" YAML reads {best.instance} as a string (its floats need a dot: 1.0e-3, not 1e-3). "
+            "Fix: write it with a dot before the exponent."
+        )
     return message
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def check_experiment(name: str, exp: dict[str, Any]) -> None:
@@ -98,6 +116,11 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any]) -
             f"config key '{name}.score.edm_network': {score['edm_network']!r} is not an entry of 'weights'. "
             "Fix: name an EDM network listed under weights (e.g. edm-cifar10-32x32-uncond-vp), or drop edm."
         )
+    if "edm" in score["backends"]:
+        shape, classes = data_shape(config, dataset)
+        check_edm_config(
+            score["edm_network"], num_classes=classes, image_shape=shape, conditional=score["conditional"], key=f"{name}.score"
+        )
     if regimes["metric"] not in metrics:
         raise ConfigError(
             f"config key '{name}.regimes.metric': {regimes['metric']} is not computed (alignment.metrics is "
@@ -139,16 +162,69 @@ def check_gallery(config: dict[str, Any]) -> None:
 
 def check_synthetic(spec: dict[str, Any]) -> None:
     c, h, w = spec["image_shape"]
-    if h % 4 or w % 4:
-        raise ConfigError(
-            f"config key 'synthetic.image_shape': height and width {h}x{w} must be divisible by 4 "
-            "(the autoencoder halves them twice). Fix: e.g. [3, 16, 16]."
-        )
     if spec["k_signal"] + spec["k_distractor"] > c * h * w:
         raise ConfigError(
             f"config key 'synthetic.k_signal': k_signal + k_distractor exceeds the {c * h * w} pixel dimensions. "
             "Fix: lower them or enlarge image_shape."
         )
+
+
+def data_shape(config: dict[str, Any], dataset: str) -> tuple[tuple[int, int, int], int]:
+    """(image shape [C, H, W], number of classes) of a data set the config trains on."""
+    if dataset == "synthetic":
+        return tuple(config["synthetic"]["image_shape"]), config["synthetic"]["n_classes"]
+    if dataset.endswith("_distractor"):  # the digit and the letter stacked: twice the height
+        (c, h, w), classes = BASE_SHAPES[dataset.removesuffix("_distractor")]
+        return (c, 2 * h, w), classes
+    return BASE_SHAPES[dataset]
+
+
+def check_classifier_arch(name: str, exp: dict[str, Any], shape: tuple[int, int, int], classes: int) -> None:
+    model = exp["model"]
+    try:
+        ARCHITECTURES[model["arch"]](shape[0], classes, **model["options"])
+    except TypeError as e:
+        raise ConfigError(
+            f"config key '{name}.model.options': {model['options']} are not options of {model['arch']} ({e}). "
+            "Fix: use the keyword arguments of its builder in pags.models."
+        ) from None
+    check_forward(
+        lambda: build_model(model["arch"], shape[0], classes, **model["options"]),
+        (2, *shape),
+        (2, classes),
+        key=f"{name}.model",
+        what=f"classifier {model['arch']}",
+        fix=f"choose an arch (or options) that takes {shape[1]}x{shape[2]} images",
+    )
+
+
+def check_networks(config: dict[str, Any]) -> None:
+    """Every network the config builds must take its data set's images: the classifiers,
+    and in sweeps the autoencoder and the trained denoiser. Found here, not in a GPU job."""
+    experiments = {"distractor": (f"{config['distractor']['dataset']}_distractor", config["distractor"])}
+    experiments.update({f"sweep.{d}": (d, exp) for d, exp in config["sweep"].items()})
+    for name, (dataset, exp) in experiments.items():
+        shape, classes = data_shape(config, dataset)
+        where = "synthetic.image_shape" if dataset == "synthetic" else f"{name} (data set {dataset})"
+        check_classifier_arch(name, exp, shape, classes)
+        if name == "distractor":
+            continue
+        if shape[1] % 4 or shape[2] % 4:
+            raise ConfigError(
+                f"config key '{where}': the autoencoder halves the image sides twice, so they must be divisible "
+                f"by 4; the images are {shape[1]}x{shape[2]}. Fix: e.g. [3, 16, 16]."
+            )
+        autoencoder = exp["autoencoder"]
+        check_forward(
+            lambda: Autoencoder(shape, autoencoder["latent_dim"], autoencoder["width"]),
+            (2, *shape),
+            (2, *shape),
+            key=f"{name}.autoencoder",
+            what="autoencoder",
+            fix="change latent_dim or width",
+        )
+        if "trained" in exp["score"]["backends"]:
+            check_denoiser_shape(shape, exp["score"]["denoiser"]["block_channels"], f"{name}.score.denoiser")
 
 
 # data set -> (are its files under data.root?, what to put there)
@@ -184,4 +260,5 @@ def check_config(config: dict[str, Any]) -> None:
     check_gallery(config)
     if "synthetic" in config["sweep"]:
         check_synthetic(config["synthetic"])
+    check_networks(config)
     check_data(config, [config["distractor"]["dataset"], *config["sweep"]])

@@ -20,6 +20,15 @@ BASE_DATASETS: dict[str, Callable[[str, str, bool], ImageSplit]] = {
     "imagenet64": load_imagenet64,
 }
 
+# (image shape [C, H, W], number of classes) of each base data set, known without reading
+# it, so the networks the config asks for are checked against the data before any job.
+BASE_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
+    "mnist": ((1, 28, 28), 10),
+    "digits": ((1, 28, 28), 10),
+    "cifar10": ((3, 32, 32), 10),
+    "imagenet64": ((3, 64, 64), 1000),
+}
+
 # loaders that take ``scratch_dir``: their large splits are assembled in a scratch file there
 LARGE_DATASETS = frozenset({"imagenet64"})
 

@@ -17,9 +17,36 @@ import torch
 from torch import nn
 
 from ..datasets.store import to_float
+from ..errors import ConfigError
 from ..models import load_network, save_model
 from ..train import minimise_with_adam
 from . import ScoreFunction, score_from_denoiser
+
+
+def norm_groups(block_channels: list[int]) -> int:
+    """Groups of the U-Net's group norms: up to 8, fewer only for a thinner first block."""
+    return min(8, block_channels[0])
+
+
+def check_denoiser_shape(image_shape: list[int], block_channels: list[int], key: str) -> None:
+    """Raise one ``ConfigError`` naming ``key`` (the ``denoiser`` config section) if the
+    U-Net cannot take [C, H, W] images: with n blocks it halves the sides n - 1 times and
+    concatenates each upsampled map with its skip, so H and W must be divisible by
+    2^(n - 1); and each block's channels must be divisible by its group norm's groups."""
+    stages = 2 ** (len(block_channels) - 1)
+    _, height, width = image_shape
+    if height % stages or width % stages:
+        raise ConfigError(
+            f"config key '{key}.block_channels': {len(block_channels)} blocks halve the image sides "
+            f"{len(block_channels) - 1} times, so they must be divisible by {stages}; the images are {height}x{width}. "
+            "Fix: use fewer blocks, or images whose sides are divisible by 2^(blocks - 1)."
+        )
+    groups = norm_groups(block_channels)
+    if any(c % groups for c in block_channels):
+        raise ConfigError(
+            f"config key '{key}.block_channels': {block_channels} are not all divisible by the {groups} groups "
+            "of the group norm. Fix: use multiples of 8 (or of the first block's channels, if below 8)."
+        )
 
 
 class PreconditionedDenoiser(nn.Module):
@@ -39,7 +66,7 @@ class PreconditionedDenoiser(nn.Module):
             layers_per_block=spec["layers_per_block"],
             down_block_types=("DownBlock2D",) * blocks,
             up_block_types=("UpBlock2D",) * blocks,
-            norm_num_groups=min(8, spec["block_channels"][0]),
+            norm_num_groups=norm_groups(spec["block_channels"]),
             num_class_embeds=spec["num_classes"] or None,
             add_attention=False,  # the mid block's self-attention costs more than it gives at these sizes
         )
