@@ -110,7 +110,8 @@ def slurm_run(cluster, tmp_path_factory) -> SlurmRun:
 
 def test_run_uses_the_shipped_profile_and_slurm(slurm_run):
     log = output(slurm_run.proc)
-    assert f"Using profile {PROFILE}" in log, describe(slurm_run.proc)
+    # the shipped profile, and the workflow profile (rerun triggers) on top of it
+    assert f"Using profiles {PROFILE} and workflow specific profile" in log, describe(slurm_run.proc)
     assert "has been submitted with SLURM jobid" in log, describe(slurm_run.proc)
     print(f"SLURM run: {slurm_run.wall_s:.0f}s wall, {len(slurm_run.jobs)} SLURM jobs")
 

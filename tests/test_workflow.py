@@ -308,7 +308,7 @@ def test_slurm_profile_plans_the_paper_experiment():
         [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n"], cwd=REPO, timeout=DRY_RUN_TIMEOUT
     )
     assert proc.returncode == 0, describe(proc)
-    assert "Using profile slurm" in output(proc), describe(proc)
+    assert "Using profiles slurm and workflow specific profile" in output(proc), describe(proc)
     assert "Traceback" not in output(proc) and "WorkflowError" not in output(proc), describe(proc)
     assert data_existed or not data_root.exists(), "the dry run created data/ (did it download MNIST?)"
 
