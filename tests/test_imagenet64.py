@@ -20,15 +20,15 @@ def planar_rows(first: int, n: int) -> np.ndarray:
     return np.concatenate([chw[:, 0].reshape(n, -1), chw[:, 1].reshape(n, -1), chw[:, 2].reshape(n, -1)], axis=1)
 
 
-def write_release(folder, train_sizes=(3, 2, 3, 1, 2, 3, 2, 1, 2, 3), val_size=4):
+def write_release(folder, train_sizes=(3, 2, 3, 1, 2, 3, 2, 1, 2, 3), val_size=4, save=np.savez):
     """All ten train batches (sizes as given) and the val batch, labels 1..1000 as published."""
     folder.mkdir(parents=True, exist_ok=True)
     start = 0
     for name, n in zip(TRAIN_FILES, train_sizes):
         labels = [(start + k) * 97 % 1000 + 1 for k in range(n)]
-        np.savez(folder / name, data=planar_rows(start, n), labels=labels, mean=np.zeros(12288))
+        save(folder / name, data=planar_rows(start, n), labels=labels, mean=np.zeros(12288))
         start += n
-    np.savez(folder / TEST_FILES[0], data=planar_rows(1000, val_size), labels=[1, 1000, 5, 17][:val_size])
+    save(folder / TEST_FILES[0], data=planar_rows(1000, val_size), labels=[1, 1000, 5, 17][:val_size])
     return start
 
 
@@ -52,6 +52,20 @@ def test_archives_give_channel_planar_pixels_and_zero_based_labels(tmp_path, whe
     assert x[7, 2, 5, 9] == (7 + 100 + 15 + 45) % 256  # one pixel spelled out: image 7, blue, row 5, column 9
     test = load_imagenet64("test", str(tmp_path), False)
     assert test.y.tolist() == [0, 999, 4, 16] and test.x[1, 0, 0, 1].item() == 1001 % 256 + 5
+
+
+def test_compressed_archives_give_the_same_split(tmp_path):
+    write_release(tmp_path / "plain")
+    write_release(tmp_path / "compressed", save=np.savez_compressed)
+    plain, compressed = (load_imagenet64("train", str(tmp_path / name), False) for name in ("plain", "compressed"))
+    assert torch.equal(plain.x, compressed.x) and torch.equal(plain.y, compressed.y)
+
+
+def test_column_major_archive_gives_the_same_images(tmp_path):
+    np.savez(tmp_path / "val_data.npz", data=np.asfortranarray(planar_rows(0, 3)), labels=[1, 2, 3])
+    x = load_imagenet64("test", str(tmp_path), False).x.numpy()
+    i, c, r, q = np.meshgrid(np.arange(3), np.arange(3), np.arange(64), np.arange(64), indexing="ij")
+    assert np.array_equal(x, expected_pixel(i, c, r, q).astype(np.uint8))
 
 
 def test_large_split_is_assembled_in_a_scratch_file_that_disappears(tmp_path):

@@ -32,8 +32,8 @@ there.
 
 Memory: the training split is 15.7 GB. It is preallocated once (``store.empty_images``:
 a memory-mapped scratch file in ``scratch_dir``, default ``$TMPDIR``, beyond 1 GiB) and
-filled one archive at a time, so at most one decompressed batch (about 1.6 GB) is held
-besides it; no float copy is ever made.
+each archive's pixels are decompressed straight into it, 16 MB at a time, so no batch
+is held besides it; no float copy is ever made.
 """
 
 from __future__ import annotations
@@ -116,16 +116,23 @@ def _malformed(path: Path, problem: str) -> DataError:
     )
 
 
-def _read_header(archive: zipfile.ZipFile, key: str, path: Path) -> tuple[tuple[int, ...], np.dtype]:
-    """Shape and dtype of array ``key`` of an npz, from its .npy header only."""
+def _open_array(archive: zipfile.ZipFile, key: str, path: Path):
+    """The open .npy member ``key`` of an npz, positioned after its header, with the
+    header's (shape, fortran_order, dtype)."""
     name = f"{key}.npy"
     if name not in archive.namelist():
         keys = sorted(n.removesuffix(".npy") for n in archive.namelist())
         raise _malformed(path, f"it lacks '{key}' (it has {keys})")
-    with archive.open(name) as member:
-        version = np.lib.format.read_magic(member)
-        read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, _, dtype = read(member)
+    member = archive.open(name)
+    version = np.lib.format.read_magic(member)
+    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return member, read(member)
+
+
+def _read_header(archive: zipfile.ZipFile, key: str, path: Path) -> tuple[tuple[int, ...], np.dtype]:
+    """Shape and dtype of array ``key`` of an npz, from its .npy header only."""
+    member, (shape, _, dtype) = _open_array(archive, key, path)
+    member.close()
     return shape, dtype
 
 
@@ -152,15 +159,28 @@ def _read_labels(path: Path) -> tuple[np.ndarray, int]:
     return labels.astype(np.int64) - 1, shape[0]
 
 
-def _read_data(path: Path, n: int) -> np.ndarray:
+def _read_data_into(path: Path, out: np.ndarray) -> None:
+    """Decompress the archive's ``data`` straight into ``out`` (uint8 [n, 3, 64, 64], C
+    contiguous), a few MB at a time: no copy of the batch is held besides ``out``."""
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            data = archive["data"]
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        with zipfile.ZipFile(path) as archive:
+            member, (shape, fortran, dtype) = _open_array(archive, "data", path)
+            with member:
+                if shape != (len(out), ROW) or dtype != np.uint8:  # changed since its header was read
+                    raise _malformed(path, f"'data' is {dtype} {tuple(shape)}")
+                if fortran:  # column-major rows: read whole, then transpose into place
+                    out[...] = np.lib.format.read_array(archive.open("data.npy")).reshape(out.shape)
+                    return
+                view, filled = memoryview(out.reshape(-1)), 0
+                while filled < len(view):
+                    got = member.readinto(view[filled : filled + (1 << 24)])
+                    if not got:
+                        raise _malformed(path, f"'data' ends after {filled} of {len(view)} bytes")
+                    filled += got
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:  # damaged member, bad CRC
         raise _malformed(path, f"its 'data' could not be read ({e})") from e
-    if data.shape != (n, ROW) or data.dtype != np.uint8:  # changed since its header was read
-        raise _malformed(path, f"'data' is {data.dtype} {tuple(data.shape)}")
-    return data
 
 
 def _load_archives(folder: Path, split: str, scratch_dir, memmap_bytes: int) -> ImageSplit:
@@ -169,9 +189,7 @@ def _load_archives(folder: Path, split: str, scratch_dir, memmap_bytes: int) -> 
     images = empty_images(sum(counts), (3, SIDE, SIDE), scratch_dir, memmap_bytes)
     start = 0
     for path, n in zip(paths, counts):
-        data = _read_data(path, n)  # one archive in memory at a time
-        images[start : start + n] = data.reshape(n, 3, SIDE, SIDE)  # channel-planar rows are CHW in C order
-        del data
+        _read_data_into(path, images[start : start + n])  # channel-planar rows are CHW in C order
         start += n
     return ImageSplit(torch.from_numpy(images), torch.from_numpy(np.concatenate(labels)))
 
