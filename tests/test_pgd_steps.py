@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from pags.attacks import l2_norm, pgd_l2, project, unit_direction
+from pags.attacks import pgd_l2, project
+from pags.norms import l2_norm, unit_direction
 
 SHAPE = (3, 4, 4)
 D = math.prod(SHAPE)

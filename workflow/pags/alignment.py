@@ -22,7 +22,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .attacks import max_abs
+from .norms import max_abs
 from .weights import verify
 
 METRICS = ("lpips", "cosine", "ssim")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..attacks import max_abs, unit_direction
+from ..norms import max_abs, unit_direction
 from ..noise_robustness import softmax_l1_change
 
 
