@@ -171,7 +171,7 @@ def _read_data_into(path: Path, out: np.ndarray) -> None:
                 if fortran:  # column-major rows: read whole, then transpose into place
                     out[...] = np.lib.format.read_array(archive.open("data.npy")).reshape(out.shape)
                     return
-                view, filled = memoryview(out.reshape(-1)), 0
+                view, filled = memoryview(out).cast("B"), 0  # a view: raises if ``out`` is not contiguous
                 while filled < len(view):
                     got = member.readinto(view[filled : filled + (1 << 24)])
                     if not got:
@@ -234,7 +234,7 @@ def _load_image_folder(folder: Path, scratch_dir, memmap_bytes: int) -> ImageSpl
     return ImageSplit(torch.from_numpy(images), labels)
 
 
-def _absent_message(root: Path, split: str) -> str:
+def absent_message(root: Path, split: str) -> str:
     names = ", ".join(ARCHIVES[split])
     folders = " or ".join(f"'{root / 'imagenet64' / n}/<class>/*.png'" for n in FOLDER_NAMES[split])
     return (
@@ -270,4 +270,4 @@ def load_imagenet64(
     images = _image_folder(base, split)
     if images is not None:
         return _load_image_folder(images, scratch_dir, memmap_bytes)
-    raise DataError(_absent_message(base, split))
+    raise DataError(absent_message(base, split))
