@@ -30,6 +30,8 @@ localrules:
     fig_ground_truth,
     fig_score_alignment,
     fig_gallery,
+    test_images,
+    score_images,
 
 
 rule all:

@@ -65,6 +65,11 @@ def sweep(**changes):
     return {"synthetic": {**SWEEP, **changes}}
 
 
+def gallery(**changes):
+    """figures with one named gallery, ``g``, valid on ``sweep()`` unless changed."""
+    return {"galleries": {"g": {"dataset": "synthetic", "objective": "gnorm", "strengths": [0.1], "images": [3], **changes}}}
+
+
 T = "distractor.training"
 PGD = "distractor.objectives.pgd"
 NOISE = "distractor.noise_robustness"
@@ -191,8 +196,15 @@ CASES = [
         (f"'{SYN}.objectives'", "relative to the standard model"),
     ),
     Case("sweep-only-standard", {"sweep": sweep(objectives={"standard": {"grid": [0]}})}, (f"'{SYN}.objectives'", "nothing to sweep")),
-    Case("gallery-objective-not-swept", {"sweep": sweep(), "figures": {"gallery": {"objective": "pgd"}}}, ("'figures.gallery.objective'", "not swept")),
-    Case("gallery-unknown-dataset", {"sweep": sweep(), "figures": {"gallery": {"dataset": "cifar10"}}}, ("'figures.gallery.dataset'", "has no sweep")),
+    Case(
+        "gallery-strength-not-in-grid",
+        {"sweep": sweep(), "figures": gallery(strengths=[0.2])},
+        ("'figures.galleries.g.strengths.0'", "0.2 is not in the grid of sweep.synthetic.objectives.gnorm", "['0.1']"),
+    ),
+    Case("gallery-unknown-objective", {"sweep": sweep(), "figures": gallery(objective="trades")}, ("'figures.galleries.g.objective'", "'trades' is not one of")),
+    Case("gallery-objective-not-swept", {"sweep": sweep(), "figures": gallery(objective="pgd")}, ("'figures.galleries.g.objective'", "pgd is not swept on synthetic")),
+    Case("gallery-unknown-dataset", {"sweep": sweep(), "figures": gallery(dataset="cifar10")}, ("'figures.galleries.g.dataset'", "cifar10 has no sweep")),
+    Case("gallery-negative-image", {"sweep": sweep(), "figures": gallery(images=[3, -1])}, ("'figures.galleries.g.images.1'", "less than the minimum of 0")),
     Case("weights-sha256-malformed", {"weights": {"alexnet": {"url": "https://x", "sha256": "abc"}}}, ("'weights.alexnet.sha256'", "does not match")),
     Case("weights-missing-url", {"weights": {"edm": {"sha256": None}}}, ("'weights.edm'", "'url' is a required property")),
     Case(

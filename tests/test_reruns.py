@@ -9,6 +9,7 @@ the workflow with its code edited, each asserting the exact set of jobs planned.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import textwrap
 from pathlib import Path
@@ -118,10 +119,11 @@ def test_code_version_changes_with_an_imported_module_only(package):
 
 
 def test_every_rule_that_runs_a_script_has_its_code_param():
-    """A rule without it would not rerun when its package code changes."""
+    """A rule without it would not rerun when its package code changes. Rules defined in
+    a loop (``rule:`` with a ``name:``, e.g. one per gallery) are checked too."""
     for smk in (REPO / "workflow" / "rules").glob("*.smk"):
-        for block in smk.read_text().split("\nrule ")[1:]:
-            name = block.split(":", 1)[0]
+        for block in re.split(r"\n *rule\b", smk.read_text())[1:]:
+            name = block.split(":", 1)[0].strip() or block.split("name:", 1)[1].split()[0]
             if "    script:" not in block:
                 continue
             script = block.split("    script:")[1].split('"')[1].rsplit("/", 1)[1]

@@ -3,9 +3,12 @@ after config edits (adding a strength or a seed, changing one objective)."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from workflow_helpers import (
     assert_figure,
@@ -24,6 +27,8 @@ pytestmark = pytest.mark.slow
 SWEEP_FIGURES = [
     "fig_manifold_robustness", "fig_tangent_noise", "fig_ground_truth", "fig_score_alignment", "fig_gallery",
 ]  # fmt: skip
+# fig_gallery draws one gallery per objective and the named one
+GALLERIES = ["fig_gallery_synthetic_gnorm", "fig_gallery_synthetic_randsmooth", "fig_gallery_picked"]
 METRICS = ["lpips", "cosine", "ssim"]
 
 
@@ -56,7 +61,11 @@ def tiny_sweep_config():
             "regimes": {"metric": "cosine", "score": "trained"},
         }
     }
-    config["figures"] = {"gallery": {"objective": "gnorm", "n_images": 2, "n_strengths": 2}}
+    config["figures"] = {
+        "gallery": {"n_images": 2, "n_strengths": 2},
+        # test images beyond the 8 scored for alignment, and a diverged model
+        "galleries": {"picked": {"dataset": "synthetic", "objective": "gnorm", "strengths": [1e35, 0.1], "images": [30, 5]}},
+    }
     return config
 
 
@@ -87,7 +96,7 @@ def sweep_run(tmp_path_factory):
 
 def test_sweep_figures_are_written(sweep_run):
     workdir, _, _ = sweep_run
-    for name in SWEEP_FIGURES:
+    for name in [f for f in SWEEP_FIGURES if f != "fig_gallery"] + GALLERIES:
         for ext in ("pdf", "png"):
             assert_figure(workdir / "results" / "figures" / f"{name}.{ext}")
 
@@ -219,7 +228,7 @@ def test_changing_a_metric_option_retrains_nothing(sweep_run):
 
 def test_changing_the_regime_rule_reruns_only_the_regimes_and_their_figures(sweep_run):
     proc = dry_run_after(sweep_run, ["sweep", "synthetic", "regimes", "aligned_fraction"], 0.5)
-    assert set(planned_jobs(proc)) == {"regimes", "fig_score_alignment", "fig_gallery"}, describe(proc)
+    assert set(planned_jobs(proc)) == {"regimes", "fig_score_alignment", "fig_gallery", *GALLERIES}, describe(proc)
 
 
 def test_changing_the_score_sigma_rescores_without_retraining(sweep_run):
@@ -233,3 +242,66 @@ def test_changing_the_metrics_recomputes_alignment_not_scores(sweep_run):
     proc = dry_run_after(sweep_run, ["sweep", "synthetic", "alignment", "metrics"], ["cosine"])
     jobs = planned_jobs(proc)
     assert jobs["alignment"] == 5 and "score" not in jobs and "train_model" not in jobs, describe(proc)
+
+
+# ---- galleries ----------------------------------------------------------------------
+
+SCORES = "results/synthetic/score/trained/sigma=0.3"
+
+
+def test_a_gallery_scores_its_own_images_as_the_score_rule_does(sweep_run):
+    """The per-objective galleries show test images 0 and 1, the named one 30 and 5 (not
+    among the 8 scored for alignment): each set has its own score file, and where the
+    images are also in the main score file, the values agree."""
+    workdir, _, _ = sweep_run
+    main = torch.load(workdir / SCORES / "uncond.pt", weights_only=True)["score"]
+    first = torch.load(workdir / SCORES / "uncond/images=0_1.pt", weights_only=True)["score"]
+    picked = torch.load(workdir / SCORES / "uncond/images=30_5.pt", weights_only=True)["score"]
+    assert len(main) == 8 and len(picked) == 2
+    torch.testing.assert_close(first, main[:2], rtol=1e-4, atol=1e-6)
+    test = torch.load(workdir / "results/synthetic/data/test.pt", weights_only=True)
+    images = torch.load(workdir / "results/synthetic/data/test/images=30_5.pt", weights_only=True)
+    assert torch.equal(images["x"], test["x"][[30, 5]]) and torch.equal(images["y"], test["y"][[30, 5]])
+
+
+def gallery_alignment(workdir, gallery):
+    """(objective, strength) -> per-image similarity, as the gallery job logged them."""
+    log = (workdir / f"results/logs/figures/{gallery}.log").read_text()
+    found = re.findall(r"(\w+) ([0-9.e_-]+): cosine per image \[([^\]]*)\]", log)
+    return {(o, s): [float(v) for v in values.split(",")] for o, s, values in found}
+
+
+def test_a_gallery_shows_the_alignment_the_tables_hold(sweep_run):
+    """Computed in the gallery job for its images: equal to the alignment job's values at
+    the images both have; NaN for the diverged model, whose panel stays empty."""
+    workdir, _, _ = sweep_run
+    shown = gallery_alignment(workdir, "fig_gallery_synthetic_gnorm")
+    assert set(shown) == {("standard", "0"), ("gnorm", "0.01"), ("gnorm", "1e35")}, shown
+    rows = pd.read_csv(workdir / "results/synthetic/metrics/gnorm/0.01/seed=0/alignment.csv")
+    rows = rows[(rows["score"] == "trained") & (rows["metric"] == "cosine")].sort_values("image")
+    np.testing.assert_allclose(shown[("gnorm", "0.01")], rows["similarity"].to_numpy()[:2], rtol=1e-4, atol=1e-5)
+    assert np.isnan(shown[("gnorm", "1e35")]).all()
+    picked = gallery_alignment(workdir, "fig_gallery_picked")
+    assert list(picked) == [("standard", "0"), ("gnorm", "1e35"), ("gnorm", "0.1")], picked  # the config's order
+    assert all(len(v) == 2 for v in picked.values())
+
+
+def test_editing_a_named_gallery_reruns_that_gallery_only(sweep_run):
+    proc = dry_run_after(sweep_run, ["figures", "galleries", "picked", "strengths"], [0.01, 0.1])
+    assert planned_jobs(proc) == {"fig_gallery_picked": 1, "fig_gallery": 1}, describe(proc)
+
+
+def test_other_gallery_images_score_those_images_only(sweep_run):
+    """No rerun of the scores or the alignment of the models: one small score file."""
+    proc = dry_run_after(sweep_run, ["figures", "galleries", "picked", "images"], [30, 5, 12])
+    assert planned_jobs(proc) == {"test_images": 1, "score_images": 1, "fig_gallery_picked": 1, "fig_gallery": 1}, describe(proc)
+    [job] = [j for j in planned_job_blocks(proc) if j["rule"] == "score_images"]
+    assert job["wildcards"]["images"] == "30_5_12", job
+
+
+def test_a_new_gallery_of_scored_images_reuses_their_score(sweep_run):
+    _, _, config = sweep_run
+    galleries = {**config["figures"]["galleries"], "more": {"dataset": "synthetic", "objective": "randsmooth",
+                                                             "strengths": [0.1], "images": [0, 1]}}  # fmt: skip
+    proc = dry_run_after(sweep_run, ["figures", "galleries"], galleries)
+    assert planned_jobs(proc) == {"fig_gallery_more": 1, "fig_gallery": 1}, describe(proc)

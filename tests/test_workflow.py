@@ -357,7 +357,8 @@ def test_slurm_profile_plans_the_paper_experiment():
     assert len(cifar_alignment) == len(cifar_jobs), describe(proc)
     assert all("results/weights/alexnet" in j["input"] for j in cifar_alignment)
     assert all("gpu=1" in j.get("resources", "") for j in cifar_alignment)
-    for rule in ("regimes", "fig_score_alignment", "fig_gallery"):
+    # one gallery per data set and objective, and the paper's Fig. 1 (figures.galleries)
+    for rule in ("regimes", "fig_score_alignment", "fig_gallery_cifar10_gnorm", "fig_gallery_cifar10_pgd", "fig_gallery_paper_fig1"):
         assert jobs.get(rule, 0) >= 1, describe(proc)
 
 

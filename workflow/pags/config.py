@@ -15,6 +15,7 @@ from .datasets.cifar10 import cifar10_present
 from .datasets.mnist import mnist_present
 from .datasets.registry import BASE_SHAPES
 from .errors import ConfigError
+from .gallery import check_galleries
 from .grid import expand_grid, format_strength
 from .manifold.autoencoder import Autoencoder
 from .models import ARCHITECTURES, build_model
@@ -145,19 +146,8 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any]) -
 
 
 def check_gallery(config: dict[str, Any]) -> None:
-    gallery = config["figures"]["gallery"]
-    if not config["sweep"]:
-        return
-    dataset = gallery["dataset"] or next(iter(config["sweep"]))
-    if dataset not in config["sweep"]:
-        raise ConfigError(
-            f"config key 'figures.gallery.dataset': {dataset} has no sweep. Fix: one of {list(config['sweep'])}, or null."
-        )
-    if gallery["objective"] is not None and gallery["objective"] not in config["sweep"][dataset]["objectives"]:
-        raise ConfigError(
-            f"config key 'figures.gallery.objective': {gallery['objective']} is not swept on {dataset}. "
-            f"Fix: one of {[o for o in config['sweep'][dataset]['objectives'] if o != 'standard']}."
-        )
+    """The named galleries (figures.galleries): data set, objective and strengths exist."""
+    check_galleries(config)
 
 
 def check_synthetic(spec: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ import yaml
 from pags.config import check_config, describe_validation_error
 from pags.datasets import BASE_DATASETS
 from pags.errors import ConfigError
+from pags.gallery import IMAGES_PATTERN, galleries, images_key, parse_images
 from pags.labels import OBJECTIVE_NAMES
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
 from pags.provenance import canonical, code_version, coerce_numbers
@@ -62,6 +63,7 @@ wildcard_constraints:
     backend="edm|trained|analytic|posterior",
     conditioning="cond|uncond",
     sigma=STRENGTH_PATTERN,
+    images=IMAGES_PATTERN,
 
 
 RESULTS = "results"
@@ -196,8 +198,8 @@ def figure_names():
             "fig_manifold_robustness",
             "fig_tangent_noise",
             "fig_score_alignment",
-            "fig_gallery",
         ]
+        names += [f"fig_gallery_{name}" for name in GALLERIES]
     if "synthetic" in config["sweep"]:
         names += ["fig_ground_truth"]
     return names
@@ -210,14 +212,16 @@ def all_targets():
 # ---- scores and alignment -----------------------------------------------------
 
 
-def score_file(dataset, backend):
-    """The score of ``dataset``'s test images from ``backend``, at the configured sigma."""
+def score_file(dataset, backend, images=None):
+    """The score of ``dataset``'s test images from ``backend``, at the configured sigma:
+    of the first ``score.n_images``, or of those at the indices ``images``."""
     score = experiment(dataset)["score"]
     # The posterior gradient grad log p(y | x) is conditional by definition.
     conditional = score["conditional"] or backend == "posterior"
     conditioning = "cond" if conditional else "uncond"
     sigma = format_strength(score["sigma"])
-    return f"{RESULTS}/{dataset}/score/{backend}/sigma={sigma}/{conditioning}.pt"
+    stem = f"{RESULTS}/{dataset}/score/{backend}/sigma={sigma}/{conditioning}"
+    return f"{stem}.pt" if images is None else f"{stem}/images={images_key(images)}.pt"
 
 
 def regime_backend(dataset):
@@ -297,29 +301,74 @@ def alignment_params(wildcards):
     return params
 
 
-def gallery_dataset():
-    return config["figures"]["gallery"]["dataset"] or sweep_datasets()[0]
+# ---- galleries ----------------------------------------------------------------
+
+# name -> {dataset, objective, strengths, images, standard}: one per sweep data set and
+# swept objective, then the named ones of figures.galleries (pags.gallery).
+GALLERIES = galleries(config)
 
 
-def gallery_models(file):
-    """The gallery's models: the standard one and n_strengths strengths of its objective
-    spread evenly over the grid, first seed."""
-    dataset, gallery = gallery_dataset(), config["figures"]["gallery"]
-    exp = experiment(dataset)
-    swept = [o for o in OBJECTIVE_NAMES if o in exp["objectives"] and o != "standard"]
-    objective = gallery["objective"] or swept[0]
-    strengths = [
-        format_strength(s) for s in expand_grid(exp["objectives"][objective]["grid"])
-    ]
-    n = min(gallery["n_strengths"], len(strengths))
-    picked = [
-        strengths[round(i * (len(strengths) - 1) / max(n - 1, 1))] for i in range(n)
-    ]
-    seed = exp["seeds"][0]
-    models = [("standard", "0", seed)] + [(objective, s, seed) for s in picked]
-    if file == "alignment.csv":
-        return [metric_file(dataset, *m, "alignment") for m in models]
-    return [f"{model_dir(dataset, *m)}/{file}" for m in models]
+def gallery_file(name, ext):
+    return f"{FIGURES}/fig_gallery_{name}.{ext}"
+
+
+def test_images_file(dataset, images):
+    """The test images at ``images`` (indices, in that order), as a split: a gallery's."""
+    return f"{RESULTS}/{dataset}/data/test/images={images_key(images)}.pt"
+
+
+def gallery_models(gallery, file):
+    """The gallery's models, first seed: the standard one (unless left out), then its
+    objective at each of its strengths."""
+    dataset = gallery["dataset"]
+    seed = experiment(dataset)["seeds"][0]
+    models = [("standard", "0")] if gallery["standard"] else []
+    models += [(gallery["objective"], s) for s in gallery["strengths"]]
+    return [f"{model_dir(dataset, *m, seed)}/{file}" for m in models]
+
+
+def gallery_inputs(gallery):
+    """Its images and their own score file (not the first score.n_images: choosing other
+    images scores those only), the regimes, the models; AlexNet for LPIPS."""
+    dataset = gallery["dataset"]
+    inputs = {
+        "images": test_images_file(dataset, gallery["images"]),
+        "score": score_file(dataset, regime_backend(dataset), gallery["images"]),
+        "regimes": f"{RESULTS}/{dataset}/tables/regimes.csv",
+        "models": gallery_models(gallery, "model.pt"),
+        "records": gallery_models(gallery, "train.json"),
+    }
+    if experiment(dataset)["regimes"]["metric"] == "lpips":
+        inputs["alexnet"] = weights_file("alexnet")
+    return inputs
+
+
+def gallery_params(gallery):
+    """The gallery, and how its numbers are computed: the regimes' metric and score, the
+    data set's gradient convention."""
+    dataset = gallery["dataset"]
+    params = {
+        "gallery": gallery,
+        "metric": experiment(dataset)["regimes"]["metric"],
+        "score": regime_backend(dataset),
+        "gradient": gradient_target(dataset),
+    }
+    if params["metric"] == "lpips":
+        params["alexnet_sha256"] = config["weights"]["alexnet"]["sha256"]
+    return params
+
+
+def gallery_score_inputs(wildcards):
+    """A score rule's inputs, with the gallery's images as the test split."""
+    return {
+        **score_inputs(wildcards),
+        "test": test_images_file(wildcards.dataset, parse_images(wildcards.images)),
+    }
+
+
+def gallery_score_params(wildcards):
+    """A score rule's params, but all the images of the file rather than score.n_images."""
+    return {**score_params(wildcards), "n_images": len(parse_images(wildcards.images))}
 
 
 def ground_truth_metric():

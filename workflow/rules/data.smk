@@ -45,3 +45,18 @@ rule synthetic_dataset:
         spec=config["synthetic"],
     script:
         "../scripts/synthetic_dataset.py"
+
+
+rule test_images:
+    input:
+        f"{RESULTS}/{{dataset}}/data/test.pt",
+    output:
+        f"{RESULTS}/{{dataset}}/data/test/images={{images}}.pt",
+    log:
+        f"{LOGS}/{{dataset}}/data_test_images={{images}}.log",
+    conda:
+        "../../envs/pags.yaml"
+    params:
+        code=script_code("test_images.py"),
+    script:
+        "../scripts/test_images.py"

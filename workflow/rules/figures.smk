@@ -154,30 +154,41 @@ rule fig_score_alignment:
         "../scripts/fig_score_alignment.py"
 
 
+# The galleries (paper Figs. 1, 2 and 6-9): one rule per gallery, fig_gallery_<name>, for
+# every sweep data set and objective and every gallery named in figures.galleries, so that
+# each is a target of its own and an edit of one reruns that one only.
+for _name, _gallery in GALLERIES.items():
+
+    rule:
+        name:
+            f"fig_gallery_{_name}"
+        input:
+            **gallery_inputs(_gallery),
+        output:
+            pdf=report(
+                gallery_file(_name, "pdf"),
+                caption=(
+                    "../report/fig_gallery_named.rst"
+                    if _name in config["figures"]["galleries"]
+                    else "../report/fig_gallery.rst"
+                ),
+                category="Galleries",
+                subcategory=_gallery["dataset"],
+            ),
+            png=gallery_file(_name, "png"),
+        log:
+            f"{LOGS}/figures/fig_gallery_{_name}.log",
+        localrule: True
+        conda:
+            "../../envs/pags.yaml"
+        params:
+            **gallery_params(_gallery),
+            code=script_code("fig_gallery.py"),
+        script:
+            "../scripts/fig_gallery.py"
+
+
+# All galleries: `snakemake fig_gallery`.
 rule fig_gallery:
     input:
-        test=lambda w: f"{RESULTS}/{gallery_dataset()}/data/test.pt",
-        score=lambda w: score_file(gallery_dataset(), regime_backend(gallery_dataset())),
-        regimes=lambda w: f"{RESULTS}/{gallery_dataset()}/tables/regimes.csv",
-        models=lambda w: gallery_models("model.pt"),
-        records=lambda w: gallery_models("train.json"),
-        alignment=lambda w: gallery_models("alignment.csv"),
-    output:
-        pdf=report(
-            f"{FIGURES}/fig_gallery.pdf",
-            caption="../report/fig_gallery.rst",
-            category="Robust-model sweep",
-        ),
-        png=f"{FIGURES}/fig_gallery.png",
-    log:
-        f"{LOGS}/figures/fig_gallery.log",
-    conda:
-        "../../envs/pags.yaml"
-    params:
-        code=script_code("fig_gallery.py"),
-        n_images=config["figures"]["gallery"]["n_images"],
-        metric=lambda w: experiment(gallery_dataset())["regimes"]["metric"],
-        score=lambda w: regime_backend(gallery_dataset()),
-        gradient=lambda w: gradient_target(gallery_dataset()),
-    script:
-        "../scripts/fig_gallery.py"
+        [gallery_file(name, ext) for name in GALLERIES for ext in ("pdf", "png")],

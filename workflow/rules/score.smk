@@ -54,3 +54,22 @@ rule score:
         settings=score_params,
     script:
         "../scripts/score.py"
+
+
+# The score at the few test images a gallery shows (indices in the path): the same
+# script and backends, so a gallery can show any image without rescoring the others.
+rule score_images:
+    input:
+        unpack(gallery_score_inputs),
+    output:
+        f"{RESULTS}/{{dataset}}/score/{{backend}}/sigma={{sigma}}/{{conditioning}}/images={{images}}.pt",
+    log:
+        f"{LOGS}/{{dataset}}/score/{{backend}}/sigma={{sigma}}/{{conditioning}}/images={{images}}.log",
+    conda:
+        "../../envs/pags.yaml"
+    threads: 1
+    params:
+        code=script_code("score.py"),
+        settings=gallery_score_params,
+    script:
+        "../scripts/score.py"

@@ -1,11 +1,17 @@
-"""Rule fig_gallery: paper Figs. 1, 2 and 6-9, images, score and gradients across strengths."""
+"""Rules fig_gallery_<name>: one gallery (paper Figs. 1, 2 and 6-9), test images, their
+score and input gradients across strengths, each with its regime and its per-image
+alignment (computed here, for the gallery's images only)."""
 
 import json
 
 import pandas as pd
+import torch
+import torch.nn.functional as F
 
+from pags.alignment import load_lpips, metric_functions, similarities
 from pags.datasets import load_split
-from pags.figures.alignment import SCORE_NAMES, gallery_title, plot_gallery
+from pags.figures.alignment import SCORE_NAMES
+from pags.figures.gallery import gallery_heading, gallery_title, plot_gallery
 from pags.figures.style import save_figure
 from pags.gradients import input_gradient
 from pags.io import load_torch
@@ -13,26 +19,41 @@ from pags.labels import model_columns
 from pags.models import load_model
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake.log[0]) as log:
+    torch.set_num_threads(snakemake.threads)
     p = snakemake.params
-    n = p.n_images
-    test = load_split(snakemake.input.test)
-    score = load_torch(snakemake.input.score, what="score")["score"][:n]
-    x, y = test.floats()[:n], test.y[:n]
+    gallery = p.gallery
+    images = load_split(snakemake.input.images)
+    x, y = images.floats(), images.y
+    score = load_torch(snakemake.input.score, what="score")["score"]
+    if len(score) != len(x):
+        raise RuntimeError(f"the score file holds {len(score)} images, the gallery shows {len(x)}")
+    lpips = load_lpips(snakemake.input.alexnet, p.alexnet_sha256, "weights.alexnet") if p.metric == "lpips" else None
+    similarity = metric_functions([p.metric], lpips)
     regimes = pd.read_csv(snakemake.input.regimes, dtype={"strength": str}).set_index(["objective", "strength"])
     columns = []
-    for model_path, record_path, alignment_path in zip(snakemake.input.models, snakemake.input.records, snakemake.input.alignment):
+    for model_path, record_path in zip(snakemake.input.models, snakemake.input.records):
         with open(record_path) as f:
             model = model_columns(json.load(f))
         key = (model["objective"], model["strength"])
-        alignment = pd.read_csv(alignment_path)
-        values = alignment[(alignment["score"] == p.score) & (alignment["metric"] == p.metric)].sort_values("image")
-        diverged = model["status"] == "diverged"
+        if model["status"] == "diverged":  # no weights: an empty panel, no number
+            gradients, values = torch.zeros_like(x), torch.full((len(x),), float("nan"))
+        else:
+            gradients = input_gradient(load_model(model_path), x, y, p.gradient).detach()
+            compared = gradients
+            if compared.shape[-2:] != score.shape[-2:]:  # a score taken at another size
+                compared = F.interpolate(compared, size=score.shape[-2:], mode="bilinear", align_corners=False)
+            values = similarities(similarity, compared, score)[p.metric]
         columns.append({
-            "title": gallery_title(model["objective"], model["strength_value"]),
+            "title": gallery_title(*key),
             "regime": "" if key[0] == "standard" else regimes.loc[key, "regime"],
-            "gradients": x * 0 if diverged else input_gradient(load_model(model_path), x, y, p.gradient),
-            "similarity": values["similarity"].to_numpy()[:n],
+            "gradients": gradients,
+            "similarity": values.numpy(),
         })  # fmt: skip
-    fig = plot_gallery(x, score, columns, SCORE_NAMES[p.score], p.metric)
+        log.info("%s %s: %s per image %s", *key, p.metric, [round(float(v), 4) for v in values])
+    fig = plot_gallery(
+        x, score, columns, SCORE_NAMES[p.score], p.metric,
+        title=gallery_heading(gallery["dataset"], gallery["objective"]),
+        image_labels=[f"test #{i}" for i in gallery["images"]],
+    )  # fmt: skip
     save_figure(fig, snakemake.output.pdf, snakemake.output.png)

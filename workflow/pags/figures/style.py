@@ -51,6 +51,20 @@ def mark_diverged(ax, strengths, color: str = "black") -> None:
 DIVERGED_HANDLE_STYLE = {"color": "black", "marker": "x", "ls": "none", "label": "diverged in training"}
 
 
+def figure_legend(fig, handles: list, labels: list[str]):
+    """A legend below the panels with as many columns as fit in the figure's width (one
+    row if they all fit, else several), so the legend never widens the saved figure
+    beyond its panels. Returns the legend, or None when there is nothing to explain."""
+    if not handles:
+        return None
+    renderer = fig.canvas.get_renderer()
+    for ncols in range(len(handles), 0, -1):
+        legend = fig.legend(handles, labels, loc="outside lower center", ncols=ncols, frameon=False)
+        if ncols == 1 or legend.get_window_extent(renderer).width <= fig.bbox.width:
+            return legend
+        legend.remove()
+
+
 def apply_style() -> None:
     plt.rcParams.update(RC)
 

@@ -8,7 +8,7 @@ import pandas as pd
 from matplotlib.ticker import NullFormatter
 
 from ..labels import OBJECTIVE_NAMES
-from .style import DIVERGED_HANDLE_STYLE, apply_style, color_for, mark_diverged
+from .style import DIVERGED_HANDLE_STYLE, apply_style, color_for, figure_legend, mark_diverged
 
 REFERENCE_OBJECTIVES = ("standard", "bayes")  # plotted as horizontal references, not curves
 ON_COLOR, OFF_COLOR, ACC_COLOR = "#2166ac", "#b2182b", "#7f7f7f"
@@ -52,6 +52,7 @@ def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[s
     fig, axes = plt.subplots(
         len(tables), ncols, figsize=(3.0 * ncols, 2.6 * len(tables)), squeeze=False, constrained_layout=True
     )
+    drawn = set()  # what the panels show, so that the legend explains that and nothing else
     for row, (dataset, table) in enumerate(tables.items()):
         at_step = table[np.isclose(table["step_size"], plot_steps[dataset])]
         for col, objective in enumerate(swept_objectives(table)):
@@ -59,17 +60,20 @@ def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[s
             rows = at_step[at_step["objective"] == objective]
             for tangent, dash in (("autoencoder", "-"), ("true", "--")):
                 part = rows[rows["tangent"] == tangent]
-                if part.empty:
-                    continue
-                for column, color in (("on_change", ON_COLOR), ("off_change", OFF_COLOR)):
-                    summary = over_seeds(part, column)
-                    band(ax, summary["strength_value"], summary, color=color, ls=dash)
+                if part[["on_change", "off_change"]].notna().to_numpy().any():
+                    drawn.add(tangent)
+                    for column, color in (("on_change", ON_COLOR), ("off_change", OFF_COLOR)):
+                        summary = over_seeds(part, column)
+                        band(ax, summary["strength_value"], summary, color=color, ls=dash)
             for reference in at_step[at_step["objective"] == "standard"].groupby("tangent").mean(numeric_only=True).itertuples():
-                if reference.Index == "autoencoder":
+                if reference.Index == "autoencoder" and np.isfinite([reference.on_change, reference.off_change]).any():
+                    drawn.add("standard")
                     ax.axhline(reference.on_change, color=ON_COLOR, lw=0.6, ls=":")
                     ax.axhline(reference.off_change, color=OFF_COLOR, lw=0.6, ls=":")
-            mark_diverged(ax, diverged_strengths(rows))
+            if diverged_strengths(rows):
+                drawn.add("diverged")
             log_strength_axis(ax)
+            mark_diverged(ax, diverged_strengths(rows))
             ax.set_title(f"{dataset}: {OBJECTIVE_NAMES.get(objective, objective)}")
             if col == 0:
                 ax.set_ylabel(f"softmax L1 change (step {plot_steps[dataset]:g})")
@@ -79,20 +83,24 @@ def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[s
             acc.set_ylim(0, 1)
             acc.grid(False)
             acc.spines["right"].set_visible(True)
-            if col == ncols - 1:
+            if col == len(swept_objectives(table)) - 1:  # the row's last panel drawn
                 acc.set_ylabel("test accuracy", color=ACC_COLOR)
         for col in range(len(swept_objectives(table)), ncols):
             axes[row, col].set_visible(False)
-    handles = [
-        plt.Line2D([], [], color=ON_COLOR, label="on-manifold"),
-        plt.Line2D([], [], color=OFF_COLOR, label="off-manifold"),
-        plt.Line2D([], [], color=ACC_COLOR, label="test accuracy"),
-        plt.Line2D([], [], color="black", ls="-", label="estimated tangent space"),
-        plt.Line2D([], [], color="black", ls="--", label="exact tangent space"),
-        plt.Line2D([], [], color="black", ls=":", lw=0.6, label="standard model"),
-        plt.Line2D([], [], **DIVERGED_HANDLE_STYLE),
-    ]
-    fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False)
+    handles = []
+    if drawn & {"autoencoder", "true"}:
+        handles += [plt.Line2D([], [], color=ON_COLOR, label="on-manifold"),
+                    plt.Line2D([], [], color=OFF_COLOR, label="off-manifold")]  # fmt: skip
+    handles.append(plt.Line2D([], [], color=ACC_COLOR, label="test accuracy"))
+    if "autoencoder" in drawn:
+        handles.append(plt.Line2D([], [], color="black", ls="-", label="estimated tangent space"))
+    if "true" in drawn:
+        handles.append(plt.Line2D([], [], color="black", ls="--", label="exact tangent space"))
+    if "standard" in drawn:
+        handles.append(plt.Line2D([], [], color="black", ls=":", lw=0.6, label="standard model"))
+    if "diverged" in drawn:
+        handles.append(plt.Line2D([], [], **DIVERGED_HANDLE_STYLE))
+    figure_legend(fig, handles, [h.get_label() for h in handles])
     return fig
 
 
@@ -133,7 +141,8 @@ def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame, score_qua
                 ax.axhline(ref.mean(), color="black", ls=ls, lw=0.8, label=OBJECTIVE_NAMES[name])
         log_strength_axis(ax)
         ax.set(ylim=(0, 1.02), ylabel="fraction of squared norm", title=title)
-    axes[1].plot([], [], **DIVERGED_HANDLE_STYLE)
+    if diverged_strengths(per_model[per_model["objective"].isin(swept_objectives(per_model))]):  # crosses drawn
+        axes[1].plot([], [], **DIVERGED_HANDLE_STYLE)
     axes[1].legend(frameon=False, fontsize=7)
 
     ax = axes[3]

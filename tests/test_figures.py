@@ -1,0 +1,125 @@
+"""Figures drawn from small fabricated tables: legends explain what is drawn and nothing
+else, and never make the figure wider than its panels."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from pags.figures.alignment import plot_score_alignment  # noqa: E402
+from pags.figures.gallery import gallery_title, plot_gallery  # noqa: E402
+from pags.figures.sweep import plot_manifold_robustness  # noqa: E402
+
+STEP = 2.637
+GRIDS = {"standard": [0.0], "gnorm": [0.01, 0.1, 1.0], "pgd": [0.1, 1.0, 10.0]}
+
+
+def manifold_table(tangents=("autoencoder",), diverged=()) -> pd.DataFrame:
+    """One row per model, tangent space and step, as the manifold_robustness table;
+    ``diverged``: (objective, strength) pairs with status diverged and NaN values."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for objective, grid in GRIDS.items():
+        for strength in grid:
+            failed = (objective, strength) in diverged
+            for tangent in tangents:
+                for step in (1.438, STEP):
+                    rows.append({
+                        "objective": objective, "strength": f"{strength:g}", "strength_value": strength, "seed": 0,
+                        "tangent": tangent, "step_size": step, "status": "diverged" if failed else "ok",
+                        "on_change": math.nan if failed else rng.uniform(), "off_change": math.nan if failed else rng.uniform(),
+                        "test_accuracy": math.nan if failed else 0.9,
+                    })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def legend_texts(fig) -> list[str]:
+    return [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+
+
+def test_manifold_legend_lists_only_what_is_drawn():
+    fig = plot_manifold_robustness({"cifar10": manifold_table()}, {"cifar10": STEP})
+    texts = legend_texts(fig)
+    plt.close(fig)
+    assert "exact tangent space" not in texts and "diverged in training" not in texts, texts
+    assert {"on-manifold", "off-manifold", "test accuracy", "estimated tangent space", "standard model"} <= set(texts)
+
+
+def test_manifold_legend_names_exact_tangents_and_divergence_where_drawn():
+    table = manifold_table(tangents=("autoencoder", "true"), diverged={("gnorm", 1.0)})
+    fig = plot_manifold_robustness({"synthetic": table}, {"synthetic": STEP})
+    texts = legend_texts(fig)
+    plt.close(fig)
+    assert "exact tangent space" in texts and "diverged in training" in texts, texts
+
+
+@pytest.mark.parametrize("tangents", [("autoencoder",), ("autoencoder", "true")])
+def test_manifold_legend_fits_in_the_figure_width(tangents):
+    """Two objectives: the legend wraps into rows rather than widening the figure (it was
+    once one row twice as wide as the panels, which left half the saved figure empty)."""
+    fig = plot_manifold_robustness({"cifar10": manifold_table(tangents, {("pgd", 10.0)})}, {"cifar10": STEP})
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert fig.legends[0].get_window_extent(renderer).width <= fig.bbox.width
+    assert fig.get_tightbbox(renderer).width <= fig.get_size_inches()[0] * 1.02
+    plt.close(fig)
+
+
+def alignment_panel(regimes: dict[tuple[str, float], str], diverged=()) -> dict:
+    rows, labelled = [], []
+    for objective, grid in GRIDS.items():
+        for strength in grid:
+            failed = (objective, strength) in diverged
+            rows.append({
+                "objective": objective, "strength": f"{strength:g}", "strength_value": strength, "seed": 0,
+                "score": "edm", "metric": "lpips", "status": "diverged" if failed else "ok",
+                "similarity": math.nan if failed else 0.3, "test_accuracy": math.nan if failed else 0.9,
+            })  # fmt: skip
+            if objective != "standard":
+                labelled.append({"objective": objective, "strength_value": strength,
+                                 "regime": "diverged" if failed else regimes.get((objective, strength), "weak")})  # fmt: skip
+    return {"alignment": pd.DataFrame(rows), "regimes": pd.DataFrame(labelled), "metric": "lpips", "score": "edm"}
+
+
+def test_score_alignment_legend_lists_only_the_regimes_shaded():
+    fig = plot_score_alignment({"cifar10": alignment_panel({("gnorm", 0.1): "Bayes-aligned"})})
+    texts = legend_texts(fig)
+    plt.close(fig)
+    assert texts == ["weak", "Bayes-aligned", "standard model"], texts
+
+
+def test_score_alignment_legend_names_divergence_where_drawn():
+    panel = alignment_panel({("pgd", 10.0): "excessive"}, diverged={("gnorm", 1.0)})
+    fig = plot_score_alignment({"cifar10": panel})
+    texts = legend_texts(fig)
+    plt.close(fig)
+    assert texts == ["weak", "excessive", "standard model", "diverged in training"], texts
+
+
+def test_gallery_titles_use_the_grid_strings():
+    assert gallery_title("gnorm", "0.07279") == "λ=0.07279"
+    assert gallery_title("pgd", "1_4_8") == "ε∈{1, 4, 8}"
+    assert gallery_title("standard", "0") == "standard"
+
+
+def test_gallery_draws_one_row_per_image_and_marks_a_missing_number():
+    images, score = torch.rand(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
+    columns = [
+        {"title": "standard", "regime": "", "gradients": torch.randn(2, 3, 8, 8), "similarity": np.array([0.5, 0.25])},
+        {"title": "λ=1e35", "regime": "diverged", "gradients": torch.zeros(2, 3, 8, 8), "similarity": np.full(2, np.nan)},
+    ]
+    fig = plot_gallery(images, score, columns, "EDM score", "lpips", title="cifar10: gradient norm",
+                       image_labels=["test #7908", "test #2649"])  # fmt: skip
+    axes = np.array(fig.axes).reshape(2, 4)
+    assert axes[0, 2].get_title() == "standard\n \n0.50" and axes[1, 3].get_title() == "–"
+    assert axes[1, 0].get_ylabel() == "test #2649"
+    plt.close(fig)
