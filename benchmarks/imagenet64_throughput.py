@@ -27,7 +27,7 @@ from pags.batches import BatchFeed  # noqa: E402
 from pags.datasets import to_float  # noqa: E402
 from pags.models import build_model  # noqa: E402
 from pags.objectives import make_objective  # noqa: E402
-from pags.train import descend  # noqa: E402
+from pags.optim import descend  # noqa: E402
 
 
 class Runner:

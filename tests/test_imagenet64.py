@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pags.datasets import BASE_DATASETS, load_split, save_base, save_split
+from pags.datasets import load_split, loader, save_base, save_split
 from pags.datasets.imagenet64 import TEST_FILES, TRAIN_FILES, imagenet64_present, load_imagenet64
 from pags.errors import DataError
 
@@ -37,7 +37,7 @@ def expected_pixel(i, c, r, q):
 
 
 def test_imagenet64_is_registered():
-    assert BASE_DATASETS["imagenet64"] is load_imagenet64
+    assert loader("imagenet64") is load_imagenet64
 
 
 @pytest.mark.parametrize("where", ["imagenet64", "."])

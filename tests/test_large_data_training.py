@@ -11,7 +11,9 @@ from pags.datasets import ImageSplit, load_split, save_split
 from pags.models import ARCHITECTURES, build_model
 from pags.objectives import make_objective
 from pags.progress import Progress, duration
-from pags.train import TrainSettings, accuracy, minimise_with_adam, train_loop
+from pags.optim import minimise_with_adam
+from pags.evaluate import accuracy
+from pags.train import TrainSettings, train_loop
 
 CPU = torch.device("cpu")
 SETTINGS = TrainSettings(

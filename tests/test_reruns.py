@@ -107,6 +107,14 @@ def test_code_modules_follow_imports_transitively(package):
     ]  # fmt: skip
 
 
+def test_modules_imported_by_name_count_when_given(package):
+    package_dir, script = package
+    assert "pags.unused" not in code_modules(script, package_dir)
+    before = code_version(script, package_dir, extra=["pags.unused"])
+    (package_dir / "unused.py").write_text("Y = 3\n")
+    assert code_version(script, package_dir, extra=["pags.unused"]) != before
+
+
 def test_code_version_changes_with_an_imported_module_only(package):
     package_dir, script = package
     before = code_version(script, package_dir)
@@ -127,7 +135,7 @@ def test_every_rule_that_runs_a_script_has_its_code_param():
             if "    script:" not in block:
                 continue
             script = block.split("    script:")[1].split('"')[1].rsplit("/", 1)[1]
-            assert f'code=script_code("{script}")' in block, f"rule {name} in {smk.name} lacks its code param"
+            assert re.search(rf'code=(lambda w: )?script_code\("{script}"', block), f"rule {name} in {smk.name} lacks its code param"
 
 
 # ---- canonical values -------------------------------------------------------------

@@ -7,6 +7,8 @@ import time
 
 from .runtime import log
 
+PROGRESS_SECONDS = 60.0  # how often long loops log their progress
+
 
 def duration(seconds: float) -> str:
     """``seconds`` as ``1h02m``, ``3m05s`` or ``12s`` (``?`` if not finite)."""

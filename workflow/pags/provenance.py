@@ -26,9 +26,9 @@ from typing import Any, Iterable, Mapping
 PACKAGE = "pags"
 PACKAGE_DIR = Path(__file__).resolve().parent
 
-# Modules that only report (logging, device choice, error classes) or carry metadata (the
+# Modules that only report (logging, progress, device choice, error classes) or carry metadata (the
 # package's version): they cannot change a result, so editing them reruns nothing.
-REPORTING_MODULES = frozenset({"pags", "pags.runtime", "pags.errors"})
+REPORTING_MODULES = frozenset({"pags", "pags.runtime", "pags.errors", "pags.progress"})
 
 
 def _strip_docstrings(tree: ast.AST) -> ast.AST:
@@ -92,11 +92,12 @@ def imported_modules(tree: ast.AST, module: str | None, is_package: bool) -> set
     return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
 
 
-def code_modules(script: str | Path, package_dir: Path = PACKAGE_DIR) -> dict[str, Path]:
+def code_modules(script: str | Path, package_dir: Path = PACKAGE_DIR, extra: Iterable[str] = ()) -> dict[str, Path]:
     """Every ``pags`` module ``script`` runs when imported: its imports, theirs, and the
-    packages above each; name -> file, sorted by name."""
+    packages above each; name -> file, sorted by name. ``extra`` names modules the script
+    imports at run time by name (a registry's loader), followed the same way."""
     seen: dict[str, Path] = {}
-    todo = list(imported_modules(ast.parse(Path(script).read_text()), None, False))
+    todo = [*imported_modules(ast.parse(Path(script).read_text()), None, False), *extra]
     while todo:
         name = todo.pop()
         for parent in _with_parents(name):
@@ -122,14 +123,15 @@ def file_digest(path: str | Path) -> str:
     return _file_digest(path, path.stat().st_mtime_ns)
 
 
-def code_version(script: str | Path, package_dir: Path = PACKAGE_DIR) -> str:
+def code_version(script: str | Path, package_dir: Path = PACKAGE_DIR, extra: Iterable[str] = ()) -> str:
     """``"code <16 hex digits>"``: the digest of ``script`` and of the ``pags`` modules it
-    runs (``code_modules``) but the reporting ones, each normalised (``normalised_source``).
+    runs (``code_modules``, with ``extra``) but the reporting ones, each normalised
+    (``normalised_source``).
 
     Raises ``FileNotFoundError`` if ``script`` does not exist and ``SyntaxError`` if it or
     a module does not parse."""
     digest = hashlib.sha256(file_digest(script).encode())
-    for name, path in code_modules(script, package_dir).items():
+    for name, path in code_modules(script, package_dir, extra).items():
         if name not in REPORTING_MODULES:
             digest.update(f"{name}:{file_digest(path)}".encode())
     return f"code {digest.hexdigest()[:16]}"

@@ -29,14 +29,14 @@ from torch import nn
 from .augment import AUGMENTATIONS
 from .batches import BatchFeed
 from .datasets import ImageSplit, to_float
-from .errors import TrainingDiverged
+from .evaluate import accuracy
 from .io import load_torch, save_torch
 from .models import build_model, load_state
 from .objectives import Objective, make_objective, scaled_lr
-from .progress import Progress
+from .optim import descend
+from .progress import PROGRESS_SECONDS, Progress
 from .runtime import log
 
-PROGRESS_SECONDS = 60.0  # how often long loops log their progress
 
 
 @dataclass(frozen=True)
@@ -59,59 +59,6 @@ class TrainSettings:
 def fingerprint(hparams: dict[str, Any]) -> str:
     """Identifies a run's hyperparameters; a checkpoint is resumed only if they match."""
     return hashlib.sha256(json.dumps(hparams, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def descend(optimizer: torch.optim.Optimizer, loss: torch.Tensor, where: str, fix: str) -> float:
-    """One optimizer step on ``loss``; a NaN or infinite loss stops training with an error
-    instead of producing a model. Returns the loss value."""
-    if not torch.isfinite(loss):
-        raise TrainingDiverged(f"{where} became {loss.item()}. Fix: {fix}.")
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    return loss.item()
-
-
-def minimise_with_adam(
-    model: nn.Module, n: int, batch_loss, epochs: int, batch_size: int, lr: float, generator: torch.Generator,
-    name: str, fix: str, progress_seconds: float | None = PROGRESS_SECONDS,
-) -> list[dict[str, float]]:  # fmt: skip
-    """Adam on ``batch_loss(indices)`` over shuffled batches of ``range(n)`` (the order drawn
-    from ``generator``), for the auxiliary networks (autoencoder, denoiser). A NaN or
-    infinite loss stops it with ``TrainingDiverged`` naming ``fix``. Epochs longer than
-    ``progress_seconds`` log their progress (None: never). Returns per-epoch history."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    history: list[dict[str, float]] = []
-    for epoch in range(epochs):
-        started, total, seen = time.perf_counter(), 0.0, 0
-        progress = Progress(f"{name} epoch {epoch + 1}/{epochs}", n, progress_seconds, unit="items")
-        order = torch.randperm(n, generator=generator, device=generator.device)
-        for i in range(0, n, batch_size):
-            idx = order[i : i + batch_size]
-            total += descend(optimizer, batch_loss(idx), f"the {name}'s loss, at epoch {epoch + 1},", fix) * len(idx)
-            seen += len(idx)
-            progress.update(len(idx))
-        history.append({"epoch": epoch + 1, "loss": total / seen, "seconds": time.perf_counter() - started})
-        log.info("%s epoch %d/%d loss %.5g (%.1fs)", name, epoch + 1, epochs, total / seen, history[-1]["seconds"])
-    return history
-
-
-def accuracy(
-    model: nn.Module, split: ImageSplit, device: torch.device, batch_size: int = 1000,
-    progress_seconds: float | None = PROGRESS_SECONDS,
-) -> float:  # fmt: skip
-    """Top-1 accuracy in [0, 1] of ``model`` (put in eval mode) on ``split``. Reads the
-    images one slice of ``batch_size`` at a time, so a memory-mapped split is never copied
-    whole; passes longer than ``progress_seconds`` log their progress."""
-    model.eval()
-    correct = 0
-    progress = Progress("accuracy", len(split), progress_seconds)
-    with torch.no_grad():
-        for i in range(0, len(split), batch_size):
-            x = to_float(split.x[i : i + batch_size].to(device))
-            correct += (model(x).argmax(1).cpu() == split.y[i : i + batch_size]).sum().item()
-            progress.update(len(x))
-    return correct / len(split)
 
 
 def train_loop(

@@ -1,12 +1,12 @@
 """Rule base_dataset: one split of a registered data set, as a tensor file."""
 
-from pags.datasets import load_base, save_split
+from pags.datasets import load_split, save_base
 from pags.runtime import job_log
 
 with job_log(snakemake.log[0]) as log:
     # Where the data lives and whether to download it do not change the data, so they
     # are read from the config rather than params (editing them reruns nothing).
     data = snakemake.config["data"]
-    split = load_base(snakemake.wildcards.base, snakemake.wildcards.split, data["root"], data["download"])
-    save_split(split, snakemake.output[0])
+    save_base(snakemake.wildcards.base, snakemake.wildcards.split, data["root"], data["download"], snakemake.output[0])
+    split = load_split(snakemake.output[0], mmap=True)
     log.info("%d images of shape %s, %d classes", len(split), tuple(split.x.shape[1:]), split.num_classes)

@@ -14,7 +14,7 @@ from pags.manifold.metrics import TABLE_METRICS, manifold_table
 from pags.models import load_model
 from pags.runtime import job_log, pick_device
 from pags.stats import nan_metrics
-from pags.train import accuracy
+from pags.evaluate import accuracy
 
 with job_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)

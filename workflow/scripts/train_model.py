@@ -20,8 +20,9 @@ with job_log(snakemake.log[0]) as log:
     try:
         model, spec, record = fit(
             snakemake.params.hparams,
-            load_split(snakemake.input.train),
-            load_split(snakemake.input.test),
+            # Memory-mapped: ImageNet-64's 15.7 GB are read as batches need them.
+            load_split(snakemake.input.train, mmap=True),
+            load_split(snakemake.input.test, mmap=True),
             checkpoint,
             device,
         )

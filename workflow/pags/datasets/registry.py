@@ -1,24 +1,39 @@
-"""Base data sets by name: each loader returns one split as an ``ImageSplit``."""
+"""Base data sets by name: each loader returns one split as an ``ImageSplit``.
+
+A loader is imported when it is used, not when the registry is: a job's code version
+(``pags.provenance``) then covers the loader it runs and no other, so editing the CIFAR-10
+loader does not rerun MNIST's data jobs (the ``base_dataset`` rule adds
+``loader_module(name)`` to its code version).
+"""
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Callable
 
-from .cifar10 import load_cifar10
-from .digits import load_digits
-from .imagenet64 import load_imagenet64
-from .mnist import load_mnist
 from .store import ImageSplit, save_split
 
-# name -> loader(split, root, download)
-BASE_DATASETS: dict[str, Callable[[str, str, bool], ImageSplit]] = {
-    "mnist": load_mnist,
-    "digits": load_digits,
-    "cifar10": load_cifar10,
-    "imagenet64": load_imagenet64,
+# name -> (module, function) of its loader(split, root, download)
+BASE_DATASETS: dict[str, tuple[str, str]] = {
+    "mnist": ("pags.datasets.mnist", "load_mnist"),
+    "digits": ("pags.datasets.digits", "load_digits"),
+    "cifar10": ("pags.datasets.cifar10", "load_cifar10"),
+    "imagenet64": ("pags.datasets.imagenet64", "load_imagenet64"),
 }
+
+
+def loader_module(name: str) -> str:
+    """The module of ``name``'s loader, e.g. ``pags.datasets.mnist``."""
+    return BASE_DATASETS[name][0]
+
+
+def loader(name: str) -> Callable[..., ImageSplit]:
+    """``name``'s loader(split, root, download); ``KeyError`` for an unknown name."""
+    module, function = BASE_DATASETS[name]
+    return getattr(importlib.import_module(module), function)
+
 
 # (image shape [C, H, W], number of classes) of each base data set, known without reading
 # it, so the networks the config asks for are checked against the data before any job.
@@ -36,7 +51,7 @@ LARGE_DATASETS = frozenset({"imagenet64"})
 def load_base(name: str, split: str, root: str, download: bool) -> ImageSplit:
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    return BASE_DATASETS[name](split, root, download)
+    return loader(name)(split, root, download)
 
 
 def save_base(name: str, split: str, root: str, download: bool, path: str | os.PathLike) -> None:
@@ -49,4 +64,4 @@ def save_base(name: str, split: str, root: str, download: bool, path: str | os.P
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     options = {"scratch_dir": Path(path).parent} if name in LARGE_DATASETS else {}
-    save_split(BASE_DATASETS[name](split, root, download, **options), path)
+    save_split(loader(name)(split, root, download, **options), path)

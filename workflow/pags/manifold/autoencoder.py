@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..datasets.store import to_float
-from ..train import minimise_with_adam
+from ..optim import minimise_with_adam
 from ..models import load_network, save_model
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU, "softplus": nn.Softplus}

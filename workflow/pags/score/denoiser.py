@@ -19,7 +19,7 @@ from torch import nn
 from ..datasets.store import to_float
 from ..errors import ConfigError
 from ..models import load_network, save_model
-from ..train import minimise_with_adam
+from ..optim import minimise_with_adam
 from . import ScoreFunction, score_from_denoiser
 
 
