@@ -58,9 +58,10 @@ class PeakAnon:
 
 
 def fabricate(folder: Path, images: int) -> None:
-    from pags.datasets.imagenet64 import ROW, TRAIN_FILES
+    from pags.datasets.imagenet64 import CLASS_MAP, ROW, TRAIN_FILES
 
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / CLASS_MAP).write_text("".join(f"n{k:08d} {k} class_{k}\n" for k in range(1, 1001)))
     rng = np.random.default_rng(0)
     sizes = np.full(10, images // 10)
     sizes[-1] += images - sizes.sum()

@@ -1,4 +1,5 @@
-"""ImageNet-64: the published npz batches and the image folder, the errors, and the store's memory mapping."""
+"""ImageNet-64: the published npz batches relabelled to torchvision's class order by the
+devkit's class map, the image folder, the errors, and the store's memory mapping."""
 
 import os
 
@@ -7,8 +8,37 @@ import pytest
 import torch
 
 from pags.datasets import load_split, loader, save_base, save_split
-from pags.datasets.imagenet64 import TEST_FILES, TRAIN_FILES, imagenet64_present, load_imagenet64
+from pags.datasets.imagenet64 import (
+    CLASS_MAP,
+    LAYOUT,
+    TEST_FILES,
+    TRAIN_FILES,
+    absent_message,
+    imagenet64_present,
+    load_imagenet64,
+    read_class_map,
+)
 from pags.errors import DataError
+
+# A devkit-style class map with a known permutation: archive label k (1..1000) is the
+# wnid n<7k mod 1000>, whose rank among the sorted fake wnids is 7k mod 1000 (7 and
+# 1000 are coprime, so this is a permutation).
+DEVKIT_WNIDS = [f"n{7 * k % 1000:08d}" for k in range(1, 1001)]
+
+
+def sorted_rank(label):
+    """torchvision's class index of archive label ``label`` (1..1000) under ``DEVKIT_WNIDS``."""
+    return 7 * label % 1000
+
+
+def write_class_map(folder, wnids=DEVKIT_WNIDS, labels=None, order=None):
+    """``map_clsloc.txt`` as the devkit writes it: '<wnid> <label> <name>', label k on line k
+    unless ``order`` (indices into the lines) says otherwise."""
+    labels = list(range(1, len(wnids) + 1)) if labels is None else labels
+    lines = [f"{w} {k} class_{k}" for w, k in zip(wnids, labels)]
+    lines = lines if order is None else [lines[i] for i in order]
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / CLASS_MAP).write_text("\n".join(lines) + "\n")
 
 
 def planar_rows(first: int, n: int) -> np.ndarray:
@@ -21,8 +51,9 @@ def planar_rows(first: int, n: int) -> np.ndarray:
 
 
 def write_release(folder, train_sizes=(3, 2, 3, 1, 2, 3, 2, 1, 2, 3), val_size=4, save=np.savez):
-    """All ten train batches (sizes as given) and the val batch, labels 1..1000 as published."""
-    folder.mkdir(parents=True, exist_ok=True)
+    """All ten train batches (sizes as given) and the val batch, labels 1..1000 as published,
+    with the class map ``DEVKIT_WNIDS`` beside them."""
+    write_class_map(folder)
     start = 0
     for name, n in zip(TRAIN_FILES, train_sizes):
         labels = [(start + k) * 97 % 1000 + 1 for k in range(n)]
@@ -41,17 +72,81 @@ def test_imagenet64_is_registered():
 
 
 @pytest.mark.parametrize("where", ["imagenet64", "."])
-def test_archives_give_channel_planar_pixels_and_zero_based_labels(tmp_path, where):
+def test_archives_give_channel_planar_pixels_and_torchvision_order_labels(tmp_path, where):
     n = write_release(tmp_path / where)
     train = load_imagenet64("train", str(tmp_path), False)
     assert train.x.dtype == torch.uint8 and train.x.shape == (n, 3, 64, 64)
-    assert train.y.dtype == torch.int64 and train.y.tolist() == [k * 97 % 1000 for k in range(n)]
+    assert train.y.dtype == torch.int64
+    assert train.y.tolist() == [sorted_rank(k * 97 % 1000 + 1) for k in range(n)]
     x = train.x.numpy()
     i, c, r, q = np.meshgrid(np.arange(n), np.arange(3), np.arange(64), np.arange(64), indexing="ij")
     assert np.array_equal(x, expected_pixel(i, c, r, q).astype(np.uint8))
     assert x[7, 2, 5, 9] == (7 + 100 + 15 + 45) % 256  # one pixel spelled out: image 7, blue, row 5, column 9
     test = load_imagenet64("test", str(tmp_path), False)
-    assert test.y.tolist() == [0, 999, 4, 16] and test.x[1, 0, 0, 1].item() == 1001 % 256 + 5
+    assert test.y.tolist() == [7, 0, 35, 119] and test.x[1, 0, 0, 1].item() == 1001 % 256 + 5  # labels 1, 1000, 5, 17
+
+
+def test_class_map_relabels_devkit_label_k_to_the_sorted_rank_of_its_wnid(tmp_path):
+    rng = np.random.default_rng(0)
+    wnids = [f"n{i:08d}" for i in rng.permutation(10**8)[:1000]]  # line k - 1 names label k's wnid
+    write_class_map(tmp_path, wnids, order=rng.permutation(1000))  # lines in any order
+    relabel = read_class_map(tmp_path / CLASS_MAP)
+    ranks = {w: i for i, w in enumerate(sorted(wnids))}
+    assert relabel.dtype == np.int64 and relabel.tolist() == [ranks[w] for w in wnids]
+    assert sorted(relabel.tolist()) == list(range(1000))
+
+
+def test_archive_labels_follow_the_class_map(tmp_path):
+    # The devkit's first lines: label 1 is n02119789 (kit fox), label 2 n02100735, label 3
+    # n02110185; with 997 later wnids these rank 2, 0, 1 among the sorted wnids.
+    wnids = ["n02119789", "n02100735", "n02110185", *(f"n0300{i:04d}" for i in range(997))]
+    write_class_map(tmp_path, wnids)
+    np.savez(tmp_path / "val_data.npz", data=planar_rows(0, 4), labels=[1, 2, 3, 1000])
+    assert load_imagenet64("test", str(tmp_path), False).y.tolist() == [2, 0, 1, 999]
+
+
+def test_missing_class_map_raises_one_data_error(tmp_path):
+    write_release(tmp_path / "imagenet64")
+    (tmp_path / "imagenet64" / CLASS_MAP).unlink()
+    with pytest.raises(DataError, match=r"data\.root.*map_clsloc\.txt.*devkit") as error:
+        load_imagenet64("test", str(tmp_path), False)
+    assert str(tmp_path / "imagenet64") in str(error.value)
+    assert not imagenet64_present(str(tmp_path), ("test",)) and not imagenet64_present(str(tmp_path))
+    message = absent_message(tmp_path, "train")
+    assert "data.root" in message and CLASS_MAP in message and "devkit" in message
+    assert CLASS_MAP in LAYOUT
+
+
+def test_class_map_in_another_folder_than_the_archives_does_not_count(tmp_path):
+    write_release(tmp_path / "imagenet64")
+    (tmp_path / "imagenet64" / CLASS_MAP).rename(tmp_path / CLASS_MAP)
+    assert not imagenet64_present(str(tmp_path), ("test",))
+    with pytest.raises(DataError, match="lack the class map"):
+        load_imagenet64("test", str(tmp_path), False)
+
+
+def bad_map(folder, case):
+    wnids = list(DEVKIT_WNIDS)
+    if case == "999 lines":
+        write_class_map(folder, wnids[:999])
+    elif case == "repeated wnid":
+        write_class_map(folder, [wnids[0], *wnids[:999]])
+    elif case == "repeated label":
+        write_class_map(folder, wnids, labels=[1, *range(1, 1000)])
+    elif case == "label 0":
+        write_class_map(folder, wnids, labels=list(range(1000)))
+    elif case == "not a wnid":
+        write_class_map(folder, ["kit_fox", *wnids[1:]])
+    elif case == "no label":
+        (folder / CLASS_MAP).write_text("\n".join(wnids) + "\n")
+
+
+@pytest.mark.parametrize("case", ["999 lines", "repeated wnid", "repeated label", "label 0", "not a wnid", "no label"])
+def test_malformed_class_map_raises_one_data_error(tmp_path, case):
+    np.savez(tmp_path / "val_data.npz", data=planar_rows(0, 2), labels=[1, 2])
+    bad_map(tmp_path, case)
+    with pytest.raises(DataError, match=r"map_clsloc\.txt' is malformed.*data\.root"):
+        load_imagenet64("test", str(tmp_path), False)
 
 
 def test_compressed_archives_give_the_same_split(tmp_path):
@@ -62,6 +157,7 @@ def test_compressed_archives_give_the_same_split(tmp_path):
 
 
 def test_column_major_archive_gives_the_same_images(tmp_path):
+    write_class_map(tmp_path)
     np.savez(tmp_path / "val_data.npz", data=np.asfortranarray(planar_rows(0, 3)), labels=[1, 2, 3])
     x = load_imagenet64("test", str(tmp_path), False).x.numpy()
     i, c, r, q = np.meshgrid(np.arange(3), np.arange(3), np.arange(64), np.arange(64), indexing="ij")
@@ -122,12 +218,14 @@ def bad_val(path, case):
     "case", ["short rows", "float data", "image-shaped data", "zero label", "label 1001", "label count", "no labels"]
 )
 def test_malformed_archive_raises_one_data_error(tmp_path, case):
+    write_class_map(tmp_path)
     bad_val(tmp_path / "val_data.npz", case)
     with pytest.raises(DataError, match=r"val_data\.npz' is malformed.*data\.root"):
         load_imagenet64("test", str(tmp_path), False)
 
 
 def test_unreadable_archive_raises_data_error(tmp_path):
+    write_class_map(tmp_path)
     (tmp_path / "val_data.npz").write_bytes(b"not a zip")
     with pytest.raises(DataError, match="could not be read"):
         load_imagenet64("test", str(tmp_path), False)

@@ -2,31 +2,44 @@
 
 ``load_imagenet64(split, root, download)`` returns ``train`` (1,281,167 images in the
 published release) or ``test`` (the ILSVRC-2012 validation set, 50,000 images) as uint8
-[N, 3, 64, 64] RGB images and int64 labels 0-999. It takes the first of these layouts
-that is present under ``root``:
+[N, 3, 64, 64] RGB images and int64 labels 0-999 in torchvision's class order. It takes
+the first of these layouts that is present under ``root``:
 
 1. The published NumPy archives (the ``*_npz.zip`` downloads of image-net.org,
    unpacked): ``train_data_batch_1.npz`` ... ``train_data_batch_10.npz`` for ``train``
    and ``val_data.npz`` for ``test``, all in ``{root}/imagenet64/`` or directly in
-   ``{root}`` (looked for in that order; all files of a split must be in one folder).
-   Each holds ``data``: uint8 [n, 12288], one image per row laid out channel-planar (the
-   4096 red values, then green, then blue, each plane 64 x 64 row-major), which is
-   [n, 3, 64, 64] in C order; and ``labels``: integers 1..1000, stored here 0-based.
-   Other keys (the train batches' ``mean``) are ignored. Batches are concatenated in
-   batch order. The release's labels follow the ILSVRC localisation devkit's
-   ``map_clsloc.txt`` order (label 1 is n02119789, kit fox), *not* the sorted-wnid order
-   of torchvision's ``ImageNet`` and of pretrained ImageNet classifiers.
+   ``{root}`` (looked for in that order; all files of a split must be in one folder),
+   with the class map ``map_clsloc.txt`` in that same folder. Each archive holds
+   ``data``: uint8 [n, 12288], one image per row laid out channel-planar (the 4096 red
+   values, then green, then blue, each plane 64 x 64 row-major), which is [n, 3, 64, 64]
+   in C order; and ``labels``: integers 1..1000. Other keys (the train batches'
+   ``mean``) are ignored. Batches are concatenated in batch order.
 2. An image folder ``{root}/imagenet64/{folder}/{class}/*.png`` with ``folder`` =
    ``train`` for ``train`` and ``val`` (or else ``test``) for ``test``, each image a
    64 x 64 PNG read with Pillow and converted to RGB. Class folders are named either all
-   by label (decimal integers 0..999: that is the label, so ``label - 1`` of the
-   archives reproduces them) or all by WordNet id (``n01440764``...): then labels are
-   the ranks of the wnids present in sorted order, torchvision's ``ImageFolder`` and
-   ``ImageNet`` convention, which equals torchvision's class index when all 1000 are
-   there. Images come in label order, then sorted file-name order.
+   by label (decimal integers 0..999, taken as labels in torchvision's class order, the
+   order the archives are relabelled to) or all by WordNet id (``n01440764``...): then
+   labels are the ranks of the wnids present in sorted order, torchvision's
+   ``ImageFolder`` and ``ImageNet`` convention, which equals torchvision's class index
+   when all 1000 are there. Images come in label order, then sorted file-name order.
+
+Class order: every label this module returns is torchvision's class index, the rank of
+the class's WordNet id among the 1000 sorted wnids (0 is n01440764, tench). That is the
+output order of torchvision's and the ``robustness`` library's pretrained ImageNet
+classifiers and the label order of EDM's ``edm-imagenet-64x64-cond-adm`` (EDM's dataset
+tool numbers the sorted class folders). The archives number classes otherwise: label k
+is line k of the ILSVRC localisation devkit's ``map_clsloc.txt`` (lines ``n02119789 1
+kit_fox``: label 1 is n02119789, kit fox), the file the release's own scripts
+(github.com/PatrykChrabaszcz/Imagenet32_Scripts) number classes by. So the archives'
+labels are relabelled by that file: label k becomes the sorted rank of the wnid the map
+gives k. The file comes with the ILSVRC2014 (and later) devkit as
+``data/map_clsloc.txt``; without it the archives are not read (``DataError``), because
+a class-conditional score or a pretrained classifier would silently get the wrong
+classes.
 
 ImageNet cannot be downloaded without an image-net.org login, so ``download`` changes
-nothing: absent data is a ``DataError`` naming ``data.root`` and the files expected.
+nothing: absent data (the class map included) is a ``DataError`` naming ``data.root``
+and the files expected.
 ``imagenet64_present(root, splits)`` says, from file names only, whether a layout is
 there.
 
@@ -56,12 +69,14 @@ NUM_CLASSES = 1000
 TRAIN_FILES = tuple(f"train_data_batch_{i}.npz" for i in range(1, 11))
 TEST_FILES = ("val_data.npz",)
 ARCHIVES = {"train": TRAIN_FILES, "test": TEST_FILES}
+CLASS_MAP = "map_clsloc.txt"  # the devkit's class numbering of the archives, beside them
 FOLDER_NAMES = {"train": ("train",), "test": ("val", "test")}
 WNID = re.compile(r"^n\d{8}$")
 # what to put under data.root, for config checks' messages ({root} is filled in)
 LAYOUT = (
-    "{root}/imagenet64/ (or {root}/) with train_data_batch_1.npz .. train_data_batch_10.npz and val_data.npz "
-    "(the downsampled ImageNet 64x64 NumPy release), or {root}/imagenet64/<train|val>/<class>/*.png"
+    "{root}/imagenet64/ (or {root}/) with train_data_batch_1.npz .. train_data_batch_10.npz, val_data.npz "
+    "(the downsampled ImageNet 64x64 NumPy release) and map_clsloc.txt (the ILSVRC devkit's class map), "
+    "or {root}/imagenet64/<train|val>/<class>/*.png"
 )
 
 
@@ -104,7 +119,61 @@ def imagenet64_present(root: str | os.PathLike, splits: tuple[str, ...] = SPLITS
     for split in splits:
         _check_split(split)
     base = Path(root)
-    return all(_archive_folder(base, s) is not None or _image_folder(base, s) is not None for s in splits)
+
+    def present(split: str) -> bool:
+        folder = _archive_folder(base, split)
+        if folder is not None:  # the archives are read first, and need their class map
+            return (folder / CLASS_MAP).is_file()
+        return _image_folder(base, split) is not None
+
+    return all(present(s) for s in splits)
+
+
+def _missing_map_message(root: Path, folder: Path) -> str:
+    return (
+        f"ImageNet-64 under data.root='{root}': the archives in '{folder}' lack the class map "
+        f"'{CLASS_MAP}' beside them. The downsampled ImageNet release numbers its classes 1..1000 by "
+        "that file of the ILSVRC localisation devkit (the order of the release's own scripts, "
+        "github.com/PatrykChrabaszcz/Imagenet32_Scripts), not by torchvision's sorted WordNet ids, which "
+        "pretrained ImageNet classifiers and EDM's conditional ImageNet-64 network use; without it the "
+        f"labels would silently name the wrong classes. Fix: copy data/{CLASS_MAP} of the ILSVRC2014 (or "
+        f"later) devkit from image-net.org into '{folder}'."
+    )
+
+
+def _bad_map(path: Path, problem: str) -> DataError:
+    return DataError(
+        f"ImageNet-64 class map '{path}' is malformed: {problem}. It must have 1000 lines '<wnid> <label> "
+        f"<name>' with 1000 distinct WordNet ids (n01440764 ...) and the labels 1..1000, as the ILSVRC "
+        f"devkit's data/{CLASS_MAP}. Fix: replace it with the devkit's file (under data.root)."
+    )
+
+
+def read_class_map(path: str | os.PathLike) -> np.ndarray:
+    """The relabelling the devkit's ``map_clsloc.txt`` at ``path`` defines: int64 [1000]
+    whose entry k - 1 is torchvision's class index (the rank among the sorted wnids) of
+    the wnid the map gives archive label k. Raises ``DataError`` if the file is absent
+    or is not 1000 distinct wnids with the labels 1..1000."""
+    path = Path(path)
+    try:
+        lines = [line.split() for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as e:
+        raise _bad_map(path, f"it could not be read ({e})") from e
+    for fields in lines:
+        if len(fields) < 2 or not WNID.match(fields[0]) or not fields[1].isdigit():
+            raise _bad_map(path, f"the line '{' '.join(fields)[:60]}' is not '<wnid> <label> <name>'")
+    wnids, labels = [f[0] for f in lines], [int(f[1]) for f in lines]
+    if len(lines) != NUM_CLASSES:
+        raise _bad_map(path, f"it has {len(lines)} lines")
+    if len(set(wnids)) != NUM_CLASSES:
+        raise _bad_map(path, f"it names {len(set(wnids))} distinct wnids")
+    if sorted(labels) != list(range(1, NUM_CLASSES + 1)):
+        raise _bad_map(path, "its labels are not 1..1000, each once")
+    rank = {wnid: i for i, wnid in enumerate(sorted(wnids))}
+    relabel = np.empty(NUM_CLASSES, dtype=np.int64)
+    for wnid, label in zip(wnids, labels):
+        relabel[label - 1] = rank[wnid]
+    return relabel
 
 
 def _malformed(path: Path, problem: str) -> DataError:
@@ -137,7 +206,8 @@ def _read_header(archive: zipfile.ZipFile, key: str, path: Path) -> tuple[tuple[
 
 
 def _read_labels(path: Path) -> tuple[np.ndarray, int]:
-    """The 0-based int64 labels of one archive, after checking its ``data`` header."""
+    """The archive's labels 0..999 (its own 1..1000 less one, still in the devkit's
+    order), after checking its ``data`` header."""
     try:
         with zipfile.ZipFile(path) as archive:
             shape, dtype = _read_header(archive, "data", path)
@@ -183,7 +253,10 @@ def _read_data_into(path: Path, out: np.ndarray) -> None:
         raise _malformed(path, f"its 'data' could not be read ({e})") from e
 
 
-def _load_archives(folder: Path, split: str, scratch_dir, memmap_bytes: int) -> ImageSplit:
+def _load_archives(root: Path, folder: Path, split: str, scratch_dir, memmap_bytes: int) -> ImageSplit:
+    if not (folder / CLASS_MAP).is_file():
+        raise DataError(_missing_map_message(root, folder))
+    relabel = read_class_map(folder / CLASS_MAP)
     paths = [folder / name for name in ARCHIVES[split]]
     labels, counts = zip(*(_read_labels(p) for p in paths))  # labels and headers first: no pixels yet
     images = empty_images(sum(counts), (3, SIDE, SIDE), scratch_dir, memmap_bytes)
@@ -191,7 +264,7 @@ def _load_archives(folder: Path, split: str, scratch_dir, memmap_bytes: int) -> 
     for path, n in zip(paths, counts):
         _read_data_into(path, images[start : start + n])  # channel-planar rows are CHW in C order
         start += n
-    return ImageSplit(torch.from_numpy(images), torch.from_numpy(np.concatenate(labels)))
+    return ImageSplit(torch.from_numpy(images), torch.from_numpy(relabel[np.concatenate(labels)]))
 
 
 def _class_folders(folder: Path) -> list[tuple[int, Path]]:
@@ -235,6 +308,9 @@ def _load_image_folder(folder: Path, scratch_dir, memmap_bytes: int) -> ImageSpl
 
 
 def absent_message(root: Path, split: str) -> str:
+    folder = _archive_folder(root, split)
+    if folder is not None and not (folder / CLASS_MAP).is_file():
+        return _missing_map_message(root, folder) + " (ImageNet cannot be downloaded automatically.)"
     names = ", ".join(ARCHIVES[split])
     folders = " or ".join(f"'{root / 'imagenet64' / n}/<class>/*.png'" for n in FOLDER_NAMES[split])
     return (
@@ -242,23 +318,26 @@ def absent_message(root: Path, split: str) -> str:
         "automatically (image-net.org requires a login), so data.download does not help. "
         "Fix: download the downsampled ImageNet 64x64 NumPy release (Imagenet64_train_part1_npz.zip, "
         "Imagenet64_train_part2_npz.zip, Imagenet64_val_npz.zip) from image-net.org, unpack it and put "
-        f"{names} in '{root / 'imagenet64'}' (or directly in data.root), or provide an image folder {folders}."
+        f"{names} in '{root / 'imagenet64'}' (or directly in data.root) together with {CLASS_MAP} of the "
+        "ILSVRC2014 (or later) devkit, which numbers the release's classes, or provide an image folder "
+        f"{folders}."
     )
 
 
 def load_imagenet64(
     split: str, root: str, download: bool, scratch_dir: str | os.PathLike | None = None, memmap_bytes: int = MEMMAP_BYTES
 ) -> ImageSplit:  # fmt: skip
-    """One split of ImageNet-64: uint8 [N, 3, 64, 64] RGB, int64 labels 0-999 (layouts,
-    label order and memory use in the module docstring). Splits over ``memmap_bytes`` are
-    assembled in a memory-mapped scratch file in ``scratch_dir`` (default ``$TMPDIR``).
-    Raises ``DataError`` if the split is absent (``download`` cannot help), incomplete
-    (naming the missing archives), or malformed (naming the file and the problem)."""
+    """One split of ImageNet-64: uint8 [N, 3, 64, 64] RGB, int64 labels 0-999 in
+    torchvision's class order (layouts, class order and memory use in the module
+    docstring). Splits over ``memmap_bytes`` are assembled in a memory-mapped scratch
+    file in ``scratch_dir`` (default ``$TMPDIR``). Raises ``DataError`` if the split is
+    absent (``download`` cannot help), incomplete (naming the missing archives), lacks or
+    has a malformed class map, or is malformed (naming the file and the problem)."""
     _check_split(split)
     base = Path(root)
     folder = _archive_folder(base, split)
     if folder is not None:
-        return _load_archives(folder, split, scratch_dir, memmap_bytes)
+        return _load_archives(base, folder, split, scratch_dir, memmap_bytes)
     partial = _partial_archives(base, split)
     if partial is not None:  # an incomplete download is an error, not a reason to look elsewhere
         folder, missing = partial
