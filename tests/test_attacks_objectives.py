@@ -1,12 +1,18 @@
 """L2 PGD under both eps conventions, and the training objectives built on it."""
 
+import tempfile
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from pags.attacks import l2_norm, pgd_l2
+from pags.datasets import ImageSplit
+from pags.models import build_model
 from pags.objectives import PGD, Standard, draw, make_objective
+from pags.train import TrainSettings, train_loop
 
 PGD_OPTIONS = {"steps": 5, "step_size": 0.5, "random_start": 0.5, "eps_convention": "per_example"}
 
@@ -112,15 +118,88 @@ def test_pgd_random_start_is_deterministic_given_the_generator():
     assert not torch.equal(attack(1), attack(2))
 
 
+def batchnorm_model(seed=0):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 3))
+
+
 def test_pgd_restores_training_mode_and_leaves_batchnorm_statistics_alone():
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 3)).train()
+    model = batchnorm_model().train()
     x, y = interior_batch()
     before = {k: v.clone() for k, v in model.state_dict().items()}
-    pgd_l2(model, x, y, 0.2, 3, 0.1, 0.1, "per_example")
+    pgd_l2(model, x, y, 0.2, 3, 0.1, 0.1, "per_example", mode="eval")
     assert model.training
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
+
+
+@pytest.mark.parametrize("was_training", [True, False])
+def test_pgd_in_train_mode_updates_batchnorm_statistics_once_per_step(was_training):
+    model = batchnorm_model().train(was_training)
+    x, y = interior_batch()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    pgd_l2(model, x, y, 0.2, 3, 0.1, 0.1, "per_example", mode="train")
+    assert model.training == was_training
+    after = model.state_dict()
+    assert not torch.equal(after["1.running_mean"], before["1.running_mean"])
+    assert not torch.equal(after["1.running_var"], before["1.running_var"])
+    assert after["1.num_batches_tracked"].item() == 3  # one forward pass per attack step
+    for k in ("0.weight", "0.bias", "1.weight", "1.bias", "3.weight", "3.bias"):
+        assert torch.equal(after[k], before[k]), k  # the attack moves no parameter
+
+
+def test_pgd_in_train_mode_attacks_the_batch_normalised_model():
+    # With batch statistics the first step follows the gradient of the train-mode
+    # network, which differs from the eval-mode one's while running stats are at their
+    # initial values (mean 0, var 1) and the batch's are not.
+    x, y = interior_batch(n=16)
+    steps = {
+        mode: pgd_l2(batchnorm_model(), x, y, 0.2, 1, 0.05, 0, "per_example", mode=mode) - x for mode in ("eval", "train")
+    }
+    assert not torch.allclose(steps["eval"], steps["train"])
+    model = batchnorm_model().train()
+    delta = torch.zeros_like(x, requires_grad=True)
+    (grad,) = torch.autograd.grad(F.cross_entropy(model(x + delta), y, reduction="sum"), delta)
+    expected = 0.05 * grad / grad.flatten(1).norm(dim=1).view(-1, 1, 1, 1)
+    assert torch.allclose(steps["train"], expected, atol=1e-6)
+
+
+def test_unknown_attack_mode_is_rejected():
+    x, y = interior_batch()
+    with pytest.raises(ValueError, match="attack mode"):
+        pgd_l2(linear_model(), x, y, 0.2, 1, 0.1, 0, "per_example", mode="inference")
+    with pytest.raises(ValueError, match="attack_mode"):
+        make_objective("pgd", 0.2, {**PGD_OPTIONS, "attack_mode": "inference"})
+
+
+def train_with_pgd(attack_mode, seed=0):
+    """One epoch of PGD training of a small BatchNorm CNN; the final state dict."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (48, 1, 8, 8), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 2, (48,), generator=g)
+    settings = TrainSettings(
+        epochs=1, batch_size=16, lr=0.1, momentum=0.9, weight_decay=5e-4, milestones=(), gamma=0.1, augment="none", amp=False
+    )  # fmt: skip
+    torch.manual_seed(seed)
+    model = build_model("small_cnn", 1, 2, width=4)
+    objective = make_objective("pgd", [0.5, 1.0], {**PGD_OPTIONS, "steps": 2, "attack_mode": attack_mode})
+    with tempfile.TemporaryDirectory() as folder:
+        train_loop(
+            model, objective, ImageSplit(x, y), settings, torch.Generator().manual_seed(seed),
+            Path(folder) / "ckpt.pt", f"pgd-{attack_mode}", torch.device("cpu"), progress_seconds=None,
+        )  # fmt: skip
+    return model.state_dict()
+
+
+def test_pgd_training_in_train_mode_is_deterministic_given_the_seed():
+    first, again, evaluated = train_with_pgd("train"), train_with_pgd("train"), train_with_pgd("eval")
+    assert first.keys() == again.keys()
+    for k in first:
+        assert torch.equal(first[k], again[k]), k
+    # the attack's batches moved the BatchNorm statistics: the two modes train different models
+    assert first["1.num_batches_tracked"].item() == 3 * 3  # 3 batches, 2 attack steps + 1 training pass each
+    assert evaluated["1.num_batches_tracked"].item() == 3
+    assert not torch.equal(first["1.running_mean"], evaluated["1.running_mean"])
 
 
 def test_unknown_eps_convention_is_rejected():
@@ -159,6 +238,8 @@ def test_standard_objective_is_cross_entropy():
 def test_make_objective_builds_pgd_with_all_listed_strengths():
     objective = make_objective("pgd", [1, 4, 8], PGD_OPTIONS)
     assert objective == PGD(strengths=[1.0, 4.0, 8.0], steps=5, step_size=0.5, random_start=0.5, eps_convention="per_example")
+    assert objective.attack_mode == "eval"  # the key is optional: models trained without it keep their params
+    assert make_objective("pgd", 1, {**PGD_OPTIONS, "attack_mode": "train"}).attack_mode == "train"
 
 
 def test_pgd_objective_is_at_least_the_clean_loss():

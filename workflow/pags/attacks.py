@@ -3,6 +3,11 @@
 ``per_example``: every image gets its own L2 ball of radius eps (the standard definition).
 ``batch``: the whole batch's perturbation, flattened into one vector, lies in one ball of
 radius eps (the authors' code); each image then gets about eps / sqrt(batch size).
+
+The attack runs the model in one of two ``ATTACK_MODES``: ``eval`` (BatchNorm normalises
+with its running statistics, which the attack leaves untouched) or ``train`` (BatchNorm
+normalises with each adversarial batch's own statistics and updates its running
+statistics at every attack step, as the authors' ImageNet-64 code does).
 """
 
 from __future__ import annotations
@@ -22,11 +27,17 @@ def project(delta: torch.Tensor, eps: float, convention: str) -> torch.Tensor:
     return delta * torch.where(norm > eps, eps / norm, 1)
 
 
+ATTACK_MODES = ("eval", "train")
+
+
 @contextlib.contextmanager
-def eval_mode(model: nn.Module):
-    """Attack in eval mode so BatchNorm statistics never see adversarial batches."""
+def attack_mode(model: nn.Module, mode: str):
+    """Run the block with ``model`` in ``mode`` (``eval`` or ``train``, see the module
+    docstring), then restore the mode it had."""
+    if mode not in ATTACK_MODES:
+        raise ValueError(f"attack mode must be one of {list(ATTACK_MODES)}, got {mode!r}")
     was_training = model.training
-    model.eval()
+    model.train(mode == "train")
     try:
         yield
     finally:
@@ -43,6 +54,7 @@ def pgd_l2(
     random_start: float,
     convention: str,
     generator: torch.Generator | None = None,
+    mode: str = "eval",
 ) -> torch.Tensor:
     """Maximise cross-entropy over the L2 ball of radius ``eps`` around ``x``.
 
@@ -51,7 +63,15 @@ def pgd_l2(
     gradient is nonzero, however small it is, and is zero where the gradient is zero.
     The loss is the sum of the per-example cross-entropies, so an image's gradient does
     not depend on the batch size. Adversarial images stay in the image domain [0, 1].
+
+    ``mode`` is the model's mode during the attack (``ATTACK_MODES``); the model's own
+    mode is restored afterwards. In ``eval`` the BatchNorm running statistics are left
+    as they were; in ``train`` every attack step's forward pass normalises with the
+    adversarial batch's statistics and moves the running statistics towards them (the
+    authors' ImageNet-64 training). ``eps`` <= 0 returns ``x`` without running the model.
     """
+    if mode not in ATTACK_MODES:
+        raise ValueError(f"attack mode must be one of {list(ATTACK_MODES)}, got {mode!r}")
     if eps <= 0:
         return x.detach()
     delta = torch.zeros_like(x)
@@ -59,7 +79,7 @@ def pgd_l2(
         noise = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         delta = random_start * unit_direction(noise, convention)
         delta = (x + delta).clamp(0, 1) - x
-    with eval_mode(model):
+    with attack_mode(model, mode):
         for _ in range(steps):
             delta.requires_grad_(True)
             loss = F.cross_entropy(model(x + delta), y, reduction="sum")

@@ -7,7 +7,8 @@ from which one value is drawn per batch. l is the cross-entropy on logits.
 - gnorm:      l(f(x), y) + lambda * scale * mean_i ||grad_x l(f(x_i), y_i)||^2  (double backprop)
 - smooth:     l(f(x), y) + lambda * mean_i ||f(x_i + e_i) - f(x_i)||^2,  e ~ N(0, s^2), s fixed
 - randsmooth: l(f(x + e), y),  e ~ N(0, sigma^2), sigma = strength
-- pgd:        l(f(x_adv), y),  x_adv from L2 PGD in the eps ball (``attacks.pgd_l2``)
+- pgd:        l(f(x_adv), y),  x_adv from L2 PGD in the eps ball (``attacks.pgd_l2``), the
+              model attacked in eval mode or, with ``attack_mode: train``, in train mode
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .attacks import pgd_l2
+from .attacks import ATTACK_MODES, pgd_l2
 from .grid import strength_values
 
 Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], torch.Tensor]
@@ -89,18 +90,38 @@ class RandSmooth:
 
 @dataclass
 class PGD:
-    """Adversarial training: cross-entropy at the L2-PGD adversarial example."""
+    """Adversarial training: cross-entropy at the L2-PGD adversarial example.
+
+    ``attack_mode`` is the model's mode during the attack. ``eval`` (the default): the
+    attack never touches the BatchNorm statistics. ``train`` (the authors' ImageNet-64
+    code): the attack's forward passes normalise with the adversarial batches' own
+    statistics and update the running statistics, so these see every attack step besides
+    the training step's forward pass."""
 
     strengths: list[float]  # eps
     steps: int
     step_size: float  # as a fraction of eps (the authors: 2/steps on CIFAR, 2.5/steps on MNIST)
     random_start: float  # norm of the random start, as a fraction of eps
     eps_convention: str
+    attack_mode: str = "eval"
+
+    def __post_init__(self):
+        if self.attack_mode not in ATTACK_MODES:
+            raise ValueError(f"pgd attack_mode must be one of {list(ATTACK_MODES)}, got {self.attack_mode!r}")
 
     def __call__(self, model, x, y, generator):
         eps = draw(self.strengths, generator)
         x_adv = pgd_l2(
-            model, x, y, eps, self.steps, self.step_size * eps, self.random_start * eps, self.eps_convention, generator
+            model,
+            x,
+            y,
+            eps,
+            self.steps,
+            self.step_size * eps,
+            self.random_start * eps,
+            self.eps_convention,
+            generator,
+            mode=self.attack_mode,
         )
         return F.cross_entropy(model(x_adv), y)
 
@@ -117,6 +138,7 @@ OBJECTIVES: dict[str, Callable[[list[float], dict[str, Any]], Objective]] = {
         step_size=float(options["step_size"]),
         random_start=float(options["random_start"]),
         eps_convention=options["eps_convention"],
+        attack_mode=options.get("attack_mode", "eval"),  # optional: absent from older models' params
     ),
 }
 
