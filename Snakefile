@@ -9,6 +9,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/manifold.smk"
 include: "workflow/rules/train.smk"
+include: "workflow/rules/pretrained.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
@@ -23,15 +24,21 @@ localrules:
     alignment_table,
     score_quality,
     regimes,
+    top1_table,
     fig_noise_robustness,
     fig_distractor,
     fig_manifold_robustness,
     fig_tangent_noise,
     fig_ground_truth,
+    fig_imagenet,
     fig_score_alignment,
     fig_gallery,
     test_images,
     score_images,
+
+
+onstart:
+    check_data_before_jobs(workflow.dag.needrun_jobs())
 
 
 rule all:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 
@@ -21,4 +23,5 @@ def random_crop_flip(x: torch.Tensor, generator: torch.Generator, padding: int =
     return cropped_rows.gather(3, cols.expand(n, x.shape[1], h, w))
 
 
-AUGMENTATIONS = {"none": None, "crop_flip": random_crop_flip}
+# crop_flip: the CIFAR-10 recipe (padding 4); crop_flip_pad8: the authors' ImageNet-64 one.
+AUGMENTATIONS = {"none": None, "crop_flip": random_crop_flip, "crop_flip_pad8": partial(random_crop_flip, padding=8)}

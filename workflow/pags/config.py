@@ -8,9 +8,11 @@ any job starts.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Iterable
 
-from .compatibility import check_edm_config, check_forward
+from .compatibility import check_classifier, check_edm_config, check_forward
+from .datasets import imagenet, imagenet64
 from .datasets.cifar10 import cifar10_present
 from .datasets.mnist import mnist_present
 from .datasets.registry import BASE_SHAPES
@@ -19,6 +21,7 @@ from .gallery import check_galleries
 from .grid import expand_grid, format_strength
 from .manifold.autoencoder import Autoencoder
 from .models import ARCHITECTURES, build_model
+from .pretrained import check_family_config
 from .score.denoiser import check_denoiser_shape
 
 
@@ -103,8 +106,8 @@ def check_sweep(name: str, exp: dict[str, Any]) -> None:
         )
 
 
-def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any]) -> None:
-    name = f"sweep.{dataset}"
+def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any], section: str = "sweep") -> None:
+    name = f"{section}.{dataset}"
     score, metrics, regimes = exp["score"], exp["alignment"]["metrics"], exp["regimes"]
     exact = {"analytic", "posterior"} & set(score["backends"])
     if exact and dataset != "synthetic":
@@ -119,6 +122,8 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any]) -
         )
     if "edm" in score["backends"]:
         shape, classes = data_shape(config, dataset)
+        if score["image_side"] is not None:
+            shape = (shape[0], score["image_side"], score["image_side"])
         check_edm_config(
             score["edm_network"], num_classes=classes, image_shape=shape, conditional=score["conditional"], key=f"{name}.score"
         )
@@ -145,6 +150,30 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any]) -
         )
 
 
+def check_pretrained(dataset: str, section: dict[str, Any], config: dict[str, Any]) -> None:
+    """A pretrained family evaluated on ``dataset``: the family has a member at each eps,
+    each member has a weights entry, its networks fit the data, and the score, alignment
+    and regime settings hold together as a sweep's do."""
+    name = f"pretrained.{dataset}"
+    family = check_family_config(section["family"], section["eps"], f"{name}.eps")
+    shape, classes = data_shape(config, dataset)
+    check_classifier(family.input, num_classes=classes, image_shape=shape, key=f"{name}.family", name=family.name)
+    for eps in section["eps"]:
+        weights = family.weight_name(eps)
+        if weights not in config["weights"]:
+            raise ConfigError(
+                f"config key 'weights.{weights}' is missing: {name} evaluates {family.name} at eps {eps:g}. "
+                f"Fix: add it (url: null where no link works; copy the file {family.file_name(eps)} to "
+                f"results/weights/{weights}) and pin its sha256."
+            )
+    if 0 not in section["eps"]:
+        raise ConfigError(
+            f"config key '{name}.eps': the regimes are defined relative to the standard model, eps 0. Fix: add 0."
+        )
+    objectives = {"standard": {"grid": [0.0]}, "pgd": {"grid": [e for e in section["eps"] if e > 0]}}
+    check_alignment(dataset, {**section, "objectives": objectives}, config, section="pretrained")
+
+
 def check_gallery(config: dict[str, Any]) -> None:
     """The named galleries (figures.galleries): data set, objective and strengths exist."""
     check_galleries(config)
@@ -160,7 +189,10 @@ def check_synthetic(spec: dict[str, Any]) -> None:
 
 
 def data_shape(config: dict[str, Any], dataset: str) -> tuple[tuple[int, int, int], int]:
-    """(image shape [C, H, W], number of classes) of a data set the config trains on."""
+    """(image shape [C, H, W], number of classes) of a data set the config trains or
+    evaluates on."""
+    if dataset == "imagenet":
+        return (3, imagenet.CROP, imagenet.CROP), imagenet.NUM_CLASSES
     if dataset == "synthetic":
         return tuple(config["synthetic"]["image_shape"]), config["synthetic"]["n_classes"]
     if dataset.endswith("_distractor"):  # the digit and the letter stacked: twice the height
@@ -227,6 +259,24 @@ LOCAL_DATA = {
 }
 
 
+# Data sets no download can fetch (ImageNet needs a login) -> (are the files of a split
+# under data.root?, the error that names them). Checked only for the jobs that will run
+# (``check_raw_data``), so a run that does not need ImageNet does not need its files.
+NOT_DOWNLOADABLE = {
+    "imagenet64": (lambda root, split: imagenet64.imagenet64_present(root, (split,)), imagenet64.absent_message),
+    "imagenet": (lambda root, split: imagenet.imagenet_present(root), lambda root, split: imagenet.absent_message(root)),
+}
+
+
+def check_raw_data(root: str, needed: Iterable[tuple[str, str]]) -> None:
+    """Raise one ``ConfigError`` naming ``data.root`` and the files expected if a
+    (data set, split) in ``needed`` that cannot be downloaded is not under ``root``."""
+    for dataset, split in sorted(set(needed)):
+        present, message = NOT_DOWNLOADABLE[dataset]
+        if not present(root, split):
+            raise ConfigError(f"config key 'data.root': {message(Path(root), split)}")
+
+
 def check_data(config: dict[str, Any], datasets: Iterable[str]) -> None:
     data = config["data"]
     if data["download"]:
@@ -251,4 +301,6 @@ def check_config(config: dict[str, Any]) -> None:
     if "synthetic" in config["sweep"]:
         check_synthetic(config["synthetic"])
     check_networks(config)
+    for dataset, section in config["pretrained"].items():
+        check_pretrained(dataset, section, config)
     check_data(config, [config["distractor"]["dataset"], *config["sweep"]])

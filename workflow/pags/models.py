@@ -53,9 +53,56 @@ def small_cnn(in_channels: int, num_classes: int, width: int = 32, pool: int = 1
     )
 
 
+IMAGENET_MEAN = (0.485, 0.456, 0.406)  # robustness.datasets.ImageNet, torchvision's
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class InputNormalize(nn.Module):
+    """``(clamp(x, 0, 1) - mean) / std`` per channel, as ``robustness``'s
+    ``InputNormalize``: x [B, C, H, W], meant to be in [0, 1]; mean, std [C].
+
+    The clamp passes gradients at every x in the closed interval [0, 1] and none
+    outside it. (``torch.clamp`` itself passes none at the ends, which would zero the
+    input gradient at every saturated pixel, 0 or 255, of an image.)"""
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
+        super().__init__()
+        self.register_buffer("mean", mean.detach().float().reshape(1, -1, 1, 1).clone())
+        self.register_buffer("std", std.detach().float().reshape(1, -1, 1, 1).clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        inside = (x >= 0) & (x <= 1)
+        return (torch.where(inside, x, x.detach().clamp(0, 1)) - self.mean) / self.std
+
+
+class NormalizedClassifier(nn.Module):
+    """``net(normalize(x))``: images [B, C, H, W] in [0, 1] to logits [B, num_classes]."""
+
+    def __init__(self, normalize: nn.Module, net: nn.Module):
+        super().__init__()
+        self.normalize, self.net = normalize, net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(self.normalize(x))
+
+
+def normalized_torchvision(in_channels: int, num_classes: int, net: str = "resnet18") -> nn.Module:
+    """torchvision's ImageNet network ``net`` (e.g. resnet18: 7x7 stem, max-pool) behind a
+    per-channel normalisation layer: takes [B, 3, H, W] images in [0, 1] and returns
+    logits [B, num_classes]. The pretrained robust families take this form
+    (pags.pretrained); the layer starts at ImageNet's mean and std, a state dict sets its own."""
+    import torchvision.models
+
+    if in_channels != len(IMAGENET_MEAN):
+        raise ValueError(f"normalized_torchvision takes RGB images, not {in_channels} channels")
+    normalize = InputNormalize(torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD))
+    return NormalizedClassifier(normalize, getattr(torchvision.models, net)(num_classes=num_classes))
+
+
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "resnet18": resnet18,
     "resnet18_imagenet": resnet18_imagenet,
+    "normalized_torchvision": normalized_torchvision,
     "small_cnn": small_cnn,
 }
 

@@ -42,47 +42,17 @@ from torch import nn
 
 from .compatibility import ClassifierProperties
 from .errors import CheckpointError, ConfigError, WeightsError
+from .models import IMAGENET_MEAN, IMAGENET_STD, InputNormalize, NormalizedClassifier
 from .weights import verify
 
 log = logging.getLogger("pags.pretrained")
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)  # robustness.datasets.ImageNet, torchvision's
-IMAGENET_STD = (0.229, 0.224, 0.225)
 NORMALIZER_ATOL = 1e-3  # the checkpoints store these as float32
 TOP1_TOLERANCE = 0.5  # percentage points between measured and published top-1 before a flag
 SCORE_SIDE = 64  # px: the EDM ImageNet denoiser's resolution (edm-imagenet-64x64-cond-adm)
 
 
 # ---- the model ---------------------------------------------------------------------
-
-
-class InputNormalize(nn.Module):
-    """``(clamp(x, 0, 1) - mean) / std`` per channel, as ``robustness``'s
-    ``InputNormalize``: x [B, C, H, W], meant to be in [0, 1]; mean, std [C].
-
-    The clamp passes gradients at every x in the closed interval [0, 1] and none
-    outside it. (``torch.clamp`` itself passes none at the ends, which would zero the
-    input gradient at every saturated pixel, 0 or 255, of an image.)"""
-
-    def __init__(self, mean: torch.Tensor, std: torch.Tensor):
-        super().__init__()
-        self.register_buffer("mean", mean.detach().float().reshape(1, -1, 1, 1).clone())
-        self.register_buffer("std", std.detach().float().reshape(1, -1, 1, 1).clone())
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        inside = (x >= 0) & (x <= 1)
-        return (torch.where(inside, x, x.detach().clamp(0, 1)) - self.mean) / self.std
-
-
-class NormalizedClassifier(nn.Module):
-    """``net(normalize(x))``: images [B, C, H, W] in [0, 1] to logits [B, num_classes]."""
-
-    def __init__(self, normalize: nn.Module, net: nn.Module):
-        super().__init__()
-        self.normalize, self.net = normalize, net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(self.normalize(x))
 
 
 # ---- reading robustness checkpoints -----------------------------------------------
@@ -237,6 +207,18 @@ class PretrainedFamily:
     input: ClassifierProperties
     value_range: tuple[float, float] = (0.0, 1.0)
     loader: Callable[..., nn.Module] = field(default=load_robustness_checkpoint)
+    torchvision_net: str = "resnet18"
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        """The pags model spec of a loaded member (``pags.models.save_model``), so that it
+        is saved and loaded like a trained model: ``normalized_torchvision``."""
+        return {
+            "arch": "normalized_torchvision",
+            "in_channels": self.input.in_channels,
+            "num_classes": self.input.num_classes,
+            "options": {"net": self.torchvision_net},
+        }
 
     @property
     def strengths(self) -> tuple[float, ...]:
@@ -311,6 +293,7 @@ FAMILIES: dict[str, PretrainedFamily] = {
             build=_torchvision("resnet50"),
             arch="torchvision ResNet-50 with 1000 classes",
             input=IMAGENET_INPUT,
+            torchvision_net="resnet50",
         ),
     )
 }

@@ -145,15 +145,18 @@ def fit(
     checkpoint: str | os.PathLike,
     device: torch.device,
     progress_seconds: float | None = PROGRESS_SECONDS,
+    num_classes: int | None = None,
 ) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
     """Train the model ``hparams`` describes. Returns (model, model spec, train record).
+    ``num_classes``: the data set's classes (the model's outputs); default the largest
+    training label + 1, which a subset that lacks the last class gets wrong.
     ``train`` and ``test`` may be memory-mapped (``load_split(path, mmap=True)``)."""
     lr = scaled_lr(hparams["training"]["lr"], hparams["strength"], hparams["objective_options"].get("lr_threshold"))
     settings = TrainSettings.from_dict({**hparams["training"], "lr": lr})
     spec = {
         "arch": hparams["arch"],
         "in_channels": int(train.x.shape[1]),
-        "num_classes": train.num_classes,
+        "num_classes": num_classes or train.num_classes,
         "options": hparams.get("arch_options", {}),
     }
     torch.manual_seed(hparams["seed"])

@@ -48,14 +48,20 @@ def verify(path: str | os.PathLike, sha256: str | None, key: str) -> Path:
     return path
 
 
-def fetch(url: str, sha256: str | None, dest: str | os.PathLike, key: str) -> Path:
+def fetch(url: str | None, sha256: str | None, dest: str | os.PathLike, key: str) -> Path:
     """Download ``url`` to ``dest`` and verify it; ``dest`` appears only if it matches.
 
     An unpinned download is kept beside ``dest`` as ``.<name>.unpinned``, so that once its
     digest is checked and pinned the next run verifies that copy instead of downloading
-    again. Without a network the error says where to put a copy made elsewhere."""
+    again. Without a network, or without a ``url`` (published links that expired), the
+    error says where to put a copy made elsewhere."""
     dest = Path(dest)
     unpinned = dest.with_name(f".{dest.name}.unpinned")
+    if url is None and not unpinned.is_file():
+        raise WeightsError(
+            f"config key '{key}.url' is null: there is no link to download it from. Fix: set it to a working "
+            f"download link, or copy the file to '{dest}' and pin its sha256 under '{key}'."
+        )
     with atomic_path(dest) as tmp:
         if unpinned.is_file():
             os.replace(unpinned, tmp)

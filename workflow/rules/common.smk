@@ -1,6 +1,7 @@
 # Validation, grid expansion, paths and input functions shared by all rules.
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -23,12 +24,20 @@ if PACKAGE_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
 import jsonschema
 import yaml
 
-from pags.config import check_config, describe_validation_error
+from pags.config import (
+    NOT_DOWNLOADABLE,
+    check_config,
+    check_raw_data,
+    data_shape,
+    describe_validation_error,
+)
 from pags.datasets import BASE_DATASETS
+from pags.datasets.registry import loader_module
 from pags.errors import ConfigError
 from pags.gallery import IMAGES_PATTERN, galleries, images_key, parse_images
 from pags.labels import OBJECTIVE_NAMES
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
+from pags.pretrained import get_family
 from pags.provenance import canonical, code_version, coerce_numbers
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
@@ -71,11 +80,12 @@ LOGS = f"{RESULTS}/logs"
 FIGURES = f"{RESULTS}/figures"
 
 
-def script_code(name):
+def script_code(name, *modules):
     """The ``code`` param of the jobs that run ``workflow/scripts/<name>``, a digest of
     the script and the package modules it imports, blind to comments, docstrings and
-    formatting (``pags.provenance``), so that a change to what a job runs reruns it."""
-    return code_version(SCRIPTS / name)
+    formatting (``pags.provenance``), so that a change to what a job runs reruns it.
+    ``modules``: what the script imports by name at run time (a data set's loader)."""
+    return code_version(SCRIPTS / name, extra=modules)
 
 
 # ---- experiments ------------------------------------------------------------
@@ -92,11 +102,39 @@ def experiment(dataset):
         return config["distractor"]
     if dataset in config["sweep"]:
         return config["sweep"][dataset]
+    if dataset in config["pretrained"]:
+        return pretrained_experiment(dataset)
     raise WorkflowError(f"no experiment in the config trains on data set '{dataset}'")
 
 
 def sweep_datasets():
     return list(config["sweep"])
+
+
+def trained_datasets():
+    """The data sets whose models the workflow trains."""
+    return [distractor_dataset(), *sweep_datasets()]
+
+
+def pretrained_datasets():
+    """The data sets on which pretrained families are evaluated."""
+    return list(config["pretrained"])
+
+
+def one_of(names):
+    """A wildcard constraint that matches exactly ``names`` (nothing, if empty)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+def pretrained_experiment(dataset):
+    """A pretrained family as the sweep's tables, regimes and figures see an experiment:
+    eps 0 is the standard model, the others PGD-L2 models at per-example eps (Salman et
+    al. 2020 train in each image's own L2 ball), one seed."""
+    section = config["pretrained"][dataset]
+    robust = [eps for eps in section["eps"] if eps > 0]
+    objectives = {"standard": {"grid": [0.0]}} if 0 in section["eps"] else {}
+    objectives["pgd"] = {"grid": robust, "eps_convention": "per_example"}
+    return {**section, "objectives": objectives, "seeds": [0]}
 
 
 def is_synthetic(dataset):
@@ -202,6 +240,8 @@ def figure_names():
         names += [f"fig_gallery_{name}" for name in GALLERIES]
     if "synthetic" in config["sweep"]:
         names += ["fig_ground_truth"]
+    if "imagenet64" in config["sweep"] or "imagenet" in config["pretrained"]:
+        names += ["fig_imagenet"]
     return names
 
 
@@ -258,10 +298,17 @@ def score_inputs(wildcards):
 
 
 def score_params(wildcards):
-    """What determines a score file besides its path: the images and, for edm, the pinned weights."""
+    """What determines a score file besides its path: the images, the side they are
+    scored at and, for edm, the network and its pinned weights."""
     score = experiment(wildcards.dataset)["score"]
-    params = {"n_images": score["n_images"], "batch_size": score["batch_size"]}
+    params = {
+        "n_images": score["n_images"],
+        "batch_size": score["batch_size"],
+        "image_side": score["image_side"],
+        "num_classes": data_shape(config, wildcards.dataset)[1],
+    }
     if wildcards.backend == "edm":
+        params["edm_network"] = score["edm_network"]
         params["sha256"] = config["weights"][score["edm_network"]]["sha256"]
     return params
 
@@ -379,3 +426,87 @@ def ground_truth_metric():
         if "cosine" in metrics
         else experiment("synthetic")["regimes"]["metric"]
     )
+
+
+# ---- pretrained families --------------------------------------------------------
+
+
+def pretrained_weight_name(wildcards):
+    """The ``weights`` entry of the pretrained model a job evaluates."""
+    section = config["pretrained"][wildcards.dataset]
+    return get_family(
+        section["family"], f"pretrained.{wildcards.dataset}.family"
+    ).weight_name(parse_strength(wildcards.strength))
+
+
+def pretrained_params(wildcards):
+    section = config["pretrained"][wildcards.dataset]
+    name = pretrained_weight_name(wildcards)
+    return {
+        "family": section["family"],
+        "eps": parse_strength(wildcards.strength),
+        "objective": wildcards.objective,
+        "weights": name,
+        "sha256": config["weights"][name]["sha256"],
+        "top1": section["top1"],
+        "seed": section["seed"],
+    }
+
+
+def has_manifold_metrics(dataset):
+    """Sweeps measure on/off-manifold robustness; pretrained families are not measured so."""
+    return dataset in config["sweep"]
+
+
+def regimes_inputs(wildcards):
+    inputs = {"alignment": f"{RESULTS}/{wildcards.dataset}/tables/alignment.csv"}
+    if has_manifold_metrics(wildcards.dataset):
+        inputs["robustness"] = (
+            f"{RESULTS}/{wildcards.dataset}/tables/manifold_robustness.csv"
+        )
+    return inputs
+
+
+def imagenet_families():
+    """fig_imagenet's columns, as configured: own (the ImageNet-64 sweep) and pretrained."""
+    families = {"own": "imagenet64", "pretrained": "imagenet"}
+    return {
+        f: d
+        for f, d in families.items()
+        if d in config["sweep"] or d in config["pretrained"]
+    }
+
+
+def imagenet_figure_inputs():
+    """fig_imagenet's tables: the ImageNet-64 sweep's and the pretrained family's, where configured."""
+    inputs = {}
+    if "imagenet64" in config["sweep"]:
+        inputs["own_alignment"] = f"{RESULTS}/imagenet64/tables/alignment.csv"
+        inputs["own_regimes"] = f"{RESULTS}/imagenet64/tables/regimes.csv"
+    if "imagenet" in config["pretrained"]:
+        inputs["pretrained_alignment"] = f"{RESULTS}/imagenet/tables/alignment.csv"
+        inputs["pretrained_regimes"] = f"{RESULTS}/imagenet/tables/regimes.csv"
+        inputs["top1"] = f"{RESULTS}/imagenet/tables/top1.csv"
+    return inputs
+
+
+def raw_data_needed(jobs):
+    """(data set, split) of the raw data that ``jobs`` read from ``data.root`` and that no
+    download can fetch: checked before any job starts (``onstart``), and only for the
+    jobs that will run, so a run without ImageNet targets needs no ImageNet files."""
+    for job in jobs:
+        w = job.wildcards
+        if job.rule.name == "base_dataset" and w.base in NOT_DOWNLOADABLE:
+            yield w.base, w.split
+        elif (
+            job.rule.name in ("pretrained_images", "pretrained_model")
+            and w.dataset in NOT_DOWNLOADABLE
+        ):
+            yield w.dataset, "test"
+
+
+def check_data_before_jobs(jobs):
+    try:
+        check_raw_data(config["data"]["root"], raw_data_needed(jobs))
+    except ConfigError as e:
+        raise WorkflowError(str(e)) from None

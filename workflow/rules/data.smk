@@ -9,7 +9,7 @@ rule base_dataset:
     conda:
         "../../envs/pags.yaml"
     params:
-        code=script_code("base_dataset.py"),
+        code=lambda w: script_code("base_dataset.py", loader_module(w.base)),
     script:
         "../scripts/base_dataset.py"
 

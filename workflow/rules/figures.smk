@@ -192,3 +192,31 @@ for _name, _gallery in GALLERIES.items():
 rule fig_gallery:
     input:
         [gallery_file(name, ext) for name in GALLERIES for ext in ("pdf", "png")],
+
+
+rule fig_imagenet:
+    input:
+        **imagenet_figure_inputs(),
+    output:
+        pdf=report(
+            f"{FIGURES}/fig_imagenet.pdf",
+            caption="../report/fig_imagenet.rst",
+            category="ImageNet",
+        ),
+        png=f"{FIGURES}/fig_imagenet.png",
+    log:
+        f"{LOGS}/figures/fig_imagenet.log",
+    conda:
+        "../../envs/pags.yaml"
+    params:
+        code=script_code("fig_imagenet.py"),
+        metrics=lambda w: {
+            family: experiment(dataset)["regimes"]["metric"]
+            for family, dataset in imagenet_families().items()
+        },
+        scores=lambda w: {
+            family: regime_backend(dataset)
+            for family, dataset in imagenet_families().items()
+        },
+    script:
+        "../scripts/fig_imagenet.py"

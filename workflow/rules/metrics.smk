@@ -160,8 +160,7 @@ rule score_quality:
 
 rule regimes:
     input:
-        robustness=f"{RESULTS}/{{dataset}}/tables/manifold_robustness.csv",
-        alignment=f"{RESULTS}/{{dataset}}/tables/alignment.csv",
+        unpack(regimes_inputs),
     output:
         f"{RESULTS}/{{dataset}}/tables/regimes.csv",
     log:
@@ -172,6 +171,10 @@ rule regimes:
         code=script_code("regimes.py"),
         settings=lambda w: experiment(w.dataset)["regimes"],
         score=lambda w: regime_backend(w.dataset),
-        step_size=lambda w: experiment(w.dataset)["manifold_robustness"]["plot_step"],
+        step_size=lambda w: (
+            experiment(w.dataset)["manifold_robustness"]["plot_step"]
+            if has_manifold_metrics(w.dataset)
+            else None
+        ),
     script:
         "../scripts/regimes.py"

@@ -35,6 +35,7 @@ rule train_denoiser:
         code=script_code("train_denoiser.py"),
         settings=lambda w: experiment(w.dataset)["score"]["denoiser"],
         conditional=lambda w: experiment(w.dataset)["score"]["conditional"],
+        num_classes=lambda w: data_shape(config, w.dataset)[1],
     script:
         "../scripts/train_denoiser.py"
 

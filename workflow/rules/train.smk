@@ -10,11 +10,14 @@ rule train_model:
         record=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/train.json",
     log:
         f"{LOGS}/{{dataset}}/train/{{objective}}/{{strength}}/seed={{seed}}.log",
+    wildcard_constraints:
+        dataset=one_of(trained_datasets()),
     conda:
         "../../envs/pags.yaml"
     threads: 1
     params:
         code=script_code("train_model.py"),
         hparams=train_hparams,
+        num_classes=lambda w: data_shape(config, w.dataset)[1],
     script:
         "../scripts/train_model.py"

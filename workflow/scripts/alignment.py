@@ -1,4 +1,5 @@
-"""Rule alignment: similarity of a model's input gradient to each score, per test image."""
+"""Rule alignment: similarity of a model's input gradient to each score, per test image;
+a gradient is resized (bilinear) to the score's side where the score was taken at another."""
 
 import json
 
@@ -11,6 +12,7 @@ from pags.gradients import input_gradients
 from pags.io import load_torch, save_csv
 from pags.labels import model_columns
 from pags.models import load_model
+from pags.pretrained import gradient_for_alignment
 from pags.runtime import job_log, pick_device
 
 with job_log(snakemake.log[0]) as log:
@@ -32,6 +34,9 @@ with job_log(snakemake.log[0]) as log:
         test = load_split(snakemake.input.test)
         model = load_model(snakemake.input.model).to(device)
         grads = input_gradients(model, test.floats()[:n], test.y[:n], p["gradient"], device)
+        side = next(iter(scores.values())).shape[-1]
+        if grads.shape[-1] != side:  # scored at another size (224 px ImageNet at 64 px)
+            grads = gradient_for_alignment(grads, side)
         functions = metric_functions(p["metrics"], lpips)
         values = []
         for backend in p["backends"]:

@@ -10,15 +10,19 @@ from pags.runtime import job_log
 with job_log(snakemake.log[0]) as log:
     p = snakemake.params
     keys = ["objective", "strength", "strength_value", "seed"]
-    robustness = pd.read_csv(snakemake.input.robustness, dtype={"strength": str})
-    robustness = robustness[(robustness["tangent"] == "autoencoder") & np.isclose(robustness["step_size"], p.step_size)]
     alignment = pd.read_csv(snakemake.input.alignment, dtype={"strength": str})
     alignment = alignment[(alignment["score"] == p.score) & (alignment["metric"] == p.settings["metric"])]
-    models = alignment[keys + ["test_accuracy", "status", "similarity"]].merge(
-        robustness[keys + ["on_change"]], on=keys, how="left", validate="one_to_one"
-    )
+    models = alignment[keys + ["test_accuracy", "status", "similarity"]]
+    if "robustness" in snakemake.input.keys():
+        robustness = pd.read_csv(snakemake.input.robustness, dtype={"strength": str})
+        robustness = robustness[(robustness["tangent"] == "autoencoder") & np.isclose(robustness["step_size"], p.step_size)]
+        models = models.merge(robustness[keys + ["on_change"]], on=keys, how="left", validate="one_to_one")
+    else:  # pretrained families: no on-manifold criterion
+        models = models.assign(on_change=np.nan)
     models = models.rename(columns={"test_accuracy": "accuracy", "similarity": "alignment", "on_change": "on_manifold"})
     settings = {k: p.settings[k] for k in ("max_accuracy_drop", "min_on_manifold_ratio", "aligned_fraction")}
+    if "robustness" not in snakemake.input.keys():
+        settings["min_on_manifold_ratio"] = None
     table = regime_table(models, **settings).assign(score=p.score, metric=p.settings["metric"], step_size=p.step_size)
     save_csv(table, snakemake.output[0])
     log.info("\n%s", table.to_string())

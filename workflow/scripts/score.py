@@ -1,4 +1,5 @@
-"""Rule score: grad log p_sigma(x) at the first n test images, from one backend."""
+"""Rule score: grad log p_sigma(x) at the first n test images, from one backend (resized
+to ``image_side`` first where set)."""
 
 import torch
 from tqdm import tqdm
@@ -8,6 +9,7 @@ from pags.datasets import load_split
 from pags.datasets.synthetic import SyntheticManifold
 from pags.grid import parse_strength
 from pags.io import load_torch, save_torch
+from pags.pretrained import images_for_score
 from pags.runtime import job_log, pick_device
 from pags.score import analytic_score, batched_scores, posterior_gradient
 from pags.score.denoiser import denoiser_score, load_denoiser
@@ -17,21 +19,24 @@ with job_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     device = pick_device()
     w, settings = snakemake.wildcards, snakemake.params.settings
+    section = "pretrained" if w.dataset in snakemake.config["pretrained"] else "sweep"
     sigma, conditional = parse_strength(w.sigma), w.conditioning == "cond"
     test = load_split(snakemake.input.test)
     n = min(settings["n_images"], len(test))
     x, labels = test.floats()[:n], test.y[:n] if conditional else None
-    num_classes = int(test.y.max()) + 1
+    if settings["image_side"] is not None:  # e.g. 224 px ImageNet scored at EDM's 64 px
+        x = images_for_score(x, settings["image_side"])
+    num_classes = settings["num_classes"]
     if w.backend == "trained":
         score = denoiser_score(load_denoiser(snakemake.input.denoiser).to(device))
     elif w.backend == "edm":
-        network = snakemake.config["sweep"][w.dataset]["score"]["edm_network"]
+        network = settings["edm_network"]
         net = load_edm(snakemake.input.weights, settings["sha256"], f"weights.{network}", snakemake.config["edm_source"])
         # Before computing anything: the network's own label_dim, resolution and channels
         # against the data and the config (a conditional network used unconditionally
         # would get all-zero labels).
         props = check_edm_network(net, network=network, num_classes=num_classes, image_shape=tuple(x.shape[1:]),
-                                  conditional=conditional, key=f"sweep.{w.dataset}.score")  # fmt: skip
+                                  conditional=conditional, key=f"{section}.{w.dataset}.score")  # fmt: skip
         score = edm_score(net.to(device), props.label_dim if conditional else 0)
     else:
         manifold = SyntheticManifold.from_dict(load_torch(snakemake.input.manifold, what="manifold")).to(device)

@@ -14,8 +14,8 @@ with job_log(snakemake.log[0]) as log:
     device = pick_device()
     settings = dict(snakemake.params.settings)
     generator = torch.Generator(device=device).manual_seed(settings.pop("seed"))
-    train, test = load_split(snakemake.input.train), load_split(snakemake.input.test)
-    num_classes = int(train.y.max()) + 1
+    train, test = load_split(snakemake.input.train, mmap=True), load_split(snakemake.input.test, mmap=True)
+    num_classes = snakemake.params.num_classes  # the data set's, not the largest label seen
     model, history = train_denoiser(
         train.x, train.y if snakemake.params.conditional else None, num_classes,
         generator=generator, device=device, **settings,

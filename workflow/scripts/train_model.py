@@ -25,6 +25,7 @@ with job_log(snakemake.log[0]) as log:
             load_split(snakemake.input.test, mmap=True),
             checkpoint,
             device,
+            num_classes=snakemake.params.num_classes,
         )
     except TrainingDiverged as e:
         # Recorded, not raised: the sweep goes on, and tables and figures mark this point.

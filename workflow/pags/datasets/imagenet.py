@@ -78,7 +78,7 @@ def imagenet_present(root: str | os.PathLike) -> bool:
     return any(_has_wnid_folders(r / "val") or _has_archives(r) for r in candidate_roots(root))
 
 
-def _absent_message(root: Path) -> str:
+def absent_message(root: Path) -> str:
     roots = " or ".join(f"'{r}'" for r in candidate_roots(root))
     return (
         f"the ImageNet validation set was not found under data.root='{root}'. It cannot be downloaded "
@@ -112,7 +112,7 @@ def _val_folder(root: Path) -> Path:
             _parse_archives(r)
             if _has_wnid_folders(r / "val"):
                 return r / "val"
-    raise DataError(_absent_message(root))
+    raise DataError(absent_message(root))
 
 
 def val_files(folder: str | os.PathLike) -> tuple[list[Path], list[int], list[str]]:
@@ -179,3 +179,31 @@ def load_imagenet_val(root: str | os.PathLike, n_images: int, seed: int) -> Imag
         images[i] = preprocess(files[position])
     y = torch.tensor([labels[p] for p in index.tolist()], dtype=torch.int64)
     return ImageSplit(torch.from_numpy(images), y, {"index": index.to(torch.int64)})
+
+
+class _SelectedImages(torch.utils.data.Dataset):
+    def __init__(self, files: list[Path], labels: list[int]):
+        self.files, self.labels = files, labels
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return torch.from_numpy(preprocess(self.files[i])), self.labels[i]
+
+
+def val_batches(root: str | os.PathLike, n_images: int, seed: int, batch_size: int, workers: int = 0):
+    """The same seeded selection as ``load_imagenet_val`` (its first ``n_images``), streamed
+    for top-1 over up to all 50,000 images: a DataLoader of (uint8 [B, 3, 224, 224], int64
+    [B]) batches, decoded by ``workers`` processes, never all in memory. Raises
+    ``DataError`` as ``load_imagenet_val`` does."""
+    folder = _val_folder(Path(root))
+    files, labels, _ = val_files(folder)
+    if n_images > len(files):
+        raise DataError(
+            f"top-1 on {n_images} ImageNet validation images was asked for, but '{folder}' (under data.root) holds "
+            f"{len(files)}. Fix: lower top1.n_images, or supply the whole validation set."
+        )
+    index = select_images(len(files), n_images, seed).tolist()
+    dataset = _SelectedImages([files[i] for i in index], [labels[i] for i in index])
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, pin_memory=True)

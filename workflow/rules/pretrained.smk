@@ -1,0 +1,57 @@
+# Pretrained robust families (paper Fig. 4 right, Fig. 11): each member becomes a model of
+# the data set it is evaluated on, with its measured top-1 in place of a training record,
+# so the score, alignment, regime and table rules treat it as they treat trained models.
+
+
+rule pretrained_images:
+    output:
+        f"{RESULTS}/{{dataset}}/data/test.pt",
+    log:
+        f"{LOGS}/{{dataset}}/data_test.log",
+    wildcard_constraints:
+        dataset=one_of(pretrained_datasets()),
+    conda:
+        "../../envs/pags.yaml"
+    params:
+        code=script_code("pretrained_images.py"),
+        n_images=lambda w: experiment(w.dataset)["score"]["n_images"],
+        seed=lambda w: experiment(w.dataset)["seed"],
+    script:
+        "../scripts/pretrained_images.py"
+
+
+rule pretrained_model:
+    input:
+        weights=lambda w: weights_file(pretrained_weight_name(w)),
+    output:
+        model=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/model.pt",
+        record=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/train.json",
+    log:
+        f"{LOGS}/{{dataset}}/pretrained/{{objective}}/{{strength}}/seed={{seed}}.log",
+    wildcard_constraints:
+        dataset=one_of(pretrained_datasets()),
+    conda:
+        "../../envs/pags.yaml"
+    threads: 1
+    params:
+        code=script_code("pretrained_model.py"),
+        settings=pretrained_params,
+    script:
+        "../scripts/pretrained_model.py"
+
+
+rule top1_table:
+    input:
+        lambda w: first_seed_models(experiment(w.dataset), w.dataset, file="train.json"),
+    output:
+        f"{RESULTS}/{{dataset}}/tables/top1.csv",
+    log:
+        f"{LOGS}/{{dataset}}/tables/top1.log",
+    wildcard_constraints:
+        dataset=one_of(pretrained_datasets()),
+    conda:
+        "../../envs/pags.yaml"
+    params:
+        code=script_code("top1_table.py"),
+    script:
+        "../scripts/top1_table.py"
