@@ -362,6 +362,42 @@ def test_slurm_profile_plans_the_paper_experiment():
         assert jobs.get(rule, 0) >= 1, describe(proc)
 
 
+def test_slurm_profile_plans_the_imagenet_leg():
+    """``snakemake --profile slurm -n fig_imagenet`` from the repo root plans the paper's
+    ImageNet experiments from config.yaml, without the ImageNet files (a dry run reads none)."""
+    proc = run_command(
+        [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "--forceall", "fig_imagenet"],
+        cwd=REPO,
+        timeout=DRY_RUN_TIMEOUT,
+    )
+    assert proc.returncode == 0, describe(proc)
+    own, pretrained = 1 + 11, 10  # a standard model and 11 eps; Salman et al.'s 10 members
+    assert planned_jobs(proc) == {
+        "base_dataset": 2,  # ImageNet-64 train and val
+        "train_model": own,
+        "train_autoencoder": 1,
+        "tangent_spaces": 1,
+        "manifold_robustness": own,
+        "manifold_robustness_table": 1,
+        "pretrained_images": 1,
+        "pretrained_model": pretrained,
+        "top1_table": 1,
+        "fetch_weights": pretrained + 2,  # the checkpoints, EDM's ImageNet network, AlexNet
+        "score": 2,  # at EDM sigma 1.2, conditional, for each family
+        "alignment": own + pretrained,
+        "alignment_table": 2,
+        "regimes": 2,
+        "fig_imagenet": 1,
+    }, describe(proc)
+    blocks = planned_job_blocks(proc)
+    scores = sorted(tuple(j["wildcards"].values()) for j in blocks if j["rule"] == "score")
+    assert scores == [("imagenet", "edm", "0.6", "cond"), ("imagenet64", "edm", "0.6", "cond")], scores
+    gpu_rules = {"train_model", "pretrained_model", "score", "alignment", "manifold_robustness"}
+    for job in blocks:
+        if job["rule"] in gpu_rules:
+            assert "gpu=1" in job.get("resources", ""), job
+
+
 # ---- (5) and (6): lint and format -------------------------------------------
 
 
