@@ -113,7 +113,7 @@ def test_other_architecture_is_one_checkpoint_error(tmp_path, reference):
     blob["model"]["module.model.fc.weight"] = torch.zeros(10, 512)
     blob["model"]["module.model.fc.bias"] = torch.zeros(10)
     path, digest = save(blob, tmp_path / "cifar.ckpt")
-    with pytest.raises(CheckpointError, match=r"cifar\.ckpt' is not a torchvision ResNet-18.*fc\.weight"):
+    with pytest.raises(CheckpointError, match=r"cifar\.ckpt' is not a torchvision resnet18 with 1000 classes.*fc\.weight"):
         FAMILY.load(path, digest, KEY)
 
 

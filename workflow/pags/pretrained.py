@@ -193,8 +193,8 @@ class PretrainedFamily:
 
     ``published_top1``: strength -> top-1 accuracy (%) on ImageNet val as published;
     ``file_pattern``: the file name, with ``{eps}`` formatted as ``%g`` (0.01, 1, 3);
-    ``build``: the bare network; ``input``: what the networks take (classes, channels,
-    side in px); inputs are images in ``value_range``."""
+    ``torchvision_net``: the bare network, a torchvision model name; ``input``: what the
+    networks take (classes, channels, side in px); inputs are images in ``value_range``."""
 
     name: str
     description: str
@@ -202,12 +202,20 @@ class PretrainedFamily:
     strength: str
     published_top1: Mapping[float, float]
     file_pattern: str
-    build: Callable[[], nn.Module]
-    arch: str
+    torchvision_net: str
     input: ClassifierProperties
     value_range: tuple[float, float] = (0.0, 1.0)
     loader: Callable[..., nn.Module] = field(default=load_robustness_checkpoint)
-    torchvision_net: str = "resnet18"
+
+    @property
+    def arch(self) -> str:
+        return f"torchvision {self.torchvision_net} with {self.input.num_classes} classes"
+
+    def build(self) -> nn.Module:
+        """The bare network, randomly initialised."""
+        import torchvision.models
+
+        return getattr(torchvision.models, self.torchvision_net)(num_classes=self.input.num_classes)
 
     @property
     def spec(self) -> dict[str, Any]:
@@ -252,16 +260,6 @@ class PretrainedFamily:
         return self.loader(path, sha256, key, self.build, self.arch)
 
 
-def _torchvision(name: str) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        import torchvision.models
-
-        return getattr(torchvision.models, name)(num_classes=1000)
-
-    build.__name__ = f"torchvision_{name}"
-    return build
-
-
 SALMAN_2020 = (
     "Salman, Ilyas, Engstrom, Kapoor & Madry (2020), Do Adversarially Robust ImageNet Models Transfer Better?, "
     "NeurIPS; checkpoints and top-1 table: github.com/microsoft/robust-models-transfer (README)"
@@ -269,32 +267,27 @@ SALMAN_2020 = (
 L2_EPS = (0.0, 0.01, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0, 5.0)
 IMAGENET_INPUT = ClassifierProperties(num_classes=1000, in_channels=3, side=224)
 
+
+
+def salman2020(net: str, published_top1: tuple[float, ...]) -> PretrainedFamily:
+    """An L2-robust family of Salman et al. (2020) at ``L2_EPS``, files ``<net>_l2_eps<eps>.ckpt``."""
+    return PretrainedFamily(
+        name=f"salman2020-{net}-l2",
+        description=f"L2-robust {net}s on ImageNet (PGD-L2 adversarial training)",
+        source=SALMAN_2020,
+        strength="eps",
+        published_top1=dict(zip(L2_EPS, published_top1)),
+        file_pattern=f"{net}_l2_eps{{eps}}.ckpt",
+        torchvision_net=net,
+        input=IMAGENET_INPUT,
+    )
+
+
 FAMILIES: dict[str, PretrainedFamily] = {
     family.name: family
     for family in (
-        PretrainedFamily(
-            name="salman2020-resnet18-l2",
-            description="L2-robust ResNet-18s on ImageNet (PGD-L2 adversarial training)",
-            source=SALMAN_2020,
-            strength="eps",
-            published_top1=dict(zip(L2_EPS, (69.79, 69.90, 69.24, 69.15, 68.77, 67.43, 65.49, 62.32, 53.12, 45.59))),
-            file_pattern="resnet18_l2_eps{eps}.ckpt",
-            build=_torchvision("resnet18"),
-            arch="torchvision ResNet-18 with 1000 classes",
-            input=IMAGENET_INPUT,
-        ),
-        PretrainedFamily(
-            name="salman2020-resnet50-l2",
-            description="L2-robust ResNet-50s on ImageNet (PGD-L2 adversarial training)",
-            source=SALMAN_2020,
-            strength="eps",
-            published_top1=dict(zip(L2_EPS, (75.80, 75.68, 75.76, 75.59, 74.78, 74.14, 73.16, 70.43, 62.83, 56.13))),
-            file_pattern="resnet50_l2_eps{eps}.ckpt",
-            build=_torchvision("resnet50"),
-            arch="torchvision ResNet-50 with 1000 classes",
-            input=IMAGENET_INPUT,
-            torchvision_net="resnet50",
-        ),
+        salman2020("resnet18", (69.79, 69.90, 69.24, 69.15, 68.77, 67.43, 65.49, 62.32, 53.12, 45.59)),
+        salman2020("resnet50", (75.80, 75.68, 75.76, 75.59, 74.78, 74.14, 73.16, 70.43, 62.83, 56.13)),
     )
 }
 

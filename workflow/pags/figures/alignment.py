@@ -32,6 +32,19 @@ def shade_regimes(ax, regimes: pd.DataFrame) -> set[str]:
     return set(rows["regime"])
 
 
+def regime_legend(drawn: set[str], standard_label: str) -> tuple[list, list[str]]:
+    """Legend handles and labels for the regimes shaded and, if drawn, the standard
+    model's dotted line (``drawn`` holds regime names and "standard")."""
+    # A diverged strength is shaded white (no regime): its cross explains it.
+    shaded = [r for r in REGIME_COLORS if r != "diverged" and r in drawn]
+    handles = [plt.Rectangle((0, 0), 1, 1, color=REGIME_COLORS[r], alpha=0.35) for r in shaded]
+    labels = list(shaded)
+    if "standard" in drawn:
+        handles.append(plt.Line2D([], [], color="black", ls=":", lw=0.8))
+        labels.append(standard_label)
+    return handles, labels
+
+
 def metric_label(metric: str, score: str) -> str:
     return f"{METRIC_NAMES[metric]} of the gradient\nwith the {SCORE_NAMES[score]}"
 
@@ -74,13 +87,7 @@ def plot_score_alignment(panels: dict[str, dict]):
         for col in range(len(swept_objectives(rows)), ncols):  # a data set with fewer objectives
             axes[2 * row, col].set_visible(False)
             axes[2 * row + 1, col].set_visible(False)
-    # A diverged strength is shaded white (no regime): its cross explains it.
-    shaded = [r for r in REGIME_COLORS if r != "diverged" and r in drawn]
-    handles = [plt.Rectangle((0, 0), 1, 1, color=REGIME_COLORS[r], alpha=0.35) for r in shaded]
-    labels = list(shaded)
-    if "standard" in drawn:
-        handles.append(plt.Line2D([], [], color="black", ls=":", lw=0.8))
-        labels.append("standard model")
+    handles, labels = regime_legend(drawn, "standard model")
     if "diverged in training" in drawn:
         handles.append(plt.Line2D([], [], **DIVERGED_HANDLE_STYLE))
         labels.append(DIVERGED_HANDLE_STYLE["label"])

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .alignment import REGIME_COLORS, metric_label, shade_regimes
+from .alignment import metric_label, regime_legend, shade_regimes
 from .sweep import band, log_strength_axis, over_seeds
 from .style import apply_style, color_for, figure_legend
 
@@ -52,12 +52,7 @@ def plot_imagenet(panels: dict[str, dict]):
         axes[0, col].set_title(title)
         axes[0, col].set_xlabel("")
         axes[1, col].set_xlabel("PGD-L2 ε")
-    shaded = [r for r in REGIME_COLORS if r != "diverged" and r in drawn]
-    handles = [plt.Rectangle((0, 0), 1, 1, color=REGIME_COLORS[r], alpha=0.35) for r in shaded]
-    labels = list(shaded)
-    if "standard" in drawn:
-        handles.append(plt.Line2D([], [], color="black", ls=":", lw=0.8))
-        labels.append("standard model (ε = 0)")
+    handles, labels = regime_legend(drawn, "standard model (ε = 0)")
     if "published" in drawn:
         handles.append(plt.Line2D([], [], **PUBLISHED_STYLE))
         labels.append("published top-1")
