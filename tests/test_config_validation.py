@@ -212,6 +212,14 @@ CASES = [
         {"sweep": {"cifar10": SWEEP}, "data.download": False, "data.root": "no_such_dir"},
         ("'data.root'", "cifar10 is not in 'no_such_dir'", "no_such_dir/cifar10_<split>.npz"),
     ),
+    Case("subset-on-synthetic", {"sweep": sweep(subset={"train": 100})}, (f"'{SYN}.subset'", "synthetic.n_train")),
+    Case("subset-not-balanced", {"distractor.subset": {"train": 105}}, ("'distractor.subset.train'", "multiple of 10")),
+    Case("subset-zero", {"distractor.subset": {"test": 0}}, ("'distractor.subset.test'", "less than the minimum of 1")),
+    Case(
+        "subset-test-below-metric-images",
+        {"distractor.subset": {"test": 20}},
+        ("'distractor.subset.test'", "noise_robustness.n_images uses 40"),
+    ),
     Case(
         "mnist-offline-without-data",
         {"distractor.dataset": "mnist", "data.download": False, "data.root": "no_such_dir"},

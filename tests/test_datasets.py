@@ -176,3 +176,19 @@ def test_distractor_set_from_real_mnist(letter):
     assert 0.45 < on_top.float().mean() < 0.55
     digit_half = torch.where(on_top.view(-1, 1, 1, 1), out.x[:, :, :28], out.x[:, :, 28:])
     assert torch.equal(digit_half, mnist.x)
+
+
+def test_balanced_subset_is_seeded_balanced_and_in_order():
+    from pags.datasets.subset import balanced_subset
+
+    labels = torch.arange(300) % 3
+    data = ImageSplit(torch.arange(300.0).view(300, 1, 1, 1).repeat(1, 1, 2, 2), labels, {"flag": labels == 0})
+    subset = balanced_subset(data, 30, 3, seed=5, split="train", key="k")
+    assert torch.bincount(subset.y).tolist() == [10, 10, 10]
+    assert torch.equal(subset.extras["flag"], subset.y == 0)
+    order = subset.x[:, 0, 0, 0].long()
+    assert torch.equal(order, order.sort().values) and torch.equal(data.y[order], subset.y)  # original order kept
+    assert torch.equal(balanced_subset(data, 30, 3, 5, "train", "k").x, subset.x)  # seeded
+    assert not torch.equal(balanced_subset(data, 30, 3, 5, "test", "k").x, subset.x)  # own stream per split
+    with pytest.raises(DataError, match="'k'.*class 0 has only 100"):
+        balanced_subset(data, 330, 3, 5, "train", "k")

@@ -150,6 +150,42 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any], s
         )
 
 
+def check_subset(name: str, dataset: str, exp: dict[str, Any], config: dict[str, Any]) -> None:
+    """The experiment's ``subset`` (if any): a real data set's, each size a multiple of the
+    classes, and the test subset holds every test image the metrics and galleries use."""
+    subset = exp.get("subset")
+    if subset is None:
+        return
+    if dataset == "synthetic":
+        raise ConfigError(
+            f"config key '{name}.subset': the synthetic data set is generated at its size. "
+            "Fix: remove it and set synthetic.n_train and synthetic.n_test."
+        )
+    classes = data_shape(config, dataset)[1]
+    for split in ("train", "test"):
+        n = subset[split]
+        if n is not None and n % classes:
+            raise ConfigError(
+                f"config key '{name}.subset.{split}': {n} images do not divide among the {classes} classes of "
+                f"{dataset}. Fix: use a multiple of {classes}."
+            )
+    n_test = subset["test"]
+    if n_test is None:
+        return
+    used = {"noise_robustness.n_images": exp["noise_robustness"]["n_images"]} if name == "distractor" else {
+        "score.n_images": exp["score"]["n_images"], "manifold_robustness.n_images": exp["manifold_robustness"]["n_images"],
+    }  # fmt: skip
+    used.update(
+        {f"figures.galleries.{g}.images": max(spec["images"]) + 1 for g, spec in config["figures"]["galleries"].items() if spec["dataset"] == dataset}
+    )
+    for key, n in used.items():
+        if n > n_test:
+            raise ConfigError(
+                f"config key '{name}.subset.test': {n_test} test images, but {key} uses {n}. "
+                f"Fix: raise {name}.subset.test to at least {n} or lower {key}."
+            )
+
+
 def check_pretrained(dataset: str, section: dict[str, Any], config: dict[str, Any]) -> None:
     """A pretrained family evaluated on ``dataset``: the family has a member at each eps,
     each member has a weights entry, its networks fit the data, and the score, alignment
@@ -293,10 +329,12 @@ def check_data(config: dict[str, Any], datasets: Iterable[str]) -> None:
 def check_config(config: dict[str, Any]) -> None:
     """Raise ``ConfigError`` for the first problem the schema cannot catch."""
     check_experiment("distractor", config["distractor"])
+    check_subset("distractor", f"{config['distractor']['dataset']}_distractor", config["distractor"], config)
     check_logspace("distractor.noise_robustness.stds", config["distractor"]["noise_robustness"]["stds"])
     for dataset, exp in config["sweep"].items():
         check_sweep(f"sweep.{dataset}", exp)
         check_alignment(dataset, exp, config)
+        check_subset(f"sweep.{dataset}", dataset, exp, config)
     check_gallery(config)
     if "synthetic" in config["sweep"]:
         check_synthetic(config["synthetic"])

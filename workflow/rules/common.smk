@@ -164,12 +164,25 @@ def metric_file(dataset, objective, strength, seed, metric):
 # ---- params -----------------------------------------------------------------
 
 
+def data_subset(exp, split):
+    """{"n", "seed"} of the class-balanced subset of ``split`` that the experiment ``exp``
+    (a config section, or None) takes with its ``subset`` key; None for the whole split.
+    """
+    subset = (exp or {}).get("subset")
+    if subset is None or subset[split] is None:
+        return None
+    return {"n": subset[split], "seed": subset["seed"]}
+
+
 def train_hparams(wildcards):
-    """Everything that determines a trained model, and nothing else."""
+    """Everything that determines a trained model, and nothing else: with a ``subset``
+    of the data, also that (its images are the model's training data)."""
     exp = experiment(wildcards.dataset)
     options = dict(exp["objectives"][wildcards.objective])
     options.pop("grid")
+    subset = {"subset": exp["subset"]} if "subset" in exp else {}
     return {
+        **subset,
         "arch": exp["model"]["arch"],
         "arch_options": exp["model"]["options"],
         "objective": wildcards.objective,

@@ -10,6 +10,7 @@ rule base_dataset:
         "../../envs/pags.yaml"
     params:
         code=lambda w: script_code("base_dataset.py", loader_module(w.base)),
+        subset=lambda w: data_subset(config["sweep"].get(w.base), w.split),
     script:
         "../scripts/base_dataset.py"
 
@@ -27,6 +28,8 @@ rule distractor_dataset:
         code=script_code("distractor_dataset.py"),
         seed=config["distractor"]["seed"],
         letter=config["distractor"]["letter"],
+        subset=lambda w: data_subset(config["distractor"], w.split),
+        num_classes=lambda w: data_shape(config, f"{w.base}_distractor")[1],
     script:
         "../scripts/distractor_dataset.py"
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 from .store import ImageSplit, save_split
+from .subset import balanced_subset
 
 # name -> (module, function) of its loader(split, root, download)
 BASE_DATASETS: dict[str, tuple[str, str]] = {
@@ -54,8 +55,12 @@ def load_base(name: str, split: str, root: str, download: bool) -> ImageSplit:
     return loader(name)(split, root, download)
 
 
-def save_base(name: str, split: str, root: str, download: bool, path: str | os.PathLike) -> None:
-    """Load a base data set's split and write it to ``path`` with ``save_split``.
+def save_base(
+    name: str, split: str, root: str, download: bool, path: str | os.PathLike, subset: dict | None = None, key: str = ""
+) -> None:  # fmt: skip
+    """Load a base data set's split and write it to ``path`` with ``save_split``; with
+    ``subset`` ({"n", "seed"}) only its class-balanced subset of n images
+    (``pags.datasets.subset``; ``key`` is the config key of n, for errors).
 
     A large split (ImageNet-64's 15.7 GB training set) is assembled in a memory-mapped
     scratch file beside ``path`` (deleted on exit, killed or not) and written from it, so
@@ -64,4 +69,7 @@ def save_base(name: str, split: str, root: str, download: bool, path: str | os.P
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     options = {"scratch_dir": Path(path).parent} if name in LARGE_DATASETS else {}
-    save_split(loader(name)(split, root, download, **options), path)
+    data = loader(name)(split, root, download, **options)
+    if subset is not None:
+        data = balanced_subset(data, subset["n"], BASE_SHAPES[name][1], subset["seed"], split, key)
+    save_split(data, path)
