@@ -10,6 +10,7 @@ from pags.errors import TrainingDiverged
 from pags.io import load_torch
 from pags.models import build_model
 from pags.objectives import make_objective
+from pags.optim import LossSum
 from pags.train import TrainSettings, fingerprint, fit, train_loop
 
 CPU = torch.device("cpu")
@@ -125,6 +126,23 @@ def test_nan_loss_raises_and_leaves_only_the_last_good_checkpoint(tmp_path):
     state = load_torch(checkpoint)
     assert state["epoch"] == 1 and len(state["history"]) == 1
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_divergence_is_read_back_every_check_every_batches_not_only_at_epoch_end(tmp_path, monkeypatch):
+    # 4 batches an epoch; a NaN at batch 2 is seen at the check after batch 3, not later.
+    monkeypatch.setattr("pags.train.CHECK_EVERY", 3)
+    objective = FailAtCall(make_objective("standard", 0, {}), at=2, value=float("nan"))
+    with pytest.raises(TrainingDiverged, match=r"epoch 1, batch 2, became nan"):
+        train_loop(tiny_cnn(), objective, two_class_split(), SETTINGS, generator(), tmp_path / "ckpt.pt", "run", CPU)
+    assert objective.calls == 3
+
+
+def test_loss_sum_on_the_device_equals_the_sum_of_python_floats():
+    losses, weights = torch.rand(7) * 3, [5, 5, 5, 5, 5, 5, 2]
+    tracked = LossSum(CPU)
+    for loss, weight in zip(losses, weights):
+        tracked.add(loss, weight)
+    assert tracked.mean(str, "none") == sum(loss.item() * w for loss, w in zip(losses, weights)) / sum(weights)
 
 
 def test_divergence_in_the_first_epoch_writes_no_checkpoint(tmp_path):

@@ -5,6 +5,11 @@ All randomness of a run (shuffling, augmentation, noise and eps draws) comes fro
 generator whose state is checkpointed, so a resumed run ends with the same weights as
 an uninterrupted one on the CPU.
 
+A step reads nothing back from the device (``TrainStep``): the losses are summed there
+and read every ``optim.CHECK_EVERY`` batches and at the end of each epoch, when a NaN or
+infinite loss stops training with ``TrainingDiverged`` naming the epoch and the batch
+where it first appeared; an epoch with such a loss is never checkpointed.
+
 Data of any size: the training split may be memory-mapped (``load_split(path,
 mmap=True)``); ``batches.BatchFeed`` puts it on the device when it fits and streams
 batches from pinned host memory when not, in the order drawn from the run's generator,
@@ -33,7 +38,7 @@ from .evaluate import accuracy
 from .io import load_torch, save_torch
 from .models import build_model, load_state
 from .objectives import Objective, make_objective, scaled_lr
-from .optim import descend
+from .optim import CHECK_EVERY, LossSum, descend
 from .progress import PROGRESS_SECONDS, Progress
 from .runtime import log
 
@@ -54,6 +59,46 @@ class TrainSettings:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainSettings":
         return cls(**{**d, "milestones": tuple(d["milestones"])})
+
+
+DIVERGED_FIX = "lower training.lr or the strength, or check the data"
+
+
+class TrainStep:
+    """One SGD step of ``train_loop`` on a batch as ``BatchFeed`` yields it (images uint8
+    or float32 [B, C, H, W] and labels int64 [B], on ``device``): pixels scaled to [0, 1],
+    the augmentation of ``settings``, the objective's loss (in bfloat16 autocast with
+    ``settings.amp`` on CUDA), backward and the optimizer's step. Returns the loss (0-dim,
+    on the device, not read back: the step never waits for the device).
+
+    On CUDA the model is put in channels-last layout and cuDNN picks its fastest
+    convolution algorithms by timing them on the first batches (``cudnn.benchmark``; GPU
+    results were not bit-reproducible before either). Also the benchmark's step
+    (``benchmarks/train_step.py``), so what it times is what training runs."""
+
+    def __init__(
+        self, model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, settings: TrainSettings,
+        device: torch.device,
+    ) -> None:  # fmt: skip
+        self.model, self.objective, self.optimizer = model, objective, optimizer
+        self.augment = AUGMENTATIONS[settings.augment]
+        self.amp = settings.amp and device.type == "cuda"
+        self.channels_last = device.type == "cuda"
+        self.device_type = device.type
+        if self.channels_last:
+            model.to(memory_format=torch.channels_last)
+            torch.backends.cudnn.benchmark = True
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        x = to_float(images)
+        if self.augment is not None:
+            x = self.augment(x, generator)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.amp):
+            loss = self.objective(self.model, x, labels, generator)
+        descend(self.optimizer, loss)
+        return loss.detach()
 
 
 def fingerprint(hparams: dict[str, Any]) -> str:
@@ -95,33 +140,28 @@ def train_loop(
         else:
             log.warning("ignoring checkpoint %s: it belongs to other hyperparameters", checkpoint)
 
-    augment = AUGMENTATIONS[settings.augment]
-    channels_last = device.type == "cuda"
-    if channels_last:
-        model.to(memory_format=torch.channels_last)
+    step = TrainStep(model, objective, optimizer, settings, device)
     feed = BatchFeed(data.x, data.y, device, mode=feed_mode)
     log.info("training on %d images (%s), fed in mode '%s'", len(data), device, feed.mode)
     n = len(data)
     for epoch in range(start_epoch, settings.epochs):
         model.train()
-        started, total, batches = time.perf_counter(), 0.0, 0
+        started, losses = time.perf_counter(), LossSum(device)
         progress = Progress(f"epoch {epoch + 1}/{settings.epochs}", n, progress_seconds)
         order = torch.randperm(n, generator=generator, device=device)
+
+        def where(batch: int, epoch: int = epoch) -> str:
+            return f"the training loss, at epoch {epoch + 1}, batch {batch},"
+
         for images, labels in feed.batches(order, settings.batch_size):
-            x = to_float(images)
-            if augment is not None:
-                x = augment(x, generator)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=settings.amp and device.type == "cuda"):
-                loss = objective(model, x, labels, generator)
-            where = f"the training loss, at epoch {epoch + 1}, batch {batches + 1},"
-            total += descend(optimizer, loss, where, "lower training.lr or the strength, or check the data")
-            batches += 1
+            losses.add(step(images, labels, generator))
             progress.update(len(labels))
+            if losses.steps % CHECK_EVERY == 0:
+                losses.check(where, DIVERGED_FIX)
+        loss = losses.mean(where, DIVERGED_FIX)  # before the checkpoint: a diverged epoch is never saved
         lr = optimizer.param_groups[0]["lr"]
         schedule.step()
-        history.append({"epoch": epoch + 1, "loss": total / batches, "lr": lr, "seconds": time.perf_counter() - started})
+        history.append({"epoch": epoch + 1, "loss": loss, "lr": lr, "seconds": time.perf_counter() - started})
         log.info("epoch %d/%d loss %.4f (%.1fs)", epoch + 1, settings.epochs, history[-1]["loss"], history[-1]["seconds"])
         save_torch(
             {
