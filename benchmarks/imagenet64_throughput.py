@@ -50,7 +50,7 @@ class Runner:
         wall, cpu = time.perf_counter(), time.process_time()
         for images, labels in self.feed.batches(order, self.batch_size):
             x = random_crop_flip(to_float(images), self.generator, padding=self.padding)
-            descend(self.optimizer, self.objective(self.model, x, labels, self.generator), "benchmark", "none")
+            descend(self.optimizer, self.objective(self.model, x, labels, self.generator))
         if record:
             self.wall.append(time.perf_counter() - wall)
             self.cpu.append(time.process_time() - cpu)
