@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import platform
@@ -22,6 +23,30 @@ def pick_device() -> torch.device:
     so it is not in the config and changing it reruns nothing)."""
     name = os.environ.get("PAGS_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep the memory the process frees for its next allocations.
+
+    By default glibc serves every allocation above its mmap threshold (at most 32 MiB) with
+    a fresh ``mmap`` and returns it with ``munmap`` when freed. A CPU training step
+    allocates activations above that size (a CIFAR ResNet18 at batch 128: 128 x 64 x 32
+    x 32 float32 = 32 MiB each, 51 MiB on 56x28 MNIST-distractor images) and frees them
+    at the end of the step, so every step the kernel maps, zero-fills (one page fault per
+    4 KiB page) and unmaps them again: a third of a job's CPU time was system time.
+    With mmap off and the heap trimmed only above 2 GiB free, freed blocks are reused
+    and the process's footprint stays at its peak, which a job's memory request covers
+    anyway. Only where memory comes from changes, never a value: results are unchanged.
+    Returns whether it applied (False where the C library is not glibc)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        return bool(libc.mallopt(M_MMAP_MAX, 0)) and bool(libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    except (OSError, AttributeError):
+        return False
 
 
 # Distributions whose versions each job logs (besides python, pags, torch), by their names

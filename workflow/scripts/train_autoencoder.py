@@ -5,10 +5,11 @@ import torch
 from pags.datasets import load_split
 from pags.io import save_json
 from pags.manifold.autoencoder import reconstruction_error, save_autoencoder, train_autoencoder
-from pags.runtime import job_log, pick_device
+from pags.runtime import job_log, keep_freed_memory, pick_device
 
 with job_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
+    keep_freed_memory()  # no fresh pages for each step's activations (pags.runtime)
     device = pick_device()
     settings = dict(snakemake.params.settings)
     generator = torch.Generator(device=device).manual_seed(settings.pop("seed"))

@@ -8,11 +8,12 @@ from pags.datasets import load_split
 from pags.errors import TrainingDiverged
 from pags.io import save_json
 from pags.models import save_diverged, save_model
-from pags.runtime import job_log, pick_device
+from pags.runtime import job_log, keep_freed_memory, pick_device
 from pags.train import diverged_record, fit
 
 with job_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
+    keep_freed_memory()  # no fresh pages for each step's activations (pags.runtime)
     device = pick_device()
     # Beside the outputs but not one of them: Snakemake keeps it when a job fails.
     checkpoint = Path(snakemake.output.model).with_name("checkpoint.pt")

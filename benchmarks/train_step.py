@@ -1,0 +1,239 @@
+"""Benchmark: one training step of each objective against the plain step, beside its ideal.
+
+Times ``pags.train.TrainStep`` (what ``train_loop`` runs per batch: uint8 pixels scaled to
+[0, 1], crop-and-flip, the objective's loss, backward, SGD step) for the objectives
+standard, gnorm, smooth, randsmooth and pgd (``--pgd-steps`` k attack steps), each on its
+own copy of one model (same initial weights), on a random uint8 batch that stays on the
+device, in one process, the objectives interleaved repeat after repeat and the best
+repeat kept. Prints per objective: seconds per step, images per second, the ratio to the
+standard step of the same run, the ratio its forward/backward passes imply, and their
+quotient (1 = no waste beyond the passes), and on the CPU the share of system time.
+
+Ideal ratios, in passes of one forward + backward over the batch: standard 1; gnorm 3
+(forward, backward with its graph kept, and the backward of that backward, about twice a
+forward + backward); smooth 2 (one pass over the clean and noisy batch together);
+randsmooth 1 (plus one Gaussian draw); pgd k + 1 (k attack steps, each a forward and a
+backward to the input only, which skips the weight gradients: a step below 1 pass each).
+
+Before the table, the standard step is timed with glibc's default malloc and then after
+``pags.runtime.keep_freed_memory`` (what training jobs call), in the same process: the
+system time and page faults per step that the change removes (CPU only).
+
+``--concurrent K`` also runs K standard trainings at once on the device (K threads, each
+its own model and CUDA stream) against the same K steps run one after another, and prints
+the throughput of both.
+
+Defaults are the paper's CIFAR-10 ResNet18 at batch 128 on 3x32x32 images, on CUDA when
+present. On a CPU, small sizes run in seconds:
+
+    python benchmarks/train_step.py [--arch resnet18] [--batch-size 128] [--side 32] [--channels 3]
+        [--classes 10] [--pgd-steps 10] [--repeats 3] [--steps 2] [--threads N] [--device cuda|cpu]
+        [--amp] [--concurrent K]
+    python benchmarks/train_step.py --arch small_cnn --width 16 --batch-size 64 --side 28 --channels 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import platform
+import resource
+import sys
+import threading
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
+
+from pags.models import build_model  # noqa: E402
+from pags.objectives import make_objective  # noqa: E402
+from pags.runtime import keep_freed_memory  # noqa: E402
+from pags.train import TrainSettings, TrainStep  # noqa: E402
+
+# Each objective at a strength of config.yaml's CIFAR-10 grid, with its options there.
+OBJECTIVES = {
+    "standard": (0, {}),
+    "gnorm": (0.01, {"penalty_scale": 6.103515625}),
+    "smooth": (1.0, {"noise_std": 0.1}),
+    "randsmooth": (0.25, {}),
+    "pgd": (1.0, {"steps": 10, "step_size": 0.2, "random_start": 0.5, "eps_convention": "batch"}),
+}
+
+
+def ideal_ratio(name: str, pgd_steps: int) -> float:
+    return {"standard": 1, "gnorm": 3, "smooth": 2, "randsmooth": 1, "pgd": pgd_steps + 1}[name]
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+
+
+class Runner:
+    """One objective's model, optimizer and step on a fixed batch; times ``steps`` steps."""
+
+    def __init__(self, name: str, model: torch.nn.Module, args, device: torch.device, batch) -> None:
+        strength, options = OBJECTIVES[name]
+        if name == "pgd":
+            options = {**options, "steps": args.pgd_steps}
+        self.name, self.device, self.batch = name, device, batch
+        self.model = copy.deepcopy(model).train()
+        optimizer = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
+        settings = TrainSettings(
+            epochs=1, batch_size=len(batch[1]), lr=1e-3, momentum=0.9, weight_decay=5e-4, milestones=(), gamma=0.1,
+            augment="crop_flip", amp=args.amp,
+        )  # fmt: skip
+        self.step = TrainStep(self.model, make_objective(name, strength, options), optimizer, settings, device)
+        self.generator = torch.Generator(device=device).manual_seed(0)
+        self.seconds: list[float] = []
+        self.cpu: list[float] = []
+        self.system: list[float] = []
+        self.faults: list[float] = []
+
+    def run(self, steps: int, record: bool = True) -> None:
+        sync(self.device)
+        before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
+        for _ in range(steps):
+            loss = self.step(*self.batch, self.generator)
+        sync(self.device)
+        seconds, after = time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF)
+        if not torch.isfinite(loss):
+            raise RuntimeError(f"{self.name}: the loss became {loss.item()}")
+        if record:
+            self.seconds.append(seconds / steps)
+            cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+            self.cpu.append(cpu / steps)
+            self.system.append((after.ru_stime - before.ru_stime) / max(cpu, 1e-9))
+            self.faults.append((after.ru_minflt - before.ru_minflt) / steps)
+
+    def best(self) -> tuple[float, float, float, float]:
+        """Of the fastest repeat: (wall seconds per step, process CPU seconds per step, system
+        share of the CPU time, page faults per step). On a shared machine the CPU time is the
+        steadier of the two."""
+        i = min(range(len(self.seconds)), key=self.seconds.__getitem__)
+        return self.seconds[i], min(self.cpu), self.system[i], self.faults[i]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def malloc_comparison(model, args, device, batch) -> None:
+    """The standard step with glibc's default malloc, then after ``keep_freed_memory``."""
+    rows = []
+    for phase in ("default", "keep_freed_memory"):
+        if phase == "keep_freed_memory" and not keep_freed_memory():
+            print("keep_freed_memory: not glibc, nothing to compare")
+            return
+        r = Runner("standard", model, args, device, batch)
+        r.run(1, record=False)
+        for _ in range(args.repeats):
+            r.run(args.steps)
+        rows.append((phase, *r.best()))
+    print("standard step, malloc:  s/step  CPU s/step  system  page faults/step")
+    for phase, seconds, cpu, system, faults in rows:
+        print(f"  {phase:19s} {seconds:7.3f} {cpu:11.3f} {system:7.1%} {faults:10.0f}")
+    print(f"  ratio default / keep_freed_memory: {rows[0][1] / rows[1][1]:.2f} wall, {rows[0][2] / rows[1][2]:.2f} CPU")
+
+
+def concurrent(model, args, device, batch, k: int) -> tuple[float, float]:
+    """Images/s of k standard trainings (``--steps`` steps each) one after another, then at once."""
+    runners = [Runner("standard", model, args, device, batch) for _ in range(k)]
+    for r in runners:
+        r.run(1, record=False)
+    sync(device)
+    started = time.perf_counter()
+    for r in runners:
+        r.run(args.steps, record=False)
+    serial = time.perf_counter() - started
+
+    def work(r: Runner) -> None:
+        if device.type == "cuda":
+            with torch.cuda.stream(torch.cuda.Stream(device)):
+                r.run(args.steps, record=False)
+        else:
+            r.run(args.steps, record=False)
+
+    threads = [threading.Thread(target=work, args=(r,)) for r in runners]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    sync(device)
+    together = time.perf_counter() - started
+    images = k * args.steps * len(batch[1])
+    return images / serial, images / together
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", default="resnet18")
+    parser.add_argument("--width", type=int, help="small_cnn's width")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--side", type=int, default=32, help="image height and width (pixels)")
+    parser.add_argument("--channels", type=int, default=3)
+    parser.add_argument("--classes", type=int, default=10)
+    parser.add_argument("--pgd-steps", type=int, default=10, help="k: PGD attack steps")
+    parser.add_argument("--objectives", nargs="+", default=list(OBJECTIVES), choices=list(OBJECTIVES))
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (the best is reported)")
+    parser.add_argument("--steps", type=int, default=2, help="steps per repeat")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (training.amp; CUDA only)")
+    parser.add_argument("--concurrent", type=int, default=0, metavar="K", help="also K standard trainings at once")
+    args = parser.parse_args()
+    if "standard" not in args.objectives:
+        args.objectives.insert(0, "standard")
+
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    g = torch.Generator().manual_seed(0)
+    shape = (args.batch_size, args.channels, args.side, args.side)
+    batch = (
+        torch.randint(0, 256, shape, generator=g, dtype=torch.uint8).to(device),
+        torch.randint(0, args.classes, (args.batch_size,), generator=g).to(device),
+    )
+    torch.manual_seed(0)
+    options = {"width": args.width} if args.width else {}
+    model = build_model(args.arch, args.channels, args.classes, **options).to(device)
+    runners = {name: Runner(name, model, args, device, batch) for name in args.objectives}
+
+    print(f"device: {device_name(device)}; torch {torch.__version__}")
+    print(f"model: {args.arch}{options or ''} on {args.channels}x{args.side}x{args.side}, batch {args.batch_size}, "
+          f"{args.classes} classes, amp {args.amp and device.type == 'cuda'}; best of {args.repeats} repeats "
+          f"of {args.steps} steps")  # fmt: skip
+
+    if device.type == "cpu":
+        malloc_comparison(model, args, device, batch)
+    for r in runners.values():
+        r.run(1, record=False)  # warm-up: allocations, cuDNN's algorithm search
+    for _ in range(args.repeats):
+        for r in runners.values():
+            r.run(args.steps)
+
+    cpu = device.type == "cpu"
+    base, base_cpu = runners["standard"].best()[:2]
+    print(f"{'objective':12s} {'s/step':>8s} {'images/s':>9s} {'ratio':>6s} {'ideal':>6s} {'ratio/ideal':>11s}"
+          + ("  CPU s/step  CPU ratio/ideal  system" if cpu else ""))  # fmt: skip
+    for name, r in runners.items():
+        seconds, cpu_seconds, system, _ = r.best()
+        ratio, ideal = seconds / base, ideal_ratio(name, args.pgd_steps)
+        label = f"pgd k={args.pgd_steps}" if name == "pgd" else name
+        line = f"{label:12s} {seconds:8.3f} {args.batch_size / seconds:9.1f} {ratio:6.2f} {ideal:6.0f} {ratio / ideal:11.2f}"
+        if cpu:
+            line += f"  {cpu_seconds:10.3f}  {cpu_seconds / base_cpu / ideal:15.2f}  {system:6.1%}"
+        print(line)
+
+    if args.concurrent > 1:
+        serial, together = concurrent(model, args, device, batch, args.concurrent)
+        print(f"{args.concurrent} standard trainings: {serial:.1f} images/s one after another, {together:.1f} at once "
+              f"({together / serial:.2f}x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
