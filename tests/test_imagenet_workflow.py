@@ -64,8 +64,8 @@ class StandIn(torch.nn.Module):
 def write_imagenet64(root: Path) -> None:
     """The ten training batches and the validation batch in the published layout, and
     beside them the devkit's class map, here a random permutation of 1000 fake wnids;
-    labels 1..1000 with the one of the last sorted wnid among them, so after relabelling
-    to torchvision's order the models have the 1000 outputs ImageNet has."""
+    labels drawn from 1..1000 without the last sorted wnid's, so the models' 1000 outputs
+    must come from the data set, not from the largest label seen."""
     rng = np.random.default_rng(0)
     folder = root / "imagenet64"
     folder.mkdir(parents=True)
@@ -74,7 +74,7 @@ def write_imagenet64(root: Path) -> None:
     (folder / "map_clsloc.txt").write_text("".join(f"{w} {k} class_{k}\n" for k, w in enumerate(wnids, 1)))
     for name, n in [*((f"train_data_batch_{i}", 12) for i in range(1, 11)), ("val_data", 16)]:
         labels = rng.integers(1, 1001, n)
-        labels[0] = wnids.index(max(wnids)) + 1  # torchvision's class 999 (the last sorted wnid)
+        labels[labels == wnids.index(max(wnids)) + 1] = 1  # no image of torchvision's class 999
         np.savez(folder / f"{name}.npz", data=rng.integers(0, 256, (n, 12288), dtype=np.uint8), labels=labels)
 
 
