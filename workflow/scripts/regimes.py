@@ -1,4 +1,5 @@
-"""Rule regimes: label every strength of every objective weak, Bayes-aligned or excessive."""
+"""Rule regimes: label every strength of every objective weak, Bayes-aligned or excessive
+(without the on-manifold criterion where no manifold metrics exist: pretrained families)."""
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,8 @@ with job_log(snakemake.log[0]) as log:
     alignment = pd.read_csv(snakemake.input.alignment, dtype={"strength": str})
     alignment = alignment[(alignment["score"] == p.score) & (alignment["metric"] == p.settings["metric"])]
     models = alignment[keys + ["test_accuracy", "status", "similarity"]]
-    if "robustness" in snakemake.input.keys():
+    measured_on_manifold = "robustness" in snakemake.input.keys()
+    if measured_on_manifold:
         robustness = pd.read_csv(snakemake.input.robustness, dtype={"strength": str})
         robustness = robustness[(robustness["tangent"] == "autoencoder") & np.isclose(robustness["step_size"], p.step_size)]
         models = models.merge(robustness[keys + ["on_change"]], on=keys, how="left", validate="one_to_one")
@@ -21,7 +23,7 @@ with job_log(snakemake.log[0]) as log:
         models = models.assign(on_change=np.nan)
     models = models.rename(columns={"test_accuracy": "accuracy", "similarity": "alignment", "on_change": "on_manifold"})
     settings = {k: p.settings[k] for k in ("max_accuracy_drop", "min_on_manifold_ratio", "aligned_fraction")}
-    if "robustness" not in snakemake.input.keys():
+    if not measured_on_manifold:
         settings["min_on_manifold_ratio"] = None
     table = regime_table(models, **settings).assign(score=p.score, metric=p.settings["metric"], step_size=p.step_size)
     save_csv(table, snakemake.output[0])
