@@ -27,7 +27,7 @@ def config(galleries=None, n_images=4, n_strengths=8):
         "cifar10": {"objectives": {"standard": {"grid": [0.0]}, "gnorm": {"grid": GNORM}, "pgd": {"grid": [0.1, 1.0]}}},
         "synthetic": {"objectives": {"standard": {"grid": [0.0]}, "randsmooth": {"grid": [0.1]}}},
     }
-    return {"sweep": sweep, "figures": {"gallery": {"n_images": n_images, "n_strengths": n_strengths},
+    return {"sweep": sweep, "pretrained": {}, "figures": {"gallery": {"n_images": n_images, "n_strengths": n_strengths},
                                         "galleries": galleries or {}}}  # fmt: skip
 
 

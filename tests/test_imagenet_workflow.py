@@ -151,8 +151,11 @@ def imagenet_config(root: Path, weights: dict, edm_source: Path) -> dict:
             "regimes": {"metric": "lpips"},
         }
     }
-    config["figures"] = {}
+    config["figures"] = {"gallery": {"n_images": 2, "n_strengths": 2}}
     return config
+
+
+FIGURES = ["fig_imagenet", "fig_gallery_imagenet64_pgd", "fig_gallery_imagenet_pgd"]
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +167,7 @@ def imagenet_run(tmp_path_factory):
     weights = write_weights(workdir / "results" / "weights", base / "edm")
     config = imagenet_config(root, weights, base / "edm")
     configfile = write_config(base / "config.yaml", config)
-    proc = run_snakemake(workdir, configfile, "fig_imagenet")
+    proc = run_snakemake(workdir, configfile, *FIGURES)
     assert proc.returncode == 0, describe(proc)
     return workdir, configfile, config, proc
 
@@ -179,10 +182,12 @@ def test_the_whole_imagenet_dag_ran(imagenet_run):
         assert jobs.get(rule, 0) >= 1, (rule, describe(proc))
 
 
+@pytest.mark.parametrize("figure", FIGURES)
 @pytest.mark.parametrize("ext", ["pdf", "png"])
-def test_fig_imagenet_is_written(imagenet_run, ext):
+def test_imagenet_figures_are_written(imagenet_run, figure, ext):
+    """Fig. 4, and the galleries of both families (Figs. 10, 11)."""
     workdir, *_ = imagenet_run
-    assert_figure(workdir / "results" / "figures" / f"fig_imagenet.{ext}")
+    assert_figure(workdir / "results" / "figures" / f"{figure}.{ext}")
 
 
 def test_top1_table_compares_measured_with_published(imagenet_run):
@@ -221,7 +226,7 @@ def test_own_imagenet64_models_have_1000_classes(imagenet_run):
 
 def test_nothing_to_do_after_the_run(imagenet_run):
     workdir, configfile, *_ = imagenet_run
-    proc = run_snakemake(workdir, configfile, "-n", "fig_imagenet")
+    proc = run_snakemake(workdir, configfile, "-n", *FIGURES)
     assert proc.returncode == 0 and planned_jobs(proc) == {}, describe(proc)
 
 

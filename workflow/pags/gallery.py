@@ -23,6 +23,7 @@ from typing import Any, Sequence
 from .errors import ConfigError, DataError
 from .grid import expand_grid, format_strength, parse_strength, strength_values
 from .labels import OBJECTIVE_NAMES
+from .pretrained import as_experiment
 
 IMAGE_SEPARATOR = "_"
 # Matches what ``images_key`` writes; used as the Snakemake wildcard constraint.
@@ -44,8 +45,15 @@ def spread(items: Sequence, n: int) -> list:
     return [items[round(i * (len(items) - 1) / max(n - 1, 1))] for i in range(n)]
 
 
+def experiments(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The experiments galleries can show, by data set: the sweeps and the pretrained
+    families (paper Fig. 11)."""
+    return {**config["sweep"], **{d: as_experiment(s) for d, s in config["pretrained"].items()}}
+
+
 def objective_galleries(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """One gallery per sweep data set and swept objective, named ``<dataset>_<objective>``."""
+    """One gallery per sweep (or pretrained family's) data set and swept objective, named
+    ``<dataset>_<objective>``."""
     options = config["figures"]["gallery"]
     return {
         f"{dataset}_{objective}": {
@@ -55,7 +63,7 @@ def objective_galleries(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "images": list(range(options["n_images"])),
             "standard": True,
         }
-        for dataset, exp in config["sweep"].items()
+        for dataset, exp in experiments(config).items()
         for objective in swept_objectives(exp)
     }
 
@@ -103,11 +111,12 @@ def check_galleries(config: dict[str, Any]) -> None:
                 f"on {per_objective[name]['dataset']} (fig_gallery_{name}). Fix: give the gallery another name."
             )
         dataset, objective = spec["dataset"], spec["objective"]
-        if dataset not in config["sweep"]:
+        shown = experiments(config)
+        if dataset not in shown:
             raise ConfigError(
-                f"config key '{key}.dataset': {dataset} has no sweep. Fix: one of {list(config['sweep'])}."
+                f"config key '{key}.dataset': {dataset} has no sweep or pretrained family. Fix: one of {list(shown)}."
             )
-        exp = config["sweep"][dataset]
+        exp = shown[dataset]
         if objective not in swept_objectives(exp):
             raise ConfigError(
                 f"config key '{key}.objective': {objective} is not swept on {dataset}. "
@@ -119,7 +128,7 @@ def check_galleries(config: dict[str, Any]) -> None:
             if text not in members:
                 raise ConfigError(
                     f"config key '{key}.strengths.{i}': {text} is not in the grid of "
-                    f"sweep.{dataset}.objectives.{objective} (strengths match at 4 significant digits; "
+                    f"{dataset}'s {objective} models (strengths match at 4 significant digits; "
                     f"the nearest is {_nearest(text, members)}). Fix: use one of {members}."
                 )
             if text in seen:

@@ -292,6 +292,16 @@ FAMILIES: dict[str, PretrainedFamily] = {
 }
 
 
+def as_experiment(section: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``pretrained.<data set>`` config section as the sweep's tables, regimes, figures
+    and galleries see an experiment: eps 0 is the standard model, the others PGD-L2 models
+    at per-example eps (Salman et al. 2020 train in each image's own L2 ball), one seed."""
+    robust = [eps for eps in section["eps"] if eps > 0]
+    objectives = {"standard": {"grid": [0.0]}} if 0 in section["eps"] else {}
+    objectives["pgd"] = {"grid": robust, "eps_convention": "per_example"}
+    return {**section, "objectives": objectives, "seeds": [0]}
+
+
 def get_family(name: str, key: str) -> PretrainedFamily:
     """The family ``name``; ``ConfigError`` at config key ``key`` if there is none."""
     if name not in FAMILIES:

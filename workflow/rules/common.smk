@@ -37,8 +37,9 @@ from pags.errors import ConfigError
 from pags.gallery import IMAGES_PATTERN, galleries, images_key, parse_images
 from pags.labels import OBJECTIVE_NAMES
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
-from pags.pretrained import get_family
+from pags.pretrained import as_experiment, get_family
 from pags.provenance import canonical, code_version, coerce_numbers
+from pags.score import POSTERIOR_ESTIMATES
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
@@ -69,7 +70,7 @@ wildcard_constraints:
     split="train|test",
     strength=STRENGTH_PATTERN,
     seed=r"\d+",
-    backend="edm|trained|analytic|posterior",
+    backend="edm|trained|analytic|posterior|posterior_trained|posterior_edm",
     conditioning="cond|uncond",
     sigma=STRENGTH_PATTERN,
     images=IMAGES_PATTERN,
@@ -127,14 +128,8 @@ def one_of(names):
 
 
 def pretrained_experiment(dataset):
-    """A pretrained family as the sweep's tables, regimes and figures see an experiment:
-    eps 0 is the standard model, the others PGD-L2 models at per-example eps (Salman et
-    al. 2020 train in each image's own L2 ball), one seed."""
-    section = config["pretrained"][dataset]
-    robust = [eps for eps in section["eps"] if eps > 0]
-    objectives = {"standard": {"grid": [0.0]}} if 0 in section["eps"] else {}
-    objectives["pgd"] = {"grid": robust, "eps_convention": "per_example"}
-    return {**section, "objectives": objectives, "seeds": [0]}
+    """A pretrained family as an experiment (``pags.pretrained.as_experiment``)."""
+    return as_experiment(config["pretrained"][dataset])
 
 
 def is_synthetic(dataset):
@@ -269,8 +264,8 @@ def score_file(dataset, backend, images=None):
     """The score of ``dataset``'s test images from ``backend``, at the configured sigma:
     of the first ``score.n_images``, or of those at the indices ``images``."""
     score = experiment(dataset)["score"]
-    # The posterior gradient grad log p(y | x) is conditional by definition.
-    conditional = score["conditional"] or backend == "posterior"
+    # The posterior gradient grad log p(y | x) and its estimates are conditional by definition.
+    conditional = score["conditional"] or backend.startswith("posterior")
     conditioning = "cond" if conditional else "uncond"
     sigma = format_strength(score["sigma"])
     stem = f"{RESULTS}/{dataset}/score/{backend}/sigma={sigma}/{conditioning}"
@@ -299,12 +294,13 @@ def weights_file(name):
 
 def score_inputs(wildcards):
     inputs = {"test": f"{RESULTS}/{wildcards.dataset}/data/test.pt"}
-    if wildcards.backend == "trained":
+    score = experiment(wildcards.dataset)["score"]
+    if wildcards.backend in ("trained", "posterior_trained"):
         inputs["denoiser"] = f"{RESULTS}/{wildcards.dataset}/denoiser/model.pt"
     elif wildcards.backend == "edm":
-        inputs["weights"] = weights_file(
-            experiment(wildcards.dataset)["score"]["edm_network"]
-        )
+        inputs["weights"] = weights_file(score["edm_network"])
+    elif wildcards.backend == "posterior_edm":
+        inputs.update({c: weights_file(n) for c, n in score["posterior_edm"].items()})
     else:
         inputs["manifold"] = f"{RESULTS}/{wildcards.dataset}/data/manifold.pt"
     return inputs
@@ -323,7 +319,24 @@ def score_params(wildcards):
     if wildcards.backend == "edm":
         params["edm_network"] = score["edm_network"]
         params["sha256"] = config["weights"][score["edm_network"]]["sha256"]
+    if wildcards.backend == "posterior_edm":
+        params["posterior_edm"] = score["posterior_edm"]
+        params["posterior_edm_sha256"] = {
+            c: config["weights"][n]["sha256"] for c, n in score["posterior_edm"].items()
+        }
     return params
+
+
+def denoiser_conditional(dataset):
+    """Whether the trained denoiser is class-conditional: for a conditional score, or to
+    give grad log p(y | x) (posterior_trained) from its label and null class."""
+    score = experiment(dataset)["score"]
+    return score["conditional"] or "posterior_trained" in score["backends"]
+
+
+def score_reference(backend):
+    """The exact score of the synthetic data an estimate is checked against."""
+    return "posterior" if backend in POSTERIOR_ESTIMATES else "analytic"
 
 
 def alignment_backends(dataset):

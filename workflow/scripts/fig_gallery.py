@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import torch
-import torch.nn.functional as F
 
 from pags.alignment import load_lpips, metric_functions, similarities
 from pags.datasets import load_split
@@ -17,6 +16,7 @@ from pags.gradients import input_gradient
 from pags.io import load_torch
 from pags.labels import model_columns
 from pags.models import load_model
+from pags.pretrained import gradient_for_alignment
 from pags.runtime import job_log
 
 with job_log(snakemake.log[0]) as log:
@@ -41,8 +41,8 @@ with job_log(snakemake.log[0]) as log:
         else:
             gradients = input_gradient(load_model(model_path), x, y, p.gradient).detach()
             compared = gradients
-            if compared.shape[-2:] != score.shape[-2:]:  # a score taken at another size
-                compared = F.interpolate(compared, size=score.shape[-2:], mode="bilinear", align_corners=False)
+            if compared.shape[-1] != score.shape[-1]:  # a score taken at another size
+                compared = gradient_for_alignment(compared, score.shape[-1])
             values = similarities(similarity, compared, score)[p.metric]
         columns.append({
             "title": gallery_title(*key),
