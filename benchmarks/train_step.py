@@ -19,6 +19,11 @@ Before the table, the standard step is timed with glibc's default malloc and the
 ``pags.runtime.keep_freed_memory`` (what training jobs call), in the same process: the
 system time and page faults per step that the change removes (CPU only).
 
+``--compile`` adds each objective's step with the model through ``torch.compile`` and its
+speed against the eager step (not gnorm's: a compiled graph cannot be differentiated
+twice, so gnorm stays eager), to see whether compiling pays on a device; training does
+not compile (``pags.train.TrainStep``).
+
 ``--concurrent K`` also runs K standard trainings at once on the device (K threads, each
 its own model and CUDA stream) against the same K steps run one after another, and prints
 the throughput of both.
@@ -28,7 +33,7 @@ present. On a CPU, small sizes run in seconds:
 
     python benchmarks/train_step.py [--arch resnet18] [--batch-size 128] [--side 32] [--channels 3]
         [--classes 10] [--pgd-steps 10] [--repeats 3] [--steps 2] [--threads N] [--device cuda|cpu]
-        [--amp] [--concurrent K]
+        [--amp] [--compile] [--concurrent K]
     python benchmarks/train_step.py --arch small_cnn --width 16 --batch-size 64 --side 28 --channels 1
 """
 
@@ -75,7 +80,7 @@ def device_name(device: torch.device) -> str:
 class Runner:
     """One objective's model, optimizer and step on a fixed batch; times ``steps`` steps."""
 
-    def __init__(self, name: str, model: torch.nn.Module, args, device: torch.device, batch) -> None:
+    def __init__(self, name: str, model: torch.nn.Module, args, device: torch.device, batch, compiled=False) -> None:
         strength, options = OBJECTIVES[name]
         if name == "pgd":
             options = {**options, "steps": args.pgd_steps}
@@ -86,7 +91,8 @@ class Runner:
             epochs=1, batch_size=len(batch[1]), lr=1e-3, momentum=0.9, weight_decay=5e-4, milestones=(), gamma=0.1,
             augment="crop_flip", amp=args.amp,
         )  # fmt: skip
-        self.step = TrainStep(self.model, make_objective(name, strength, options), optimizer, settings, device)
+        model = torch.compile(self.model) if compiled else self.model
+        self.step = TrainStep(model, make_objective(name, strength, options), optimizer, settings, device)
         self.generator = torch.Generator(device=device).manual_seed(0)
         self.seconds: list[float] = []
         self.cpu: list[float] = []
@@ -185,6 +191,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads(), help="torch CPU threads")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (training.amp; CUDA only)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (not gnorm's)")
     parser.add_argument("--concurrent", type=int, default=0, metavar="K", help="also K standard trainings at once")
     args = parser.parse_args()
     if "standard" not in args.objectives:
@@ -202,6 +209,8 @@ def main() -> None:
     options = {"width": args.width} if args.width else {}
     model = build_model(args.arch, args.channels, args.classes, **options).to(device)
     runners = {name: Runner(name, model, args, device, batch) for name in args.objectives}
+    if args.compile:  # gnorm's double backward cannot go through a compiled graph: it stays eager
+        runners.update({f"{n} compiled": Runner(n, model, args, device, batch, True) for n in args.objectives if n != "gnorm"})
 
     print(f"device: {device_name(device)}; torch {torch.__version__}")
     print(f"model: {args.arch}{options or ''} on {args.channels}x{args.side}x{args.side}, batch {args.batch_size}, "
@@ -218,15 +227,17 @@ def main() -> None:
 
     cpu = device.type == "cpu"
     base, base_cpu = runners["standard"].best()[:2]
-    print(f"{'objective':12s} {'s/step':>8s} {'images/s':>9s} {'ratio':>6s} {'ideal':>6s} {'ratio/ideal':>11s}"
+    print(f"{'objective':19s} {'s/step':>8s} {'images/s':>9s} {'ratio':>6s} {'ideal':>6s} {'ratio/ideal':>11s}"
           + ("  CPU s/step  CPU ratio/ideal  system" if cpu else ""))  # fmt: skip
     for name, r in runners.items():
         seconds, cpu_seconds, system, _ = r.best()
-        ratio, ideal = seconds / base, ideal_ratio(name, args.pgd_steps)
-        label = f"pgd k={args.pgd_steps}" if name == "pgd" else name
-        line = f"{label:12s} {seconds:8.3f} {args.batch_size / seconds:9.1f} {ratio:6.2f} {ideal:6.0f} {ratio / ideal:11.2f}"
+        ratio, ideal = seconds / base, ideal_ratio(r.name, args.pgd_steps)
+        label = name.replace("pgd", f"pgd k={args.pgd_steps}")
+        line = f"{label:19s} {seconds:8.3f} {args.batch_size / seconds:9.1f} {ratio:6.2f} {ideal:6.0f} {ratio / ideal:11.2f}"
         if cpu:
             line += f"  {cpu_seconds:10.3f}  {cpu_seconds / base_cpu / ideal:15.2f}  {system:6.1%}"
+        if name.endswith(" compiled"):
+            line += f"  ({runners[r.name].best()[0] / seconds:.2f}x the eager step's speed)"
         print(line)
 
     if args.concurrent > 1:
