@@ -9,11 +9,12 @@ repeat kept. Prints per objective: seconds per step, images per second, the rati
 standard step of the same run, the ratio its forward/backward passes imply, and their
 quotient (1 = no waste beyond the passes), and on the CPU the share of system time.
 
-Ideal ratios, in passes of one forward + backward over the batch: standard 1; gnorm 3
-(forward, backward with its graph kept, and the backward of that backward, about twice a
-forward + backward); smooth 2 (one pass over the clean and noisy batch together);
-randsmooth 1 (plus one Gaussian draw); pgd k + 1 (k attack steps, each a forward and a
-backward to the input only, which skips the weight gradients: a step below 1 pass each).
+Ideal ratios (``pags.cost.step_cost``, which the bill of a config uses), in passes of one
+forward + backward over the batch: standard 1; gnorm 3 (forward, backward with its graph
+kept, and the backward of that backward, about twice a forward + backward); smooth 2 (one
+pass over the clean and noisy batch together); randsmooth 1 (plus one Gaussian draw); pgd
+k + 1 (k attack steps, each a forward and a backward to the input only, which skips the
+weight gradients: a step below 1 pass each).
 
 Before the table, the standard step is timed with glibc's default malloc and then after
 ``pags.runtime.keep_freed_memory`` (what training jobs call), in the same process: the
@@ -52,6 +53,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "workflow"))
 
+from pags.cost import step_cost  # noqa: E402
 from pags.models import build_model  # noqa: E402
 from pags.objectives import make_objective  # noqa: E402
 from pags.runtime import keep_freed_memory  # noqa: E402
@@ -65,10 +67,6 @@ OBJECTIVES = {
     "randsmooth": (0.25, {}),
     "pgd": (1.0, {"steps": 10, "step_size": 0.2, "random_start": 0.5, "eps_convention": "batch"}),
 }
-
-
-def ideal_ratio(name: str, pgd_steps: int) -> float:
-    return {"standard": 1, "gnorm": 3, "smooth": 2, "randsmooth": 1, "pgd": pgd_steps + 1}[name]
 
 
 def device_name(device: torch.device) -> str:
@@ -231,7 +229,7 @@ def main() -> None:
           + ("  CPU s/step  CPU ratio/ideal  system" if cpu else ""))  # fmt: skip
     for name, r in runners.items():
         seconds, cpu_seconds, system, _ = r.best()
-        ratio, ideal = seconds / base, ideal_ratio(r.name, args.pgd_steps)
+        ratio, ideal = seconds / base, step_cost(r.name, {"steps": args.pgd_steps})
         label = name.replace("pgd", f"pgd k={args.pgd_steps}")
         line = f"{label:19s} {seconds:8.3f} {args.batch_size / seconds:9.1f} {ratio:6.2f} {ideal:6.0f} {ratio / ideal:11.2f}"
         if cpu:
