@@ -1,6 +1,7 @@
 """The training loop: learning, exact resumption from checkpoints, divergence, and ``fit``."""
 
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -11,7 +12,7 @@ from pags.io import load_torch
 from pags.models import build_model
 from pags.objectives import make_objective
 from pags.optim import LossSum
-from pags.train import TrainSettings, fingerprint, fit, train_loop
+from pags.train import TrainSettings, TrainStep, fingerprint, fit, train_loop
 
 CPU = torch.device("cpu")
 SETTINGS = TrainSettings(
@@ -143,6 +144,28 @@ def test_loss_sum_on_the_device_equals_the_sum_of_python_floats():
     for loss, weight in zip(losses, weights):
         tracked.add(loss, weight)
     assert tracked.mean(str, "none") == sum(loss.item() * w for loss, w in zip(losses, weights)) / sum(weights)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["standard", "gnorm", "smooth", "randsmooth", "pgd"])
+def test_a_training_step_never_waits_for_the_device(name):
+    # torch raises at any host synchronisation (a .item(), a bool of a tensor, a copy to the host).
+    cuda = torch.device("cuda")
+    options = {"gnorm": {"penalty_scale": 1.0}, "smooth": {"noise_std": 0.1}, "pgd": PGD_OPTIONS}.get(name, {})
+    model = tiny_cnn().to(cuda)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    settings = dataclasses.replace(SETTINGS, augment="crop_flip", amp=True)
+    step = TrainStep(model, make_objective(name, 0.5, options), optimizer, settings, cuda)
+    data, g, losses = two_class_split(), torch.Generator(device=cuda).manual_seed(0), LossSum(cuda)
+    x, y = data.x[:16].to(cuda), data.y[:16].to(cuda)
+    step(x, y, g)  # the first step: cuDNN times its algorithms
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            losses.add(step(x, y, g))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert losses.steps == 3 and math.isfinite(losses.mean(str, "none"))
 
 
 def test_divergence_in_the_first_epoch_writes_no_checkpoint(tmp_path):
