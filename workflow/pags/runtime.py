@@ -1,4 +1,5 @@
-"""Where jobs run and what they print: device choice, logs, progress."""
+"""Where jobs run and what they print: device choice, logs, progress; and how their memory
+is allocated (``keep_freed_memory``), which changes no result."""
 
 from __future__ import annotations
 
