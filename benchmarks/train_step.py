@@ -25,8 +25,8 @@ speed against the eager step (not gnorm's: a compiled graph cannot be differenti
 twice, so gnorm stays eager), to see whether compiling pays on a device; training does
 not compile (``pags.train.TrainStep``).
 
-``--concurrent K`` also runs K standard trainings at once on the device (K threads, each
-its own model and CUDA stream) against the same K steps run one after another, and prints
+``--concurrent K`` also runs K standard trainings at once on the device (K processes, as K
+jobs sharing it would) against the same K trainings run one after another, and prints
 the throughput of both.
 
 Defaults are the paper's CIFAR-10 ResNet18 at batch 128 on 3x32x32 images, on CUDA when
@@ -42,10 +42,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import multiprocessing
 import platform
 import resource
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -144,32 +144,57 @@ def malloc_comparison(model, args, device, batch) -> None:
     print(f"  ratio default / keep_freed_memory: {rows[0][1] / rows[1][1]:.2f} wall, {rows[0][2] / rows[1][2]:.2f} CPU")
 
 
+def setup(args) -> tuple[torch.device, torch.nn.Module, tuple[torch.Tensor, torch.Tensor]]:
+    """The device, the model (seed 0) and one random batch (uint8 images, labels) on it."""
+    torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    g = torch.Generator().manual_seed(0)
+    shape = (args.batch_size, args.channels, args.side, args.side)
+    batch = (
+        torch.randint(0, 256, shape, generator=g, dtype=torch.uint8).to(device),
+        torch.randint(0, args.classes, (args.batch_size,), generator=g).to(device),
+    )
+    torch.manual_seed(0)
+    model = build_model(args.arch, args.channels, args.classes, **model_options(args)).to(device)
+    return device, model, batch
+
+
+def model_options(args) -> dict:
+    return {"width": args.width} if args.width else {}
+
+
+def concurrent_worker(args, barrier, results) -> None:
+    """One of K training processes: warm up, wait for the others, time ``--steps`` steps."""
+    keep_freed_memory()
+    device, model, batch = setup(args)
+    runner = Runner("standard", model, args, device, batch)
+    runner.run(1, record=False)
+    barrier.wait()
+    started = time.perf_counter()  # CLOCK_MONOTONIC: comparable between processes
+    runner.run(args.steps, record=False)
+    results.put((started, time.perf_counter()))
+
+
 def concurrent(model, args, device, batch, k: int) -> tuple[float, float]:
-    """Images/s of k standard trainings (``--steps`` steps each) one after another, then at once."""
+    """Images/s of k standard trainings (``--steps`` steps each) one after another in this
+    process, then at once as k processes on the device (as k jobs sharing it would run)."""
     runners = [Runner("standard", model, args, device, batch) for _ in range(k)]
     for r in runners:
         r.run(1, record=False)
-    sync(device)
     started = time.perf_counter()
     for r in runners:
         r.run(args.steps, record=False)
     serial = time.perf_counter() - started
 
-    def work(r: Runner) -> None:
-        if device.type == "cuda":
-            with torch.cuda.stream(torch.cuda.Stream(device)):
-                r.run(args.steps, record=False)
-        else:
-            r.run(args.steps, record=False)
-
-    threads = [threading.Thread(target=work, args=(r,)) for r in runners]
-    started = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    sync(device)
-    together = time.perf_counter() - started
+    context = multiprocessing.get_context("spawn")
+    barrier, results = context.Barrier(k), context.Queue()
+    workers = [context.Process(target=concurrent_worker, args=(args, barrier, results)) for _ in range(k)]
+    for w in workers:
+        w.start()
+    spans = [results.get() for _ in workers]
+    for w in workers:
+        w.join()
+    together = max(end for _, end in spans) - min(start for start, _ in spans)
     images = k * args.steps * len(batch[1])
     return images / serial, images / together
 
@@ -195,17 +220,8 @@ def main() -> None:
     if "standard" not in args.objectives:
         args.objectives.insert(0, "standard")
 
-    torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    g = torch.Generator().manual_seed(0)
-    shape = (args.batch_size, args.channels, args.side, args.side)
-    batch = (
-        torch.randint(0, 256, shape, generator=g, dtype=torch.uint8).to(device),
-        torch.randint(0, args.classes, (args.batch_size,), generator=g).to(device),
-    )
-    torch.manual_seed(0)
-    options = {"width": args.width} if args.width else {}
-    model = build_model(args.arch, args.channels, args.classes, **options).to(device)
+    device, model, batch = setup(args)
+    options = model_options(args)
     runners = {name: Runner(name, model, args, device, batch) for name in args.objectives}
     if args.compile:  # gnorm's double backward cannot go through a compiled graph: it stays eager
         runners.update({f"{n} compiled": Runner(n, model, args, device, batch, True) for n in args.objectives if n != "gnorm"})
