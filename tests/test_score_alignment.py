@@ -25,7 +25,7 @@ from pags.datasets.synthetic import make_manifold
 from pags.errors import CheckpointError, WeightsError
 from pags.gradients import input_gradient, input_gradients
 from pags.regimes import label_regimes, regime_table
-from pags.score import analytic_score, batched_scores, score_from_denoiser
+from pags.score import analytic_score, batched_scores, score_difference, score_from_denoiser
 from pags.score.denoiser import denoiser_score, denoising_error, load_denoiser, save_denoiser, train_denoiser
 from pags.score.edm import edm_score, load_edm
 from pags.weights import fetch, sha256_file, verify
@@ -343,3 +343,29 @@ def test_regime_table_averages_seeds_relative_to_the_standard_model():
     assert list(out["regime"]) == ["Bayes-aligned", "diverged"]
     with pytest.raises(ValueError, match="standard"):
         regime_table(models[models["objective"] != "standard"], **RULE)
+
+
+def test_label_dropout_gives_both_scores_and_the_posterior_gradient():
+    """One denoiser trained with a null class: its label's score minus its null class's
+    estimates grad log p(y | x) of two Gaussian classes N(m_c, s^2 I), whose exact value at
+    noise sigma is (m_y - sum_c p(c | x) m_c) / (s^2 + sigma^2)."""
+    g = torch.Generator().manual_seed(0)
+    means = 0.5 + 0.03 * torch.randn(2, 1, 8, 8, generator=g)  # close enough that p(y | x) is uncertain
+    y, s, sigma = torch.arange(512) % 2, 0.05, 0.2
+    x = means[y] + s * torch.randn(512, 1, 8, 8, generator=g)
+    model, _ = train_denoiser(x, y, 2, [8, 16], 1, 20, 32, 1e-2, math.log(sigma), 0.5, torch.Generator().manual_seed(0), CPU,
+                              label_dropout=0.3)  # fmt: skip
+    assert model.null_class and model.net.class_embedding.num_embeddings == 3
+    score = denoiser_score(model)
+    noisy = x[:64] + sigma * torch.randn(64, 1, 8, 8, generator=g)
+    with torch.no_grad():
+        estimate = score_difference(score, score)(noisy, sigma, y[:64])
+        unconditional = score(noisy, sigma, None)  # the null class
+    v = s**2 + sigma**2
+    logits = -((noisy[:, None] - means[None]) ** 2).flatten(2).sum(-1) / (2 * v)
+    exact = (means[y[:64]] - torch.einsum("bc,cjhw->bjhw", logits.softmax(1), means)) / v
+    cosine = torch.nn.functional.cosine_similarity(estimate.flatten(1), exact.flatten(1))
+    assert cosine.mean() > 0.7, cosine.mean()  # 0.86
+    assert torch.isfinite(unconditional).all()
+    with pytest.raises(ValueError, match="needs the labels"):
+        score_difference(score, score)(noisy, sigma, None)

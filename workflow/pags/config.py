@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from .compatibility import check_classifier, check_edm_config, check_forward
+from .compatibility import EDM_RELEASES, check_classifier, check_edm_config, check_forward
 from .datasets import imagenet, imagenet64
 from .datasets.cifar10 import cifar10_present
 from .datasets.mnist import mnist_present
@@ -127,6 +127,7 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any], s
         check_edm_config(
             score["edm_network"], num_classes=classes, image_shape=shape, conditional=score["conditional"], key=f"{name}.score"
         )
+    check_posterior_estimates(name, dataset, score, config)
     if regimes["metric"] not in metrics:
         raise ConfigError(
             f"config key '{name}.regimes.metric': {regimes['metric']} is not computed (alignment.metrics is "
@@ -148,6 +149,40 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any], s
             f"config key '{name}.objectives': nothing to sweep besides the standard model. "
             "Fix: add a robust objective (gnorm, smooth, randsmooth or pgd) with a grid."
         )
+
+
+def check_posterior_estimates(name: str, dataset: str, score: dict[str, Any], config: dict[str, Any]) -> None:
+    """The estimates of grad log p(y | x) have what they need: a trained denoiser with a
+    null class (label dropout), or a conditional and an unconditional EDM network that
+    are weights entries and fit the data."""
+    if "posterior_trained" in score["backends"] and not score["denoiser"].get("label_dropout"):
+        raise ConfigError(
+            f"config key '{name}.score.denoiser.label_dropout': posterior_trained needs the unconditional score "
+            "from the class-conditional denoiser's null class. Fix: set it above 0 (e.g. 0.15)."
+        )
+    if "posterior_edm" not in score["backends"]:
+        return
+    pair = score["posterior_edm"]
+    if pair is None:
+        raise ConfigError(
+            f"config key '{name}.score.posterior_edm' is missing: posterior_edm needs a conditional and an "
+            "unconditional EDM network. Fix: e.g. {conditional: edm-cifar10-32x32-cond-vp, unconditional: "
+            "edm-cifar10-32x32-uncond-vp}, each an entry of 'weights'."
+        )
+    shape, classes = data_shape(config, dataset)
+    if score["image_side"] is not None:
+        shape = (shape[0], score["image_side"], score["image_side"])
+    for conditioning, network in pair.items():
+        if network not in config["weights"]:
+            raise ConfigError(
+                f"config key '{name}.score.posterior_edm.{conditioning}': {network!r} is not an entry of 'weights'. "
+                "Fix: add it there (url and pinned sha256) or name one listed."
+            )
+        release, key = EDM_RELEASES.get(network), f"{name}.score.posterior_edm.{conditioning}"
+        if release is not None and (release.label_dim > 0) != (conditioning == "conditional"):
+            kind = "class-conditional" if release.label_dim else "unconditional"
+            raise ConfigError(f"config key '{key}': {network} is {kind}. Fix: name a{'n' * (conditioning == 'unconditional')} {conditioning} network.")
+        check_edm_config(network, num_classes=classes, image_shape=shape, conditional=conditioning == "conditional", key=key)
 
 
 def check_subset(name: str, dataset: str, exp: dict[str, Any], config: dict[str, Any]) -> None:
@@ -281,7 +316,7 @@ def check_networks(config: dict[str, Any]) -> None:
             what="autoencoder",
             fix="change latent_dim or width",
         )
-        if "trained" in exp["score"]["backends"]:
+        if {"trained", "posterior_trained"} & set(exp["score"]["backends"]):
             check_denoiser_shape(shape, exp["score"]["denoiser"]["block_channels"], f"{name}.score.denoiser")
 
 

@@ -130,7 +130,14 @@ rule alignment_table:
 
 rule score_quality:
     input:
-        true=lambda w: score_file("synthetic", "analytic"),
+        unpack(
+            lambda w: {
+                r: score_file("synthetic", r)
+                for r in map(
+                    score_reference, experiment("synthetic")["score"]["backends"]
+                )
+            }
+        ),
         estimated=lambda w: [
             score_file("synthetic", b)
             for b in experiment("synthetic")["score"]["backends"]
@@ -151,6 +158,11 @@ rule score_quality:
         code=script_code("score_quality.py"),
         estimated=lambda w: [
             b for b in experiment("synthetic")["score"]["backends"] if b != "analytic"
+        ],
+        references=lambda w: [
+            score_reference(b)
+            for b in experiment("synthetic")["score"]["backends"]
+            if b != "analytic"
         ],
         metrics=lambda w: experiment("synthetic")["alignment"]["metrics"],
         alexnet_sha256=lambda w: config["weights"]["alexnet"]["sha256"],

@@ -34,7 +34,7 @@ rule train_denoiser:
     params:
         code=script_code("train_denoiser.py"),
         settings=lambda w: experiment(w.dataset)["score"]["denoiser"],
-        conditional=lambda w: experiment(w.dataset)["score"]["conditional"],
+        conditional=lambda w: denoiser_conditional(w.dataset),
         num_classes=lambda w: data_shape(config, w.dataset)[1],
     script:
         "../scripts/train_denoiser.py"

@@ -11,7 +11,7 @@ from pags.grid import parse_strength
 from pags.io import load_torch, save_torch
 from pags.pretrained import images_for_score
 from pags.runtime import job_log, pick_device
-from pags.score import analytic_score, batched_scores, posterior_gradient
+from pags.score import analytic_score, batched_scores, posterior_gradient, score_difference
 from pags.score.denoiser import denoiser_score, load_denoiser
 from pags.score.edm import edm_score, load_edm
 
@@ -27,17 +27,29 @@ with job_log(snakemake.log[0]) as log:
     if settings["image_side"] is not None:  # e.g. 224 px ImageNet scored at EDM's 64 px
         x = images_for_score(x, settings["image_side"])
     num_classes = settings["num_classes"]
-    if w.backend == "trained":
-        score = denoiser_score(load_denoiser(snakemake.input.denoiser).to(device))
-    elif w.backend == "edm":
-        network = settings["edm_network"]
-        net = load_edm(snakemake.input.weights, settings["sha256"], f"weights.{network}", snakemake.config["edm_source"])
-        # Before computing anything: the network's own label_dim, resolution and channels
-        # against the data and the config (a conditional network used unconditionally
-        # would get all-zero labels).
+
+    def edm(path, network, sha256, conditional, key):
+        """An EDM network as a score function, checked before computing anything: its own
+        label_dim, resolution and channels against the data and the config (a conditional
+        network used unconditionally would get all-zero labels)."""
+        net = load_edm(path, sha256, f"weights.{network}", snakemake.config["edm_source"])
         props = check_edm_network(net, network=network, num_classes=num_classes, image_shape=tuple(x.shape[1:]),
-                                  conditional=conditional, key=f"{section}.{w.dataset}.score")  # fmt: skip
-        score = edm_score(net.to(device), props.label_dim if conditional else 0)
+                                  conditional=conditional, key=key)  # fmt: skip
+        return edm_score(net.to(device), props.label_dim if conditional else 0)
+
+    key = f"{section}.{w.dataset}.score"
+    if w.backend in ("trained", "posterior_trained"):
+        score = denoiser_score(load_denoiser(snakemake.input.denoiser).to(device))
+        if w.backend == "posterior_trained":  # the label's score minus the null class's
+            score = score_difference(score, score)
+    elif w.backend == "edm":
+        score = edm(snakemake.input.weights, settings["edm_network"], settings["sha256"], conditional, key)
+    elif w.backend == "posterior_edm":
+        pair, sha256 = settings["posterior_edm"], settings["posterior_edm_sha256"]
+        score = score_difference(
+            edm(snakemake.input.conditional, pair["conditional"], sha256["conditional"], True, f"{key}.posterior_edm"),
+            edm(snakemake.input.unconditional, pair["unconditional"], sha256["unconditional"], False, f"{key}.posterior_edm"),
+        )
     else:
         manifold = SyntheticManifold.from_dict(load_torch(snakemake.input.manifold, what="manifold")).to(device)
         score = analytic_score(manifold) if w.backend == "analytic" else posterior_gradient(manifold)

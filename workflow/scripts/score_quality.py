@@ -1,4 +1,6 @@
-"""Rule score_quality: each estimated score against the exact one of the synthetic data, per image."""
+"""Rule score_quality: each estimate against the exact quantity of the synthetic data it
+estimates, per image: a score against the exact score, an estimate of grad log p(y | x)
+(posterior_trained, posterior_edm) against the exact posterior gradient."""
 
 import pandas as pd
 
@@ -8,14 +10,15 @@ from pags.runtime import job_log
 
 with job_log(snakemake.log[0]) as log:
     p = snakemake.params
-    true = load_torch(snakemake.input.true, what="score")["score"]
     lpips = load_lpips(snakemake.input.alexnet, p.alexnet_sha256, "weights.alexnet") if "lpips" in p.metrics else None
     functions = metric_functions(p.metrics, lpips)
     parts = []
-    for backend, path in zip(p.estimated, snakemake.input.estimated):
+    for backend, path, reference in zip(p.estimated, snakemake.input.estimated, p.references):
         estimate = load_torch(path, what="score")["score"]
+        true = load_torch(snakemake.input[reference], what="score")["score"]
         for metric, values in similarities(functions, estimate, true[: len(estimate)]).items():
-            parts.append(pd.DataFrame({"score": backend, "metric": metric, "image": range(len(values)), "similarity": values.numpy()}))
+            parts.append(pd.DataFrame({"score": backend, "reference": reference, "metric": metric,
+                                       "image": range(len(values)), "similarity": values.numpy()}))  # fmt: skip
     table = pd.concat(parts, ignore_index=True)
     save_csv(table, snakemake.output[0])
-    log.info("\n%s", table.groupby(["score", "metric"])["similarity"].describe().to_string())
+    log.info("\n%s", table.groupby(["score", "reference", "metric"])["similarity"].describe().to_string())

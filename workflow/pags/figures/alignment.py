@@ -15,6 +15,7 @@ from .sweep import ACC_COLOR, band, diverged_strengths, log_strength_axis, over_
 REGIME_COLORS = {"weak": "#f4a582", "Bayes-aligned": "#92c5de", "excessive": "#bababa", "diverged": "#ffffff"}
 SCORE_NAMES = {
     "edm": "EDM score", "trained": "trained score", "analytic": "exact score", "posterior": "Bayes-optimal gradient",
+    "posterior_trained": "grad log p(y|x), trained denoiser", "posterior_edm": "grad log p(y|x), EDM",
 }  # fmt: skip
 
 

@@ -110,10 +110,12 @@ def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame, score_qua
     of the input gradient's squared norm in the exact tangent space span(U) and (c) in the
     signal space span(U_s), vs strength, with the Bayes-optimal classifier as reference;
     (d) the appendix Theorem 3 identity: off-manifold small-noise ratio vs 1 - tangent
-    fraction. Bottom, with ``metric``: (e) each estimated score against the exact one, per
-    image; alignment of the gradients (f) with the exact score and (g) with the exact
-    posterior gradient grad log p(y | x), vs strength; (h) alignment with each estimated
-    score vs with the exact one, per model."""
+    fraction. Bottom, with ``metric``: (e) each estimate against the exact quantity it
+    estimates, per image (a score against the exact score; posterior_trained and
+    posterior_edm against the exact grad log p(y | x), column ``reference``); alignment
+    of the gradients (f) with the exact score and (g) with the exact posterior gradient
+    grad log p(y | x), vs strength; (h) alignment with each estimate vs with its exact
+    counterpart, per model."""
     apply_style()
     fig, grid = plt.subplots(2, 4, figsize=(14, 6.6), constrained_layout=True)
     axes = grid[0]
@@ -163,10 +165,10 @@ def plot_score_checks(axes, score_quality: pd.DataFrame, alignment: pd.DataFrame
     name = METRIC_NAMES[metric]
     ax = axes[0]
     quality = score_quality[score_quality["metric"] == metric]
-    for backend, rows in quality.groupby("score"):
+    for (backend, reference), rows in quality.groupby(["score", "reference"]):
         values = rows["similarity"].to_numpy()
-        ax.hist(values, bins=30, alpha=0.6, label=f"{backend} (mean {values.mean():.2f})")
-    ax.set(xlabel=f"{name}, estimated vs exact score", ylabel="test images", title="(e) score estimate, per image")
+        ax.hist(values, bins=30, alpha=0.6, label=f"{backend} vs {reference} (mean {values.mean():.2f})")
+    ax.set(xlabel=f"{name}, estimate vs exact", ylabel="test images", title="(e) score estimates, per image")
     ax.legend(frameon=False, fontsize=7)
 
     rows = alignment[alignment["metric"] == metric]
@@ -188,11 +190,13 @@ def plot_score_checks(axes, score_quality: pd.DataFrame, alignment: pd.DataFrame
 
     ax = axes[3]
     keys = ["objective", "strength", "seed"]
-    exact = rows[rows["score"] == "analytic"]
-    for backend in sorted(set(rows["score"]) - {"analytic", "posterior"}):
+    references = score_quality.drop_duplicates("score").set_index("score")["reference"]
+    for marker, backend in zip("os^v", sorted(set(rows["score"]) - {"analytic", "posterior"})):
+        exact = rows[rows["score"] == references.get(backend, "analytic")]
         pairs = rows[rows["score"] == backend].merge(exact, on=keys, suffixes=("", "_exact"))
-        ax.scatter(pairs["similarity_exact"], pairs["similarity"], s=14, label=backend,
+        ax.scatter(pairs["similarity_exact"], pairs["similarity"], s=14, marker=marker, label=backend,
                    c=[color_for(o) for o in pairs["objective"]])
     limits = ax.get_xlim() + ax.get_ylim()
     ax.plot([min(limits), max(limits)], [min(limits), max(limits)], color="black", lw=0.6, ls=":")
-    ax.set(xlabel="with the exact score", ylabel="with the estimated score", title=f"(h) {name}, per model")
+    ax.set(xlabel="with the exact score or gradient", ylabel="with its estimate", title=f"(h) {name}, per model")
+    ax.legend(frameon=False, fontsize=7)

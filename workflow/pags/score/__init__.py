@@ -8,6 +8,10 @@ interface, ``score(x, sigma, labels) -> [B, C, H, W]``:
   Bayes-optimal input gradient grad_x log p_sigma(y | x) = grad log p_sigma(x | y) -
   grad log p_sigma(x) (y the true label): what a model's gradient should match where
   the score is dominated by class-independent directions.
+- ``posterior_trained``, ``posterior_edm``: that gradient estimated on any data set as the
+  difference of a class-conditional and an unconditional score at the same sigma
+  (``score_difference``): from one trained denoiser with a null class (label dropout, as
+  classifier-free guidance), or from EDM's conditional and unconditional networks.
 
 ``x`` and ``sigma`` are in the units of the classifiers' inputs (pixels in [0, 1] for
 image data sets), so scores and input gradients live in the same space. ``labels`` is
@@ -20,7 +24,9 @@ from typing import Callable, Protocol
 
 import torch
 
-BACKENDS = ("edm", "trained", "analytic", "posterior")
+BACKENDS = ("edm", "trained", "analytic", "posterior", "posterior_trained", "posterior_edm")
+# Backends that estimate grad log p(y | x), and the exact one they are checked against.
+POSTERIOR_ESTIMATES = ("posterior_trained", "posterior_edm")
 
 
 class ScoreFunction(Protocol):
@@ -44,11 +50,18 @@ def analytic_score(manifold) -> ScoreFunction:
 
 def posterior_gradient(manifold) -> ScoreFunction:
     """grad_x log p_sigma(y | x) of the synthetic data set, in closed form; needs the labels."""
+    return score_difference(analytic_score(manifold), analytic_score(manifold))
+
+
+def score_difference(conditional: ScoreFunction, unconditional: ScoreFunction) -> ScoreFunction:
+    """grad_x log p_sigma(y | x) = grad log p_sigma(x | y) - grad log p_sigma(x) (Bayes'
+    rule; log p(y) has no x-gradient), from the two scores at the same x and sigma; needs
+    the labels. Returns [B, C, H, W] in the scores' units."""
 
     def gradient(x: torch.Tensor, sigma: float, labels: torch.Tensor | None) -> torch.Tensor:
         if labels is None:
-            raise ValueError("the posterior gradient needs the labels")
-        return manifold.class_score(x, sigma, labels) - manifold.score(x, sigma)
+            raise ValueError("grad log p(y | x) needs the labels")
+        return conditional(x, sigma, labels) - unconditional(x, sigma, None)
 
     return gradient
 

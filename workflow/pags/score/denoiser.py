@@ -6,6 +6,12 @@ c_skip = sd^2 / (sigma^2 + sd^2), c_out = sigma sd / sqrt(sigma^2 + sd^2),
 c_in = 1 / sqrt(sigma^2 + sd^2), c_noise = ln(sigma) / 4, sd = the data's std; trained on
 ln sigma ~ N(p_mean, p_std^2) with loss weight (sigma^2 + sd^2) / (sigma sd)^2, so every
 noise level contributes a unit-scale loss. F is diffusers' ``UNet2DModel``.
+
+Trained with label dropout (a class-conditional denoiser whose labels are replaced by a
+null class, index ``num_classes``, with probability ``label_dropout``, as in
+classifier-free guidance, Ho & Salimans 2022), one network gives both the class-conditional
+score (the label) and the unconditional one (the null class), so their difference
+estimates grad log p(y | x) (``pags.score.score_difference``).
 """
 
 from __future__ import annotations
@@ -56,6 +62,7 @@ class PreconditionedDenoiser(nn.Module):
         super().__init__()
         self.spec = spec
         self.sigma_data = spec["sigma_data"]
+        self.null_class = bool(spec.get("null_class", False))
         channels, size = spec["shape"][0], spec["shape"][1:]
         blocks = len(spec["block_channels"])
         self.net = UNet2DModel(
@@ -67,12 +74,16 @@ class PreconditionedDenoiser(nn.Module):
             down_block_types=("DownBlock2D",) * blocks,
             up_block_types=("UpBlock2D",) * blocks,
             norm_num_groups=norm_groups(spec["block_channels"]),
-            num_class_embeds=spec["num_classes"] or None,
+            # one more embedding, the null class, for a denoiser trained with label dropout
+            num_class_embeds=(spec["num_classes"] + self.null_class) or None,
             add_attention=False,  # the mid block's self-attention costs more than it gives at these sizes
         )
 
     def forward(self, x: torch.Tensor, sigma: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        """D(x; sigma) for images x [B, C, H, W] and noise levels sigma [B]."""
+        """D(x; sigma) for images x [B, C, H, W] and noise levels sigma [B]; ``labels``
+        [B] for a class-conditional denoiser, None for the null class of one with it."""
+        if labels is None and self.null_class:
+            labels = torch.full((len(x),), self.spec["num_classes"], dtype=torch.long, device=x.device)
         sd, s = self.sigma_data, sigma.view(-1, 1, 1, 1).to(x.dtype)
         c_skip = sd**2 / (s**2 + sd**2)
         c_out = s * sd / (s**2 + sd**2).sqrt()
@@ -82,8 +93,12 @@ class PreconditionedDenoiser(nn.Module):
 
 
 def denoiser_score(model: PreconditionedDenoiser) -> ScoreFunction:
+    """The denoiser's score by Tweedie's formula: class-conditional with ``labels``,
+    unconditional without (a conditional denoiser needs its null class for that)."""
+
     def score(x: torch.Tensor, sigma: float, labels: torch.Tensor | None) -> torch.Tensor:
-        if (labels is None) != (not model.spec["num_classes"]):
+        conditional = bool(model.spec["num_classes"])
+        if (labels is not None and not conditional) or (labels is None and conditional and not model.null_class):
             raise ValueError("the denoiser's conditioning does not match the requested score's")
         sigmas = torch.full((len(x),), sigma, dtype=x.dtype, device=x.device)
         return score_from_denoiser(model(x, sigmas, labels), x, sigma)
@@ -104,8 +119,11 @@ def train_denoiser(
     p_std: float,
     generator: torch.Generator,
     device: torch.device,
+    label_dropout: float = 0.0,
 ) -> tuple[PreconditionedDenoiser, list[dict[str, float]]]:
-    """Adam on EDM's weighted denoising loss; class-conditional when ``y_train`` is given.
+    """Adam on EDM's weighted denoising loss; class-conditional when ``y_train`` is given,
+    with each label replaced by the null class with probability ``label_dropout`` (> 0:
+    the denoiser also gives the unconditional score).
 
     Deterministic given ``generator`` (on ``device``): it seeds the weights, the order,
     the noise levels and the noise."""
@@ -114,6 +132,7 @@ def train_denoiser(
     spec = {
         "shape": list(x_train.shape[1:]), "sigma_data": sigma_data, "block_channels": list(block_channels),
         "layers_per_block": layers_per_block, "num_classes": num_classes if y_train is not None else 0,
+        "null_class": y_train is not None and label_dropout > 0,
     }  # fmt: skip
     seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
     with torch.random.fork_rng(devices=[]):
@@ -127,7 +146,11 @@ def train_denoiser(
         sigma = (p_mean + p_std * torch.randn(len(x), generator=generator, device=device)).exp()
         noise = torch.randn(x.shape, generator=generator, device=device) * sigma.view(-1, 1, 1, 1)
         weight = (sigma**2 + sigma_data**2) / (sigma * sigma_data) ** 2
-        denoised = model(x + noise, sigma, None if y_all is None else y_all[idx])
+        labels = None if y_all is None else y_all[idx]
+        if labels is not None and spec["null_class"]:
+            dropped = torch.rand(len(x), generator=generator, device=device) < label_dropout
+            labels = labels.masked_fill(dropped, num_classes)
+        denoised = model(x + noise, sigma, labels)
         return (weight.view(-1, 1, 1, 1) * (denoised - x).square()).mean()
 
     fix = "lower score.denoiser.lr"
