@@ -212,6 +212,25 @@ CASES = [
         {"sweep": {"cifar10": SWEEP}, "data.download": False, "data.root": "no_such_dir"},
         ("'data.root'", "cifar10 is not in 'no_such_dir'", "no_such_dir/cifar10_<split>.npz"),
     ),
+    Case(
+        "posterior-trained-without-label-dropout",
+        {"sweep": sweep(score={"backends": ["posterior_trained"]})},
+        (f"'{SYN}.score.denoiser.label_dropout'", "null class"),
+    ),
+    Case(
+        "posterior-edm-without-networks",
+        {"sweep": {"cifar10": {**SWEEP, "score": {"backends": ["posterior_edm"]}}}},
+        ("'sweep.cifar10.score.posterior_edm' is missing", "edm-cifar10-32x32-cond-vp"),
+    ),
+    Case(
+        "posterior-edm-networks-swapped",
+        {
+            "sweep": {"cifar10": {**SWEEP, "score": {"backends": ["posterior_edm"], "posterior_edm": {
+                "conditional": "edm-cifar10-32x32-uncond-vp", "unconditional": "edm-cifar10-32x32-cond-vp"}}}},
+            "weights": {n: {"url": "https://x", "sha256": None} for n in ("edm-cifar10-32x32-uncond-vp", "edm-cifar10-32x32-cond-vp")},
+        },  # fmt: skip
+        ("'sweep.cifar10.score.posterior_edm.conditional'", "is unconditional"),
+    ),
     Case("subset-on-synthetic", {"sweep": sweep(subset={"train": 100})}, (f"'{SYN}.subset'", "synthetic.n_train")),
     Case("subset-not-balanced", {"distractor.subset": {"train": 105}}, ("'distractor.subset.train'", "multiple of 10")),
     Case("subset-zero", {"distractor.subset": {"test": 0}}, ("'distractor.subset.test'", "less than the minimum of 1")),

@@ -54,8 +54,8 @@ def tiny_sweep_config():
                 "small_noise_draws": 4,
             },
             "score": {
-                "backends": ["trained", "analytic"], "sigma": 0.3, "n_images": 8, "batch_size": 8,
-                "denoiser": {"block_channels": [8, 16], "layers_per_block": 1, "epochs": 1, "batch_size": 64},
+                "backends": ["trained", "analytic", "posterior_trained"], "sigma": 0.3, "n_images": 8, "batch_size": 8,
+                "denoiser": {"block_channels": [8, 16], "layers_per_block": 1, "epochs": 1, "batch_size": 64, "label_dropout": 0.2},
             },  # fmt: skip
             "alignment": {"metrics": METRICS},
             "regimes": {"metric": "cosine", "score": "trained"},
@@ -149,22 +149,25 @@ def test_tangent_quality_angles_are_degrees_in_range(sweep_run):
 def test_alignment_has_a_row_per_model_score_metric_and_image(sweep_run):
     workdir, _, _ = sweep_run
     rows = pd.read_csv(workdir / "results/synthetic/metrics/gnorm/0.1/seed=0/alignment.csv")
-    # scores (trained, exact score, exact posterior gradient) x metrics x images
-    assert len(rows) == 3 * len(METRICS) * 8
-    assert set(rows["score"]) == {"trained", "analytic", "posterior"}
+    # scores (trained, exact score, trained and exact posterior gradient) x metrics x images
+    assert len(rows) == 4 * len(METRICS) * 8
+    assert set(rows["score"]) == {"trained", "analytic", "posterior_trained", "posterior"}
     assert set(rows["gradient"]) == {"logit_sum"}  # an unconditional score: the sum of logits
     assert rows["similarity"].between(-1, 1).all()
     table = pd.read_csv(workdir / "results/synthetic/tables/alignment.csv", dtype={"strength": str})
-    assert len(table) == 5 * 3 * len(METRICS) and (table["images"] == 8).all()
+    assert len(table) == 5 * 4 * len(METRICS) and (table["images"] == 8).all()
     diverged = table[table["status"] == "diverged"]
     assert set(diverged["strength"]) == {"1e35"} and diverged["similarity"].isna().all()
 
 
-def test_score_quality_compares_the_trained_score_with_the_exact_one(sweep_run):
+def test_score_quality_compares_each_estimate_with_the_exact_one(sweep_run):
+    """The trained score against the exact score; grad log p(y | x) from the same denoiser
+    (its label's score minus its null class's) against the exact posterior gradient."""
     workdir, _, _ = sweep_run
     quality = pd.read_csv(workdir / "results/synthetic/tables/score_quality.csv")
-    assert set(quality["score"]) == {"trained"} and set(quality["metric"]) == set(METRICS)
-    assert len(quality) == len(METRICS) * 8 and quality["similarity"].between(-1, 1).all()
+    pairs = set(zip(quality["score"], quality["reference"]))
+    assert pairs == {("trained", "analytic"), ("posterior_trained", "posterior")} and set(quality["metric"]) == set(METRICS)
+    assert len(quality) == 2 * len(METRICS) * 8 and quality["similarity"].between(-1, 1).all()
 
 
 def test_every_swept_strength_gets_a_regime(sweep_run):
@@ -234,7 +237,7 @@ def test_changing_the_regime_rule_reruns_only_the_regimes_and_their_figures(swee
 def test_changing_the_score_sigma_rescores_without_retraining(sweep_run):
     proc = dry_run_after(sweep_run, ["sweep", "synthetic", "score", "sigma"], 0.2)
     jobs = planned_jobs(proc)
-    assert jobs["score"] == 3 and jobs["alignment"] == 5, describe(proc)
+    assert jobs["score"] == 4 and jobs["alignment"] == 5, describe(proc)
     assert not {"train_model", "train_denoiser", "manifold_robustness"} & set(jobs), describe(proc)
 
 
