@@ -351,8 +351,12 @@ def test_slurm_profile_plans_the_paper_experiment():
     # pixels), unconditional, from a pinned download, and LPIPS with AlexNet per model
     blocks = planned_job_blocks(proc)
     scores = [j["wildcards"] for j in blocks if j["rule"] == "score" and j["wildcards"]["dataset"] == "cifar10"]
-    assert scores == [{"dataset": "cifar10", "backend": "edm", "sigma": "0.25", "conditioning": "uncond"}], scores
-    assert jobs["fetch_weights"] >= 2  # the EDM network and LPIPS's AlexNet
+    assert sorted(scores, key=lambda w: w["backend"]) == [
+        {"dataset": "cifar10", "backend": "edm", "sigma": "0.25", "conditioning": "uncond"},
+        # grad log p(y | x) from EDM's conditional and unconditional networks, beside it
+        {"dataset": "cifar10", "backend": "posterior_edm", "sigma": "0.25", "conditioning": "cond"},
+    ], scores
+    assert jobs["fetch_weights"] >= 3  # the two EDM networks and LPIPS's AlexNet
     cifar_alignment = [j for j in blocks if j["rule"] == "alignment" and j["wildcards"]["dataset"] == "cifar10"]
     assert len(cifar_alignment) == len(cifar_jobs), describe(proc)
     assert all("results/weights/alexnet" in j["input"] for j in cifar_alignment)
