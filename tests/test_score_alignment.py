@@ -369,3 +369,25 @@ def test_label_dropout_gives_both_scores_and_the_posterior_gradient():
     assert torch.isfinite(unconditional).all()
     with pytest.raises(ValueError, match="needs the labels"):
         score_difference(score, score)(noisy, sigma, None)
+
+
+def test_posterior_edm_is_the_conditional_minus_the_unconditional_edm_score():
+    """Two classes N(mu_c, t^2) in pixels: EDM's conditional network gives each class's
+    score, its unconditional one the mixture's (here: the mixture's exact denoiser), and
+    their difference is grad log p(y | x) = (mu_y - sum_c p(c | x) mu_c) / (t^2 + sigma^2)."""
+    mu = torch.rand(2, 1, 4, 4, generator=torch.Generator().manual_seed(4))
+    t, sigma = 0.1, 0.3
+    v = t**2 + sigma**2
+
+    class MixtureDenoiser(torch.nn.Module):  # EDM units: means 2 mu - 1, std 2 t, equal weights
+        def forward(self, x, sigmas, labels):
+            logits = -((x[:, None] - (2 * mu - 1)[None]) ** 2).flatten(2).sum(-1) / (2 * 4 * v)
+            mean = torch.einsum("bc,cjhw->bjhw", logits.softmax(1), 2 * mu - 1)
+            s2, var = sigmas.view(-1, 1, 1, 1) ** 2, 4 * t**2
+            return (var * x + s2 * mean) / (var + s2)
+
+    x, labels = torch.rand(5, 1, 4, 4, generator=torch.Generator().manual_seed(5)), torch.tensor([0, 1, 1, 0, 1])
+    estimate = score_difference(edm_score(GaussianDenoiser(2 * mu - 1, 2 * t), 2), edm_score(MixtureDenoiser()))
+    p = (-((x[:, None] - mu[None]) ** 2).flatten(2).sum(-1) / (2 * v)).softmax(1)
+    exact = (mu[labels] - torch.einsum("bc,cjhw->bjhw", p, mu)) / v
+    torch.testing.assert_close(estimate(x, sigma, labels), exact, rtol=1e-4, atol=1e-4)
