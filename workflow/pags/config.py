@@ -11,6 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
+import torch
+
 from .compatibility import EDM_RELEASES, check_classifier, check_edm_config, check_forward
 from .datasets import imagenet, imagenet64
 from .datasets.cifar10 import cifar10_present
@@ -275,7 +277,8 @@ def data_shape(config: dict[str, Any], dataset: str) -> tuple[tuple[int, int, in
 def check_classifier_arch(name: str, exp: dict[str, Any], shape: tuple[int, int, int], classes: int) -> None:
     model = exp["model"]
     try:
-        ARCHITECTURES[model["arch"]](shape[0], classes, **model["options"])
+        with torch.device("meta"):  # builds nothing: the options are only bound
+            ARCHITECTURES[model["arch"]](shape[0], classes, **model["options"])
     except TypeError as e:
         raise ConfigError(
             f"config key '{name}.model.options': {model['options']} are not options of {model['arch']} ({e}). "

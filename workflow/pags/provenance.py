@@ -107,9 +107,14 @@ def code_modules(script: str | Path, package_dir: Path = PACKAGE_DIR, extra: Ite
             if path is None:  # ``from pags.x import function``: not a module
                 continue
             seen[parent] = path
-            tree = ast.parse(path.read_text(), str(path))
-            todo.extend(imported_modules(tree, parent, path.name == "__init__.py"))
+            todo.extend(_module_imports(path, path.stat().st_mtime_ns, parent))
     return dict(sorted(seen.items()))
+
+
+@functools.lru_cache(maxsize=None)
+def _module_imports(path: Path, mtime_ns: int, module: str) -> frozenset[str]:
+    """``imported_modules`` of one module file, parsed once per modification."""
+    return frozenset(imported_modules(ast.parse(path.read_text(), str(path)), module, path.name == "__init__.py"))
 
 
 @functools.lru_cache(maxsize=None)
