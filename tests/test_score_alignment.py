@@ -391,3 +391,24 @@ def test_posterior_edm_is_the_conditional_minus_the_unconditional_edm_score():
     p = (-((x[:, None] - mu[None]) ** 2).flatten(2).sum(-1) / (2 * v)).softmax(1)
     exact = (mu[labels] - torch.einsum("bc,cjhw->bjhw", p, mu)) / v
     torch.testing.assert_close(estimate(x, sigma, labels), exact, rtol=1e-4, atol=1e-4)
+
+
+def test_ema_halves_the_old_weights_every_halflife_after_the_rampup():
+    from pags.score.denoiser import EMA_RAMPUP, ema_average
+
+    average, one, zero = ema_average(halflife=640, batch_size=64), torch.ones(3), torch.zeros(3)
+    late = average(one, zero, torch.tensor(10**6))  # the ramp-up is long past: h = 640 images
+    torch.testing.assert_close(late, torch.full((3,), 0.5 ** (64 / 640)))
+    early = average(one, zero, torch.tensor(9))  # 10 steps seen: h = EMA_RAMPUP * 640 images
+    torch.testing.assert_close(early, torch.full((3,), 0.5 ** (64 / (EMA_RAMPUP * 640))))
+
+
+def test_the_ema_denoiser_is_seeded_and_not_the_last_weights(gaussian_data):
+    x, _ = gaussian_data
+    args = (x[:128], None, 0, [8, 16], 1, 2, 32, 1e-2, 0.0, 1.0)
+    last, _ = train_denoiser(*args, torch.Generator().manual_seed(0), CPU)
+    ema, _ = train_denoiser(*args, torch.Generator().manual_seed(0), CPU, ema_halflife=64)
+    again, _ = train_denoiser(*args, torch.Generator().manual_seed(0), CPU, ema_halflife=64)
+    assert type(ema) is type(last) and ema.spec == last.spec
+    weights = [(a, b, c) for a, b, c in zip(last.state_dict().values(), ema.state_dict().values(), again.state_dict().values())]
+    assert any(not torch.equal(a, b) for a, b, _ in weights) and all(torch.equal(b, c) for _, b, c in weights)

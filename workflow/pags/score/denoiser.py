@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from ..datasets.store import to_float
 from ..errors import ConfigError
@@ -120,10 +121,14 @@ def train_denoiser(
     generator: torch.Generator,
     device: torch.device,
     label_dropout: float = 0.0,
+    ema_halflife: float | None = None,
 ) -> tuple[PreconditionedDenoiser, list[dict[str, float]]]:
     """Adam on EDM's weighted denoising loss; class-conditional when ``y_train`` is given,
     with each label replaced by the null class with probability ``label_dropout`` (> 0:
-    the denoiser also gives the unconditional score).
+    the denoiser also gives the unconditional score). With ``ema_halflife`` (in training
+    images) the denoiser returned is the exponential moving average of the weights, as
+    EDM's: after each step, ema = b ema + (1 - b) weights with b = 0.5^(batch / h),
+    h = min(ema_halflife, EMA_RAMPUP * images seen), so early weights are soon forgotten.
 
     Deterministic given ``generator`` (on ``device``): it seeds the weights, the order,
     the noise levels and the noise."""
@@ -140,8 +145,14 @@ def train_denoiser(
         model = PreconditionedDenoiser(spec)
     model.to(device).train()
     y_all = None if y_train is None else y_train.to(device)
+    ema = None if ema_halflife is None else AveragedModel(model, avg_fn=ema_average(ema_halflife, batch_size))
+    steps = 0
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        nonlocal steps
+        if ema is not None and steps:  # the average takes in the previous step's weights
+            ema.update_parameters(model)
+        steps += 1
         x = to_float(x_all[idx])
         sigma = (p_mean + p_std * torch.randn(len(x), generator=generator, device=device)).exp()
         noise = torch.randn(x.shape, generator=generator, device=device) * sigma.view(-1, 1, 1, 1)
@@ -155,7 +166,26 @@ def train_denoiser(
 
     fix = "lower score.denoiser.lr"
     history = minimise_with_adam(model, len(x_all), batch_loss, epochs, batch_size, lr, generator, "denoiser", fix)
-    return model.eval(), history
+    if ema is None:
+        return model.eval(), history
+    ema.update_parameters(model)  # the last step's weights
+    return ema.module.eval(), history
+
+
+# EDM's ema_rampup_ratio: the half-life is at most this fraction of the images seen so far.
+EMA_RAMPUP = 0.05
+
+
+def ema_average(halflife: float, batch_size: int):
+    """``AveragedModel``'s ``avg_fn`` for EDM's ramped exponential moving average: the
+    update after the ``n``-th average (n = number averaged so far, one per step)."""
+
+    def average(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        h = min(halflife, EMA_RAMPUP * (int(n) + 1) * batch_size)
+        beta = 0.5 ** (batch_size / max(h, 1e-8))
+        return beta * averaged + (1 - beta) * current
+
+    return average
 
 
 @torch.no_grad()
