@@ -122,13 +122,14 @@ def check_galleries(config: dict[str, Any]) -> None:
                 f"config key '{key}.objective': {objective} is not swept on {dataset}. "
                 f"Fix: one of {swept_objectives(exp)}."
             )
+        grid_key = f"sweep.{dataset}.objectives.{objective}" if dataset in config["sweep"] else f"pretrained.{dataset}.eps"
         members, seen = grid_strengths(exp, objective), set()
         for i, strength in enumerate(spec["strengths"]):
             text = format_strength(strength)
             if text not in members:
                 raise ConfigError(
                     f"config key '{key}.strengths.{i}': {text} is not in the grid of "
-                    f"{dataset}'s {objective} models (strengths match at 4 significant digits; "
+                    f"{grid_key} (strengths match at 4 significant digits; "
                     f"the nearest is {_nearest(text, members)}). Fix: use one of {members}."
                 )
             if text in seen:
