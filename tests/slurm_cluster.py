@@ -475,6 +475,28 @@ def slurm_jobs(cluster: SlurmCluster) -> list[dict[str, str]]:
 
 
 def job_rule(job: dict[str, str]) -> str:
+    """The rule a SLURM job ran; for a group job, the rule of its members.
+
+    The executor writes ``rule_<rule>[_wildcards_...]`` in a job's comment, and
+    ``rule_<group id>_<its rules>`` for a group job, whose log it puts under
+    ``slurm_logs/group_<group id>_<its rules>/``; the groups of the profile hold one rule
+    each."""
     match = re.fullmatch(r"rule_(.+?)(?:_wildcards_.*)?", job.get("Comment", ""))
     assert match, f"job {job.get('JobId')} has no rule in its comment: {job}"
-    return match.group(1)
+    if f"/group_{match.group(1)}/" not in job.get("StdOut", ""):
+        return match.group(1)
+    rules = [rule for rule in profile_groups() if match.group(1).endswith(f"_{rule}")]
+    assert len(rules) == 1, f"group job {job.get('JobId')} of no single grouped rule: {job}"
+    return rules[0]
+
+
+def is_group(job: dict[str, str]) -> bool:
+    return "/slurm_logs/group_" in job.get("StdOut", "")
+
+
+def profile_groups() -> dict[str, str]:
+    """The profile's ``groups``: rule -> group id (a pattern with wildcards)."""
+    import yaml
+
+    with open(PROFILE / "config.yaml") as f:
+        return yaml.safe_load(f).get("groups") or {}

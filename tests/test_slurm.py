@@ -28,7 +28,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slurm_cluster import job_rule, profile_command, run, running_cluster, slurm_jobs
+from slurm_cluster import (
+    is_group,
+    job_rule,
+    profile_command,
+    profile_groups,
+    run,
+    running_cluster,
+    slurm_jobs,
+)
 from workflow_helpers import (
     REPO,
     assert_figure,
@@ -132,37 +140,56 @@ def test_table_and_models_exist(slurm_run):
 
 
 def test_every_remote_job_ran_once_on_slurm(slurm_run, cluster):
-    """One SLURM job per planned job of each submitted rule, all completed, in the partition given."""
+    """One SLURM job per planned job of each submitted rule, or per group of up to
+    `group-components` of them for the profile's grouped rules; all completed, in the
+    partition given. (The tiny run has one data set, so one group id per grouped rule.)"""
     planned = planned_jobs(slurm_run.proc)
+    components = profile().get("group-components") or {}
     submitted: dict[str, int] = {}
     for job in slurm_run.jobs:
         submitted[job_rule(job)] = submitted.get(job_rule(job), 0) + 1
         assert job["JobState"] == "COMPLETED", job
         assert job["Partition"] == cluster.partition, job
     assert REMOTE_RULES <= set(submitted), (submitted, planned)
-    assert submitted == {rule: planned.get(rule) for rule in submitted}, (submitted, planned)
+    expected = {
+        rule: -(-planned[rule] // components[profile_groups()[rule]]) if rule in profile_groups() else planned.get(rule)
+        for rule in submitted
+    }
+    assert submitted == expected, (submitted, planned)
 
 
 def test_jobs_asked_slurm_for_the_profiles_resources(slurm_run):
-    """GPU rules asked for their GPUs and CPUs per GPU; every job for its memory and time."""
-    gpu_rules = {rule for rule, r in (profile().get("set-resources") or {}).items() if r.get("gpu")}
-    assert {"train_model", "noise_robustness"} <= gpu_rules, "the profile gives training and metrics a GPU"
-    seen_gpu_rules = set()
+    """Grouped rules (training, per-model metrics): one GPU per group, as `gres`, with
+    their members' threads and memory added up; other GPU rules: their GPUs and CPUs per
+    GPU; every job its memory and time."""
+    p = profile()
+    planned = planned_jobs(slurm_run.proc)
+    gpu_rules = {rule for rule, r in (p.get("set-resources") or {}).items() if r.get("gpu")}
+    assert {"train_model", "noise_robustness"} <= set(p.get("groups") or {}), "the profile groups training and metrics"
+    seen_groups = set()
     for job in slurm_run.jobs:
         rule = job_rule(job)
         want = expected_resources(rule)
-        if rule in gpu_rules:
-            seen_gpu_rules.add(rule)
+        if is_group(job):
+            seen_groups.add(rule)
+            # the tiny run's few models of a rule fit in one group, whose members run at once
+            members = planned[rule]
+            assert job.get("TresPerNode") == f"gres:{want['gres']}", job
+            assert "gpu" not in job.get("TresPerJob", ""), job
+            assert int(job["NumCPUs"]) == members * p["set-threads"][rule], job
+            assert job["MinMemoryNode"] == f"{members * want['mem_mb']}M", job
+        elif rule in gpu_rules:
             # sbatch --gpus=N is a per-job TRES request; --cpus-per-gpu=M ties CPUs to it
             assert job.get("TresPerJob") == f"gres:gpu:{want['gpu']}", job
             assert job.get("CpusPerTres") == f"gres:gpu:{want['cpus_per_gpu']}", job
             assert int(job["NumCPUs"]) == want["gpu"] * want["cpus_per_gpu"], job
+            assert job["MinMemoryNode"] == f"{want['mem_mb']}M", job
         else:
             assert "gpu" not in job.get("TresPerJob", "") + job.get("TresPerNode", ""), job
             assert job.get("CPUs/Task") == "1", job
-        assert job["MinMemoryNode"] == f"{want['mem_mb']}M", job
+            assert job["MinMemoryNode"] == f"{want['mem_mb']}M", job
         assert job["TimeLimit"] == slurm_time(want["runtime"]), job
-    assert {"train_model", "noise_robustness"} <= seen_gpu_rules, "no GPU job was submitted"
+    assert {"train_model", "noise_robustness"} <= seen_groups, "no group job was submitted"
 
 
 def test_second_run_has_nothing_to_do(slurm_run, cluster):

@@ -3,14 +3,15 @@
 Some sites accept GPUs only as a generic resource (``sbatch --gres=gpu:1``) and reject the
 profile's default ``--gpus=1 --cpus-per-gpu=8``. slurm/config.yaml documents a one-line
 switch to ``gres: "gpu:N"`` and ``cpus_per_task``; this test runs that exact command on a
-copy of the profile, starts ``snakemake --profile <copy>`` for one training job, and
-reads what the SLURM executor passed to ``sbatch``.
+copy of the profile, starts ``snakemake --profile <copy>`` for one autoencoder job, and
+reads what the SLURM executor passed to ``sbatch``. (The grouped rules, training and the
+per-model metrics, ask for their GPU as ``gres`` already: see tests/test_slurm.py.)
 
 No cluster is needed: the SLURM commands the executor calls are stand-ins, first on
 PATH. ``sbatch`` records its arguments and answers with a job id; ``squeue`` reports
 every job as FAILED, should Snakemake get to its first status check; the test stops it as
-soon as sbatch was called. The training job's inputs are empty placeholder files, so
-training is the only job (nothing runs it). Seconds.
+soon as sbatch was called. The job's inputs are empty placeholder files, so it is the only
+job (nothing runs it). Seconds.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from workflow_helpers import REPO, SNAKEFILE, subprocess_env, tiny_config, write_config
+from workflow_helpers import DEMO_EXPERIMENTS, REPO, SNAKEFILE, subprocess_env, write_config
 
 PROFILE = REPO / "slurm" / "config.yaml"
 README = REPO / "README.md"
@@ -34,8 +35,9 @@ SWITCH = (
     """sed -i.orig -E -e 's/^( +)gpu: ([0-9]+)$/\\1gres: "gpu:\\2"/' """
     """-e 's/^( +)cpus_per_gpu:/\\1cpus_per_task:/' slurm/config.yaml"""
 )
-DATASET = "digits_distractor"
-TARGET = f"results/{DATASET}/models/standard/0/seed=0/model.pt"
+DATASET = "synthetic"
+RULE = "train_autoencoder"
+TARGET = f"results/{DATASET}/autoencoder/model.pt"
 TIMEOUT = 120
 
 FAKE_SLURM = """#!{python}
@@ -91,7 +93,9 @@ def test_switch_turns_every_gpu_request_into_gres(tmp_path):
     original = yaml.safe_load(PROFILE.read_text())
     switched = yaml.safe_load((switched_profile(tmp_path) / "config.yaml").read_text())
     gpu_rules = {rule for rule, r in original["set-resources"].items() if "gpu" in r}
-    assert {"train_model", "noise_robustness", "alignment"} <= gpu_rules
+    assert {"train_autoencoder", "train_denoiser", "score"} <= gpu_rules
+    grouped = set(original["groups"])
+    assert all(original["set-resources"][rule]["gres"] == "gpu:1" for rule in grouped), "grouped rules use gres"
     for rule, resources in switched["set-resources"].items():
         before = original["set-resources"][rule]
         if rule not in gpu_rules:
@@ -116,7 +120,7 @@ def test_gres_profile_submits_gres_and_cpus_per_task(tmp_path):
     data.mkdir(parents=True)
     for split in ("train", "test"):
         (data / f"{split}.pt").touch()
-    configfile = write_config(tmp_path / "config.yaml", tiny_config())
+    configfile = write_config(tmp_path / "config.yaml", yaml.safe_load(DEMO_EXPERIMENTS.read_text()))
     command = [
         sys.executable, "-m", "snakemake", "--profile", str(profile), "-s", str(SNAKEFILE),
         "--directory", str(workdir), "--configfile", str(configfile), "--replace-workflow-config",
@@ -142,10 +146,10 @@ def test_gres_profile_submits_gres_and_cpus_per_task(tmp_path):
     assert len(calls) == 1, calls
     argv = calls[0]
     print("sbatch", " ".join(a for a in argv if not a.startswith("--wrap=")), "--wrap=...")
-    assert any(a.startswith("--comment") for a in argv) and "rule_train_model_wildcards_" in " ".join(argv), argv
+    assert any(a.startswith("--comment") for a in argv) and f"rule_{RULE}_wildcards_" in " ".join(argv), argv
     assert "--gres=gpu:1" in argv, argv
-    threads = yaml.safe_load(PROFILE.read_text())["set-threads"]["train_model"]
+    threads = yaml.safe_load(PROFILE.read_text())["set-threads"][RULE]
     assert f"--cpus-per-task={threads}" in argv, argv
     assert not [a for a in argv if a.startswith(("--gpus", "--cpus-per-gpu"))], argv
     assert "--mem" in argv and argv[argv.index("--mem") + 1] == "32000", argv
-    assert "-t" in argv and argv[argv.index("-t") + 1] == "720", argv
+    assert "-t" in argv and argv[argv.index("-t") + 1] == "240", argv

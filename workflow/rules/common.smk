@@ -40,6 +40,10 @@ from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_stre
 from pags.pretrained import as_experiment, get_family
 from pags.provenance import canonical, code_version, coerce_numbers
 from pags.score import POSTERIOR_ESTIMATES
+from pags.slurm_groups import run_group_members_at_once
+
+# The SLURM profile's groups (several models per GPU) run their members at once.
+run_group_members_at_once()
 
 SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
