@@ -343,9 +343,11 @@ def test_slurm_profile_plans_the_paper_experiment():
     jobs = planned_jobs(proc)
     for rule in ("base_dataset", "distractor_dataset", "noise_robustness", "fig_noise_robustness", "fig_distractor"):
         assert jobs.get(rule, 0) >= 1, describe(proc)
-    # the profile's resources reach the jobs: training asks SLURM for a GPU
+    # the profile's resources reach the jobs: training asks SLURM for a GPU, as gres (grouped)
     train_resources = [job.get("resources", "") for job in planned_job_blocks(proc) if job["rule"] == "train_model"]
-    assert train_resources and all("gpu=1" in r for r in train_resources), train_resources
+    assert train_resources and all("gres=gpu:1" in r for r in train_resources), train_resources
+    # ... four trainings of a data set to an allocation: 363 CIFAR-10 models in 91 groups
+    assert output(proc).count("Group job train_cifar10 ") == -(-len(cifar_jobs) // 4), describe(proc)
 
     # the paper's alignment experiment: the EDM score at sigma 0.5 (EDM units; 0.25 in
     # pixels), unconditional, from a pinned download, and LPIPS with AlexNet per model
@@ -360,7 +362,7 @@ def test_slurm_profile_plans_the_paper_experiment():
     cifar_alignment = [j for j in blocks if j["rule"] == "alignment" and j["wildcards"]["dataset"] == "cifar10"]
     assert len(cifar_alignment) == len(cifar_jobs), describe(proc)
     assert all("results/weights/alexnet" in j["input"] for j in cifar_alignment)
-    assert all("gpu=1" in j.get("resources", "") for j in cifar_alignment)
+    assert all("gres=gpu:1" in j.get("resources", "") for j in cifar_alignment)
     # one gallery per data set and objective, and the paper's Fig. 1 (figures.galleries)
     for rule in ("regimes", "fig_score_alignment", "fig_gallery_cifar10_gnorm", "fig_gallery_cifar10_pgd", "fig_gallery_paper_fig1"):
         assert jobs.get(rule, 0) >= 1, describe(proc)
@@ -396,10 +398,13 @@ def test_slurm_profile_plans_the_imagenet_leg():
     blocks = planned_job_blocks(proc)
     scores = sorted(tuple(j["wildcards"].values()) for j in blocks if j["rule"] == "score")
     assert scores == [("imagenet", "edm", "0.6", "cond"), ("imagenet64", "edm", "0.6", "cond")], scores
-    gpu_rules = {"train_model", "pretrained_model", "score", "alignment", "manifold_robustness"}
+    gpu_rules = {"pretrained_model", "score"}
+    grouped_gpu_rules = {"train_model", "alignment", "manifold_robustness"}  # as gres: see slurm/config.yaml
     for job in blocks:
         if job["rule"] in gpu_rules:
             assert "gpu=1" in job.get("resources", ""), job
+        if job["rule"] in grouped_gpu_rules:
+            assert "gres=gpu:1" in job.get("resources", ""), job
 
 
 # ---- (5) and (6): lint and format -------------------------------------------

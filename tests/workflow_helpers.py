@@ -225,29 +225,32 @@ def updated_config(config: dict[str, Any], path: Iterable[str], value: Any) -> d
     return new
 
 
-_JOB_HEADER = re.compile(r"^(?:local)?rule ([A-Za-z_][A-Za-z0-9_]*):\s*$")
-_JOB_FIELD = re.compile(r"^    ([a-z_]+): (.*)$")
+_JOB_HEADER = re.compile(r"^( *)(?:local)?rule ([A-Za-z_][A-Za-z0-9_]*):\s*$")
+_JOB_FIELD = re.compile(r"^( *)([a-z_]+): (.*)$")
 
 
 def planned_job_blocks(proc: subprocess.CompletedProcess) -> list[dict[str, Any]]:
     """The jobs a (dry) run prints, each as {"rule", "wildcards": {...}, "reason", ...}.
 
-    A job block is a ``rule NAME:`` (or ``localrule NAME:``) line followed by indented
-    ``key: value`` lines. Wildcards are parsed into a dict.
+    A job block is a ``rule NAME:`` (or ``localrule NAME:``) line followed by
+    ``key: value`` lines indented 4 spaces more; the members of a group job are indented
+    4 spaces under its "Group job" line. Wildcards are parsed into a dict.
     """
     jobs: list[dict[str, Any]] = []
     current: dict[str, Any] | None = None
+    indent = 0
     for line in output(proc).splitlines():
         header = _JOB_HEADER.match(line)
         if header:
-            current = {"rule": header.group(1), "wildcards": {}}
+            current = {"rule": header.group(2), "wildcards": {}}
+            indent = len(header.group(1)) + 4
             jobs.append(current)
             continue
         field_ = _JOB_FIELD.match(line) if current is not None else None
-        if field_ is None:
+        if field_ is None or len(field_.group(1)) != indent:
             current = None
             continue
-        key, value = field_.groups()
+        _, key, value = field_.groups()
         if key == "wildcards":
             value = dict(item.split("=", 1) for item in value.split(", "))
         current[key] = value
