@@ -483,7 +483,7 @@ def job_rule(job: dict[str, str]) -> str:
     each."""
     match = re.fullmatch(r"rule_(.+?)(?:_wildcards_.*)?", job.get("Comment", ""))
     assert match, f"job {job.get('JobId')} has no rule in its comment: {job}"
-    if f"/group_{match.group(1)}/" not in job.get("StdOut", ""):
+    if not is_group(job):
         return match.group(1)
     rules = [rule for rule in profile_groups() if match.group(1).endswith(f"_{rule}")]
     assert len(rules) == 1, f"group job {job.get('JobId')} of no single grouped rule: {job}"

@@ -144,7 +144,7 @@ def test_every_remote_job_ran_once_on_slurm(slurm_run, cluster):
     `group-components` of them for the profile's grouped rules; all completed, in the
     partition given. (The tiny run has one data set, so one group id per grouped rule.)"""
     planned = planned_jobs(slurm_run.proc)
-    components = profile().get("group-components") or {}
+    groups, components = profile_groups(), profile().get("group-components") or {}
     submitted: dict[str, int] = {}
     for job in slurm_run.jobs:
         submitted[job_rule(job)] = submitted.get(job_rule(job), 0) + 1
@@ -152,7 +152,7 @@ def test_every_remote_job_ran_once_on_slurm(slurm_run, cluster):
         assert job["Partition"] == cluster.partition, job
     assert REMOTE_RULES <= set(submitted), (submitted, planned)
     expected = {
-        rule: -(-planned[rule] // components[profile_groups()[rule]]) if rule in profile_groups() else planned.get(rule)
+        rule: -(-planned[rule] // components[groups[rule]]) if rule in groups else planned.get(rule)
         for rule in submitted
     }
     assert submitted == expected, (submitted, planned)
@@ -165,7 +165,7 @@ def test_jobs_asked_slurm_for_the_profiles_resources(slurm_run):
     p = profile()
     planned = planned_jobs(slurm_run.proc)
     gpu_rules = {rule for rule, r in (p.get("set-resources") or {}).items() if r.get("gpu")}
-    assert {"train_model", "noise_robustness"} <= set(p.get("groups") or {}), "the profile groups training and metrics"
+    assert {"train_model", "noise_robustness"} <= set(profile_groups()), "the profile groups training and metrics"
     seen_groups = set()
     for job in slurm_run.jobs:
         rule = job_rule(job)
