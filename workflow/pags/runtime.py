@@ -138,6 +138,8 @@ def deferred_termination():
         return
     previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
     terminate_cleanly()
+    if not _stop["deferred"]:  # a new loop: a stop handled before (in tests) is over
+        _stop.update(pending=None, raised=False)
     _stop["deferred"] += 1
     try:
         yield
