@@ -6,7 +6,6 @@ a job whose code changed since its run was planned refuses to run."""
 from __future__ import annotations
 
 import logging
-import math
 import os
 import signal
 import subprocess
@@ -18,6 +17,7 @@ from types import SimpleNamespace
 import pytest
 import torch
 
+from pags import optim
 from pags.checkpoint import Checkpoint
 from pags.datasets import ImageSplit
 from pags.errors import CodeChanged
@@ -104,7 +104,7 @@ def test_an_interrupted_training_resumes_to_the_uninterrupted_weights(tmp_path, 
     reference = run(Checkpoint(tmp_path / "reference.pt", "code 0", job))
 
     checkpoint = Checkpoint(tmp_path / "checkpoint.pt", "code 0", job)
-    original = getattr(sys.modules[module], "descend")
+    original = sys.modules[module].descend
     monkeypatch.setattr(f"{module}.descend", StopAtStep(original, at, how))
     with pytest.raises(Terminated if how == "sigterm" else KeyboardInterrupt):
         run(checkpoint)
@@ -130,7 +130,7 @@ def test_a_checkpoint_of_another_job_is_not_continued_and_the_log_says_why(tmp_p
     identity = {"code": "code 0", "values": {"lr": 0.1}, "data": [data]}
     reference = autoencoder(None)
 
-    monkeypatch.setattr("pags.optim.descend", StopAtStep(__import__("pags.optim").optim.descend, 6, "sigterm"))
+    monkeypatch.setattr("pags.optim.descend", StopAtStep(optim.descend, 6, "sigterm"))
     with pytest.raises(Terminated):
         autoencoder(Checkpoint(tmp_path / "checkpoint.pt", **identity))
     monkeypatch.undo()
