@@ -144,8 +144,9 @@ def run_epochs(
                 if losses.steps % CHECK_EVERY == 0 or termination_requested():
                     losses.check(where, fix)  # a diverged state is never saved
                 if termination_requested():
-                    save(order, losses, before + time.perf_counter() - started)
-                    log.warning("stop signal: state saved after batch %d of epoch %d", losses.steps, epoch + 1)
+                    if checkpoint is not None:
+                        save(order, losses, before + time.perf_counter() - started)
+                        log.warning("stop signal: state saved after batch %d of epoch %d", losses.steps, epoch + 1)
                     raise stop()
             loss = losses.mean(where, fix)  # before the checkpoint: a diverged epoch is never saved
             record = {"epoch": epoch + 1, "loss": loss, **end_epoch()}

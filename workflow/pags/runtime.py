@@ -131,8 +131,9 @@ def deferred_termination():
     """Within this block a stop signal only sets ``termination_requested()``, so that a
     training loop stops between two steps, after saving its state, rather than wherever
     the signal lands. Leaving the block normally with a signal pending raises
-    ``Terminated``. Installs the handler (``terminate_cleanly``) if none is, and restores
-    the previous handlers after (main thread; elsewhere the block changes nothing)."""
+    ``Terminated``. Installs the handler (``terminate_cleanly``) for the block and restores
+    the previous ones after, so that it works outside ``job_log`` too (main thread;
+    elsewhere the block changes nothing)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
