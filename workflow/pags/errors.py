@@ -23,3 +23,7 @@ class TrainingDiverged(PagsError):
 
 class WeightsError(PagsError):
     """A third-party weight file is missing, unpinned or does not match its pinned hash."""
+
+
+class CodeChanged(PagsError):
+    """The code a job would run is not the code its run was planned with."""
