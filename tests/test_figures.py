@@ -105,6 +105,30 @@ def test_score_alignment_legend_names_divergence_where_drawn():
     assert texts == ["weak", "excessive", "standard model", "diverged in training"], texts
 
 
+def test_score_alignment_shows_the_standard_models_noise_band():
+    panel = alignment_panel({("gnorm", 0.1): "Bayes-aligned"})
+    panel["regimes"] = panel["regimes"].assign(reference_alignment=0.3, reference_se=0.01, reference_status="ok", noise_k=2.0)
+    fig = plot_score_alignment({"cifar10": panel})
+    texts = legend_texts(fig)
+    bands = [p for ax in fig.axes for p in ax.patches if p.get_alpha() == 0.1]
+    plt.close(fig)
+    assert "standard ± noise (no gain within)" in texts, texts
+    assert bands, "no noise band drawn"
+    assert (bands[0].get_y(), bands[0].get_y() + bands[0].get_height()) == pytest.approx((0.28, 0.32))
+
+
+def test_a_diverged_standard_model_is_named_and_its_regimes_hatched_not_coloured():
+    panel = alignment_panel({}, diverged={("standard", 0.0)})
+    panel["regimes"] = panel["regimes"].assign(regime="undefined", reference_alignment=math.nan, reference_se=math.nan,
+                                               reference_status="diverged", noise_k=2.0)  # fmt: skip
+    fig = plot_score_alignment({"cifar10": panel})
+    texts = legend_texts(fig)
+    notes = [t.get_text() for ax in fig.axes for t in ax.texts]
+    plt.close(fig)
+    assert texts[0] == "undefined (no reference)" and not {"weak", "Bayes-aligned", "excessive"} & set(texts), texts
+    assert any("standard model diverged" in n for n in notes), notes
+
+
 def test_gallery_titles_use_the_grid_strings():
     assert gallery_title("gnorm", "0.07279") == "λ=0.07279"
     assert gallery_title("pgd", "1_4_8") == "ε∈{1, 4, 8}"
