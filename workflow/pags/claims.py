@@ -26,23 +26,23 @@ import pandas as pd
 from .stats import seed_average
 
 VERDICTS = ("holds", "fails", "not measured")
-COLUMNS = ["claim", "figure", "dataset", "objective", "verdict", "statistic", "value", "threshold", "paper", "detail"]
+COLUMNS = ["claim", "figure", "dataset", "objective", "strength", "verdict", "statistic", "value", "threshold", "paper", "detail"]
 
 # claim -> (figure, the paper's statement with its values)
 CLAIMS = {
-    "noise_robustness": ("Fig. 5", "PGD-L2 model's signal/distractor noise-robustness ratio well above 1 at small "
-                                   "noise (axis to 12), above the standard model's (near 1)"),
-    "off_manifold_robustness": ("Fig. 3 top", "off-manifold change well below the standard model's while the "
-                                              "on-manifold change is near it (gnorm λ 1e-2 to 3e-2)"),
+    "noise_robustness": ("Fig. 5", ("PGD-L2 model's signal/distractor noise-robustness ratio well above 1 at small "
+                                   "noise (axis to 12), above the standard model's (near 1)")),
+    "off_manifold_robustness": ("Fig. 3 top", ("off-manifold change well below the standard model's while the "
+                                              "on-manifold change is near it (gnorm λ 1e-2 to 3e-2)")),
     "excessive_robustness": ("Fig. 3 top", "at the largest strengths both on- and off-manifold change fall"),
-    "alignment_peak": ("Fig. 3 bottom", "1-LPIPS with the EDM score 0.75 (weak) -> 0.86 (gnorm λ 1e-2 to 1e-1) -> "
-                                        "0.72 (excessive); accuracy near the standard's at the peak"),
-    "imagenet64_alignment_peak": ("Fig. 4 left", "own ImageNet-64 ResNet18s: accuracy falls with eps, 1-LPIPS peaks at "
-                                                 "an intermediate eps"),
+    "alignment_peak": ("Fig. 3 bottom", ("1-LPIPS with the EDM score 0.75 (weak) -> 0.86 (gnorm λ 1e-2 to 1e-1) -> "
+                                        "0.72 (excessive); accuracy near the standard's at the peak")),
+    "imagenet64_alignment_peak": ("Fig. 4 left", ("own ImageNet-64 ResNet18s: accuracy falls with eps, 1-LPIPS peaks at "
+                                                 "an intermediate eps")),
     "pretrained_alignment_rises": ("Fig. 4 right", "pretrained L2-robust ResNet-18s: 1-LPIPS rises with eps over {0 .. 5}"),
     "pretrained_top1": ("Fig. 4 right", "measured top-1 within 0.5 points of the published (Salman et al. 2020)"),
-    "imagenet64_regimes": ("Fig. 6", "eps {0.01, 0.1, 5} weak (1-LPIPS 0.25, 0.20, 0.43), {20, 50, 200} Bayes-aligned "
-                                     "(0.58, 0.71, 0.69), {500, 2500, 5000} excessive (0.57, 0.47, 0.46)"),
+    "imagenet64_regimes": ("Fig. 6", ("eps {0.01, 0.1, 5} weak (1-LPIPS 0.25, 0.20, 0.43), {20, 50, 200} Bayes-aligned "
+                                     "(0.58, 0.71, 0.69), {500, 2500, 5000} excessive (0.57, 0.47, 0.46)")),
     "theorem3": ("Theorem 3", "off-manifold small-noise ratio = 1 - the gradient's tangent fraction, per model"),
     "theorem4": ("Theorem 4", "the Bayes-optimal gradient lies in the signal space (fraction 1)"),
 }  # fmt: skip
@@ -56,16 +56,16 @@ CURVE_KEYS = ["objective", "strength", "strength_value"]
 
 
 def row(claim: str, dataset: str, objective: str, verdict: str, statistic: str = "", value: float = math.nan,
-        threshold: float = math.nan, detail: str = "") -> dict:  # fmt: skip
+        threshold: float = math.nan, detail: str = "", strength: str = "") -> dict:  # fmt: skip
     if verdict not in VERDICTS:
         raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS}")
     figure, paper = CLAIMS[claim]
-    return {"claim": claim, "figure": figure, "dataset": dataset, "objective": objective, "verdict": verdict,
+    return {"claim": claim, "figure": figure, "dataset": dataset, "objective": objective, "strength": strength, "verdict": verdict,
             "statistic": statistic, "value": value, "threshold": threshold, "paper": paper, "detail": detail}  # fmt: skip
 
 
-def not_measured(claim: str, dataset: str, why: str, objective: str = "") -> dict:
-    return row(claim, dataset, objective, "not measured", detail=why)
+def not_measured(claim: str, dataset: str, why: str, objective: str = "", strength: str = "") -> dict:
+    return row(claim, dataset, objective, "not measured", detail=why, strength=strength)
 
 
 def beyond(difference: float, se: float, noise_k: float) -> bool:
@@ -115,13 +115,13 @@ def noise_robustness_claims(table: pd.DataFrame, dataset: str, noise_std: float,
     problem = reference_problem(standard, ["ratio"])
     rows = []
     for r in robust.itertuples():
-        objective = f"{r.objective} {r.strength}"
+        objective = r.objective
         if problem:
-            rows.append(not_measured(claim, dataset, problem, objective))
+            rows.append(not_measured(claim, dataset, problem, objective, r.strength))
             continue
         if r.status == "diverged" or not np.isfinite(r.ratio):
             why = "training diverged" if r.status == "diverged" else "ratio undefined (no change on the distractor)"
-            rows.append(not_measured(claim, dataset, why, objective))
+            rows.append(not_measured(claim, dataset, why, objective, r.strength))
             continue
         ref = standard.iloc[0]
         above_min = beyond(r.ratio - min_ratio, r.ratio_se, noise_k)
@@ -132,7 +132,7 @@ def noise_robustness_claims(table: pd.DataFrame, dataset: str, noise_std: float,
                                   ("not above the standard model's beyond noise", above_standard)) if not ok]  # fmt: skip
         rows.append(row(claim, dataset, objective, "holds" if not misses else "fails",
                         f"signal/distractor ratio at std {std:.3g}", r.ratio, max(min_ratio, ref.ratio),
-                        "; ".join([detail, *misses])))  # fmt: skip
+                        "; ".join([detail, *misses]), r.strength))  # fmt: skip
     return rows
 
 
@@ -145,6 +145,20 @@ def manifold_curves(table: pd.DataFrame, plot_step: float) -> pd.DataFrame:
     on = seed_average(at, CURVE_KEYS, "on_change", "on_sem")
     off = seed_average(at, CURVE_KEYS, "off_change", "off_sem")
     return on.merge(off[[*CURVE_KEYS, "off_change", "off_change_se"]], on=CURVE_KEYS, validate="one_to_one")
+
+
+def fell(r, ref: pd.Series, column: str, fraction: float, noise_k: float) -> bool:
+    """Whether the change ``column`` of curve row ``r`` is below ``fraction`` times the
+    reference's and below it beyond noise."""
+    se = math.hypot(getattr(r, f"{column}_se"), ref[f"{column}_se"])
+    return getattr(r, column) < fraction * ref[column] and beyond(ref[column] - getattr(r, column), se, noise_k)
+
+
+def held(r, ref: pd.Series, on_near: float, noise_k: float) -> bool:
+    """Whether the on-manifold change of ``r`` is still near the reference's: above
+    ``on_near`` times it, or within noise of it."""
+    se = math.hypot(r.on_change_se, ref["on_change_se"])
+    return r.on_change >= on_near * ref["on_change"] or abs(r.on_change - ref["on_change"]) <= noise_k * se
 
 
 def manifold_claims(table: pd.DataFrame, dataset: str, plot_step: float, off_below: float, on_near: float,
@@ -174,15 +188,7 @@ def manifold_claims(table: pd.DataFrame, dataset: str, plot_step: float, off_bel
                      for c in ("off_manifold_robustness", "excessive_robustness")]  # fmt: skip
             continue
 
-        def fell(r, column, fraction):
-            se = math.hypot(getattr(r, f"{column}_se"), ref[f"{column}_se"])
-            return getattr(r, column) < fraction * ref[column] and beyond(ref[column] - getattr(r, column), se, noise_k)
-
-        def held(r):
-            se = math.hypot(r.on_change_se, ref["on_change_se"])
-            return r.on_change >= on_near * ref["on_change"] or abs(r.on_change - ref["on_change"]) <= noise_k * se
-
-        separated = [r for r in ok.itertuples() if fell(r, "off_change", off_below) and held(r)]
+        separated = [r for r in ok.itertuples() if fell(r, ref, "off_change", off_below, noise_k) and held(r, ref, on_near, noise_k)]
         best = min(separated or list(ok.itertuples()), key=lambda r: r.off_change / r.on_change if r.on_change > 0 else math.inf)
         on_rel, off_rel = best.on_change / ref["on_change"], best.off_change / ref["off_change"]
         detail = (f"at strength {best.strength}: off-manifold change {off_rel:.2f} x the standard's "
@@ -194,7 +200,7 @@ def manifold_claims(table: pd.DataFrame, dataset: str, plot_step: float, off_bel
                         "off-manifold change / the standard's", off_rel, off_below, detail))  # fmt: skip
 
         last = list(ok.itertuples())[-1]
-        both = fell(last, "on_change", on_near) and fell(last, "off_change", off_below)
+        both = fell(last, ref, "on_change", on_near, noise_k) and fell(last, ref, "off_change", off_below, noise_k)
         on_rel, off_rel = last.on_change / ref["on_change"], last.off_change / ref["off_change"]
         detail = (f"at the strongest strength {last.strength}: on-manifold change {on_rel:.2f} x the standard's, "
                   f"off-manifold {off_rel:.2f} x (both must be below {on_near:g} and {off_below:g} beyond noise)")  # fmt: skip
@@ -414,6 +420,7 @@ def evaluate_claims(distractor: dict, sweeps: dict[str, dict], pretrained: dict 
 def claims_markdown(table: pd.DataFrame) -> str:
     """The claims table as Markdown: one line per verdict, the numbers behind it."""
     lines = ["| figure | claim | data set | objective | verdict | value | detail |", "|---|---|---|---|---|---|---|"]
+    table = table.assign(objective=[f"{o} {s}".strip() for o, s in zip(table["objective"], table["strength"])])
     for r in table.itertuples():
         value = "" if not np.isfinite(r.value) else f"{r.value:.3g}"
         detail = str(r.detail).replace("|", "/")
