@@ -62,6 +62,14 @@ def test_manifold_legend_names_exact_tangents_and_divergence_where_drawn():
     assert "exact tangent space" in texts and "diverged in training" in texts, texts
 
 
+def test_manifold_figure_says_when_the_standard_model_diverged():
+    fig = plot_manifold_robustness({"cifar10": manifold_table(diverged={("standard", 0.0)})}, {"cifar10": STEP})
+    notes = [t.get_text() for ax in fig.axes for t in ax.texts]
+    texts = legend_texts(fig)
+    plt.close(fig)
+    assert "standard model diverged: no reference" in notes and "standard model" not in texts, (notes, texts)
+
+
 @pytest.mark.parametrize("tangents", [("autoencoder",), ("autoencoder", "true")])
 def test_manifold_legend_fits_in_the_figure_width(tangents):
     """Two objectives: the legend wraps into rows rather than widening the figure (it was
