@@ -13,6 +13,7 @@ include: "workflow/rules/pretrained.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/metrics.smk"
 include: "workflow/rules/figures.smk"
+include: "workflow/rules/claims.smk"
 
 
 localrules:
@@ -35,6 +36,7 @@ localrules:
     fig_gallery,
     test_images,
     score_images,
+    claims,
 
 
 onstart:

@@ -190,6 +190,9 @@ CASES = [
         (f"'{SYN}.regimes.score'", "not one of score.backends"),
     ),
     Case("regimes-fraction-above-one", {"sweep": sweep(regimes={"aligned_fraction": 1.5})}, (f"'{SYN}.regimes.aligned_fraction'", "1.5")),
+    Case("regimes-noise-k-negative", {"sweep": sweep(regimes={"noise_k": -1})}, (f"'{SYN}.regimes.noise_k'", "-1")),
+    Case("claims-off-below-above-one", {"claims": {"manifold": {"off_below": 1.5}}}, ("'claims.manifold.off_below'", "1.5")),
+    Case("claims-unknown-key", {"claims": {"noise": 2}}, ("'claims.noise'", "misspelt")),
     Case(
         "regimes-without-standard-model",
         {"sweep": sweep(objectives={"gnorm": {"grid": [0.1]}})},

@@ -62,6 +62,14 @@ def test_manifold_legend_names_exact_tangents_and_divergence_where_drawn():
     assert "exact tangent space" in texts and "diverged in training" in texts, texts
 
 
+def test_manifold_figure_says_when_the_standard_model_diverged():
+    fig = plot_manifold_robustness({"cifar10": manifold_table(diverged={("standard", 0.0)})}, {"cifar10": STEP})
+    notes = [t.get_text() for ax in fig.axes for t in ax.texts]
+    texts = legend_texts(fig)
+    plt.close(fig)
+    assert "standard model diverged: no reference" in notes and "standard model" not in texts, (notes, texts)
+
+
 @pytest.mark.parametrize("tangents", [("autoencoder",), ("autoencoder", "true")])
 def test_manifold_legend_fits_in_the_figure_width(tangents):
     """Two objectives: the legend wraps into rows rather than widening the figure (it was
@@ -103,6 +111,30 @@ def test_score_alignment_legend_names_divergence_where_drawn():
     texts = legend_texts(fig)
     plt.close(fig)
     assert texts == ["weak", "excessive", "standard model", "diverged in training"], texts
+
+
+def test_score_alignment_shows_the_standard_models_noise_band():
+    panel = alignment_panel({("gnorm", 0.1): "Bayes-aligned"})
+    panel["regimes"] = panel["regimes"].assign(reference_alignment=0.3, reference_se=0.01, reference_status="ok", noise_k=2.0)
+    fig = plot_score_alignment({"cifar10": panel})
+    texts = legend_texts(fig)
+    bands = [p for ax in fig.axes for p in ax.patches if p.get_alpha() == 0.1]
+    plt.close(fig)
+    assert "standard ± noise (no gain within)" in texts, texts
+    assert bands, "no noise band drawn"
+    assert (bands[0].get_y(), bands[0].get_y() + bands[0].get_height()) == pytest.approx((0.28, 0.32))
+
+
+def test_a_diverged_standard_model_is_named_and_its_regimes_hatched_not_coloured():
+    panel = alignment_panel({}, diverged={("standard", 0.0)})
+    panel["regimes"] = panel["regimes"].assign(regime="undefined", reference_alignment=math.nan, reference_se=math.nan,
+                                               reference_status="diverged", noise_k=2.0)  # fmt: skip
+    fig = plot_score_alignment({"cifar10": panel})
+    texts = legend_texts(fig)
+    notes = [t.get_text() for ax in fig.axes for t in ax.texts]
+    plt.close(fig)
+    assert texts[0] == "undefined (no reference)" and not {"weak", "Bayes-aligned", "excessive"} & set(texts), texts
+    assert any("standard model diverged" in n for n in notes), notes
 
 
 def test_gallery_titles_use_the_grid_strings():

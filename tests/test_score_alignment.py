@@ -290,15 +290,15 @@ def test_input_gradients_in_batches_equal_one_batch():
 
 # ---- regimes --------------------------------------------------------------------
 
-REFERENCE = {"accuracy": 0.9, "on_manifold": 1.0, "alignment": 0.2}
-RULE = {"max_accuracy_drop": 0.1, "min_on_manifold_ratio": 0.5, "aligned_fraction": 0.75}
+REFERENCE = {"accuracy": 0.9, "on_manifold": 1.0, "alignment": 0.2, "alignment_se": 0.0, "status": "ok"}
+RULE = {"max_accuracy_drop": 0.1, "min_on_manifold_ratio": 0.5, "aligned_fraction": 0.75, "noise_k": 2.0}
 
 
-def curve(accuracy, on_manifold, alignment, status=None):
+def curve(accuracy, on_manifold, alignment, status=None, se=0.0):
     n = len(accuracy)
     return pd.DataFrame({
         "strength_value": [10.0**k for k in range(n)], "accuracy": accuracy, "on_manifold": on_manifold,
-        "alignment": alignment, "status": status or ["ok"] * n,
+        "alignment": alignment, "alignment_se": se, "status": status or ["ok"] * n,
     })  # fmt: skip
 
 
@@ -332,17 +332,59 @@ def test_no_gain_means_nothing_is_aligned_and_diverged_points_stay_marked():
     assert list(out["regime"]) == ["weak", "weak", "diverged"]
 
 
+MODEL_COLUMNS = ["objective", "strength", "strength_value", "seed", "accuracy", "on_manifold", "alignment", "alignment_sem", "status"]  # fmt: skip
+
+
 def test_regime_table_averages_seeds_relative_to_the_standard_model():
-    rows = [("standard", "0", 0.0, s, 0.9, 1.0, 0.2, "ok") for s in (0, 1)]
-    rows += [("gnorm", "0.1", 0.1, 0, 0.9, 1.0, 0.5, "ok"), ("gnorm", "0.1", 0.1, 1, 0.9, 1.0, 0.3, "ok")]
-    rows += [("gnorm", "1", 1.0, 0, 0.5, 0.2, 0.1, "ok"), ("gnorm", "1", 1.0, 1, float("nan"), float("nan"), float("nan"), "diverged")]
-    models = pd.DataFrame(rows, columns=["objective", "strength", "strength_value", "seed", "accuracy", "on_manifold", "alignment", "status"])  # fmt: skip
+    rows = [("standard", "0", 0.0, s, 0.9, 1.0, 0.2, 0.01, "ok") for s in (0, 1)]
+    rows += [("gnorm", "0.1", 0.1, 0, 0.9, 1.0, 0.5, 0.01, "ok"), ("gnorm", "0.1", 0.1, 1, 0.9, 1.0, 0.4, 0.01, "ok")]
+    rows += [("gnorm", "1", 1.0, 0, 0.5, 0.2, 0.1, 0.01, "ok"), ("gnorm", "1", 1.0, 1, float("nan"), float("nan"), float("nan"), float("nan"), "diverged")]  # fmt: skip
+    models = pd.DataFrame(rows, columns=MODEL_COLUMNS)
     out = regime_table(models, **RULE)
     assert list(out["objective"]) == ["gnorm", "gnorm"] and list(out["seeds"]) == [2, 2]
-    assert out["alignment"].iloc[0] == pytest.approx(0.4)
+    assert out["alignment"].iloc[0] == pytest.approx(0.45)
+    # spread over seeds (std 0.0707 / sqrt 2) and the images' s.e. (0.01) add in quadrature
+    assert out["alignment_se"].iloc[0] == pytest.approx(math.hypot(0.05, 0.01))
     assert list(out["regime"]) == ["Bayes-aligned", "diverged"]
     with pytest.raises(ValueError, match="standard"):
         regime_table(models[models["objective"] != "standard"], **RULE)
+
+
+def test_a_gain_within_noise_is_no_regime_change():
+    # a gain of a twentieth of the standard model's standard error over images
+    se = 0.0038
+    reference = {**REFERENCE, "alignment_se": se}
+    out = label_regimes(curve([0.9] * 3, [1] * 3, [0.2, 0.2 + se / 20, 0.2], se=se), reference, **RULE)
+    assert list(out["regime"]) == ["weak"] * 3
+    assert "beyond noise" in out["reason"].iloc[1]
+    # the same curve with a gain well beyond noise is aligned
+    out = label_regimes(curve([0.9] * 3, [1] * 3, [0.2, 0.2 + 10 * se, 0.2], se=se), reference, **RULE)
+    assert list(out["regime"]) == ["weak", "Bayes-aligned", "excessive"]
+
+
+def test_strengths_within_noise_of_the_peak_are_aligned_with_it():
+    # 0.3 and 0.28 fall from the peak 0.5 well beyond noise (s.e. 0.02): excessive
+    out = label_regimes(curve([0.9] * 4, [1] * 4, [0.2, 0.5, 0.3, 0.28], se=0.02), REFERENCE, **RULE)
+    assert list(out["regime"]) == ["weak", "Bayes-aligned", "excessive", "excessive"]
+    # within noise of the peak (0.46 vs 0.5) though short of 0.75 x its gain: aligned with it
+    out = label_regimes(curve([0.9] * 4, [1] * 4, [0.2, 0.5, 0.46, 0.28], se=0.02), REFERENCE, **{**RULE, "aligned_fraction": 0.9})
+    assert list(out["regime"]) == ["weak", "Bayes-aligned", "Bayes-aligned", "excessive"]
+
+
+def test_a_diverged_standard_model_leaves_every_regime_undefined():
+    rows = [("standard", "0", 0.0, 0, float("nan"), float("nan"), float("nan"), float("nan"), "diverged")]
+    rows += [("pgd", e, float(e), 0, acc, 1.0, 0.5, 0.01, "ok") for e, acc in (("0.1", 0.8), ("500", 0.001))]
+    out = regime_table(pd.DataFrame(rows, columns=MODEL_COLUMNS), **RULE)
+    assert list(out["regime"]) == ["undefined", "undefined"]
+    assert out["reason"].str.contains("standard model diverged").all()
+    assert (out["reference_status"] == "diverged").all()
+
+
+def test_a_nan_reference_or_measurement_never_becomes_a_label():
+    out = label_regimes(curve([0.9, 0.9], [1, 1], [0.3, 0.5]), {**REFERENCE, "alignment": float("nan")}, **RULE)
+    assert list(out["regime"]) == ["undefined", "undefined"] and "alignment is not measured" in out["reason"].iloc[0]
+    out = label_regimes(curve([0.9, 0.9], [1, float("nan")], [0.3, 0.5]), REFERENCE, **RULE)
+    assert out["regime"].iloc[1] == "undefined" and "on_manifold not measured" in out["reason"].iloc[1]
 
 
 def test_label_dropout_gives_both_scores_and_the_posterior_gradient():

@@ -89,7 +89,7 @@ def sweep_run(tmp_path_factory):
     config = tiny_sweep_config()
     config["weights"] = {"alexnet": fake_alexnet(workdir / "results" / "weights" / "alexnet")}
     configfile = write_config(workdir / "config.yaml", config)
-    proc = run_snakemake(workdir, configfile, *SWEEP_FIGURES)
+    proc = run_snakemake(workdir, configfile, *SWEEP_FIGURES, "claims")
     assert proc.returncode == 0, describe(proc)
     return workdir, configfile, config
 
@@ -168,6 +168,22 @@ def test_score_quality_compares_each_estimate_with_the_exact_one(sweep_run):
     pairs = set(zip(quality["score"], quality["reference"]))
     assert pairs == {("trained", "analytic"), ("posterior_trained", "posterior")} and set(quality["metric"]) == set(METRICS)
     assert len(quality) == 2 * len(METRICS) * 8 and quality["similarity"].between(-1, 1).all()
+
+
+def test_claims_are_checked_on_the_runs_tables(sweep_run):
+    workdir, _, _ = sweep_run
+    claims = pd.read_csv(workdir / "results/claims.csv")
+    assert set(claims["verdict"]) <= {"holds", "fails", "not measured"}
+    by_claim = claims.groupby("claim")["dataset"].agg(set)
+    assert by_claim["noise_robustness"] == {"digits_distractor"}
+    assert {"synthetic", "cifar10"} <= by_claim["alignment_peak"]  # measured here, not measured for CIFAR-10
+    assert set(claims.loc[claims["claim"] == "theorem3", "objective"]) == {"standard", "gnorm", "randsmooth", "bayes"}
+    # the exact Bayes-optimal gradient lies in the signal space
+    assert claims.loc[claims["claim"] == "theorem4", "verdict"].tolist() == ["holds"]
+    unmeasured = claims[claims["verdict"] == "not measured"]
+    assert unmeasured["detail"].str.len().gt(0).all() and unmeasured["value"].isna().all()
+    assert (workdir / "results/claims.md").read_text().startswith("Claims: ")
+    assert "<table" in (workdir / "results/claims.html").read_text()
 
 
 def test_every_swept_strength_gets_a_regime(sweep_run):

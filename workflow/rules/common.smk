@@ -520,6 +520,22 @@ def imagenet_figure_inputs():
     return inputs
 
 
+def claims_inputs(wildcards):
+    """The tables the claims are checked on: the distractor experiment's noise
+    robustness; every sweep's manifold robustness and regimes; every pretrained family's
+    regimes and top-1."""
+    inputs = {
+        "noise_robustness": f"{RESULTS}/{distractor_dataset()}/tables/noise_robustness.csv"
+    }
+    for dataset in sweep_datasets():
+        for table in ("manifold_robustness", "regimes"):
+            inputs[f"{dataset}_{table}"] = f"{RESULTS}/{dataset}/tables/{table}.csv"
+    for dataset in pretrained_datasets():
+        for table in ("regimes", "top1"):
+            inputs[f"{dataset}_{table}"] = f"{RESULTS}/{dataset}/tables/{table}.csv"
+    return inputs
+
+
 def raw_data_needed(jobs):
     """(data set, split) of the raw data that ``jobs`` read from ``data.root`` and that no
     download can fetch: checked before any job starts (``onstart``), and only for the

@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from .alignment import metric_label, regime_legend, shade_regimes
+from .alignment import metric_label, reference_band, regime_legend, shade_regimes
 from .sweep import band, log_strength_axis, over_seeds
 from .style import apply_style, color_for, figure_legend
 
@@ -17,7 +17,7 @@ PUBLISHED_STYLE = {"marker": "x", "ls": "none", "color": "black", "ms": 6}
 def plot_imagenet(panels: dict[str, dict]):
     """One column per model family: top-1 accuracy (%) above, alignment below, against
     the PGD-L2 eps on a log axis; means over seeds with min-max bands, the standard
-    model (eps 0) dotted, regimes shaded.
+    model (eps 0) dotted with its noise band, regimes shaded.
 
     ``panels[title]``: ``alignment`` (an alignment table), ``regimes`` (its regime table),
     ``metric`` and ``score`` (which alignment rows are drawn), and optionally ``top1``
@@ -37,6 +37,8 @@ def plot_imagenet(panels: dict[str, dict]):
                                               ("similarity", metric_label(panel["metric"], panel["score"])))):  # fmt: skip
             ax = axes[k, col]
             drawn |= shade_regimes(ax, regimes)
+            if k == 1:
+                drawn |= reference_band(ax, regimes)
             summary = over_seeds(robust, column)
             band(ax, summary["strength_value"], summary, color=color_for("pgd"))
             if len(standard) and np.isfinite(standard[column].mean()):

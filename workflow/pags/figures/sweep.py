@@ -65,7 +65,11 @@ def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[s
                     for column, color in (("on_change", ON_COLOR), ("off_change", OFF_COLOR)):
                         summary = over_seeds(part, column)
                         band(ax, summary["strength_value"], summary, color=color, ls=dash)
-            for reference in at_step[at_step["objective"] == "standard"].groupby("tangent").mean(numeric_only=True).itertuples():
+            standard = at_step[at_step["objective"] == "standard"]
+            if (standard["status"] == "diverged").any():  # no reference lines: say why
+                ax.text(0.5, 0.95, "standard model diverged: no reference", transform=ax.transAxes, ha="center",
+                        va="top", fontsize=7, color=OFF_COLOR)  # fmt: skip
+            for reference in standard.groupby("tangent").mean(numeric_only=True).itertuples():
                 if reference.Index == "autoencoder" and np.isfinite([reference.on_change, reference.off_change]).any():
                     drawn.add("standard")
                     ax.axhline(reference.on_change, color=ON_COLOR, lw=0.6, ls=":")
