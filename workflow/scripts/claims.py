@@ -7,7 +7,7 @@ from pags.claims import claims_markdown, evaluate_claims
 from pags.io import atomic_path, save_csv
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     p = snakemake.params
     read = lambda key: pd.read_csv(snakemake.input[key], dtype={"strength": str})  # noqa: E731
     distractor = {"dataset": p.distractor, "noise_robustness": read("noise_robustness")}
