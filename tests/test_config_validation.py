@@ -210,7 +210,7 @@ CASES = [
     Case(
         "cifar10-offline-without-data",
         {"sweep": {"cifar10": SWEEP}, "data.download": False, "data.root": "no_such_dir"},
-        ("'data.root'", "cifar10 is not in 'no_such_dir'", "no_such_dir/cifar10_<split>.npz"),
+        ("'data.root'", "CIFAR-10 (test split) was not found under data.root='no_such_dir'", "no_such_dir/cifar10_test.npz"),
     ),
     Case(
         "posterior-trained-without-label-dropout",

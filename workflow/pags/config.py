@@ -8,17 +8,14 @@ any job starts.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
 
 from .compatibility import EDM_RELEASES, check_classifier, check_edm_config, check_forward
-from .datasets import imagenet, imagenet64
-from .datasets.cifar10 import cifar10_present
-from .datasets.mnist import mnist_present
+from .datasets import cifar10, imagenet, imagenet64, mnist
 from .datasets.registry import BASE_SHAPES
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .gallery import check_galleries
 from .grid import expand_grid, format_strength
 from .manifold.autoencoder import Autoencoder
@@ -323,45 +320,41 @@ def check_networks(config: dict[str, Any]) -> None:
             check_denoiser_shape(shape, exp["score"]["denoiser"]["block_channels"], f"{name}.score.denoiser")
 
 
-# data set -> (are its files under data.root?, what to put there)
-LOCAL_DATA = {
-    "mnist": (mnist_present, "{root}/MNIST/raw (torchvision's layout)"),
-    "cifar10": (
-        cifar10_present,
-        "{root}/cifar-10-batches-py, {root}/cifar10_<split>.npz or {root}/cifar10/<split>/<class>/*.png",
-    ),
+# Data set -> its loader's own check of data.root (file names only): the pre-flight check
+# accepts exactly what the loader reads. Each raises ``DataError`` with the fix and takes
+# (root, split, download).
+DATA_CHECKS: dict[str, Callable[[str, str, bool], None]] = {
+    "mnist": mnist.check_mnist,
+    "cifar10": cifar10.check_cifar10,
+    "imagenet64": imagenet64.check_imagenet64,
+    "imagenet": imagenet.check_imagenet,
 }
+# Data sets no download can fetch (ImageNet needs a login). Checked only for the jobs
+# that will run (``check_raw_data``), so a run that does not need ImageNet does not need
+# its files.
+NOT_DOWNLOADABLE = frozenset({"imagenet64", "imagenet"})
 
 
-# Data sets no download can fetch (ImageNet needs a login) -> (are the files of a split
-# under data.root?, the error that names them). Checked only for the jobs that will run
-# (``check_raw_data``), so a run that does not need ImageNet does not need its files.
-NOT_DOWNLOADABLE = {
-    "imagenet64": (lambda root, split: imagenet64.imagenet64_present(root, (split,)), imagenet64.absent_message),
-    "imagenet": (lambda root, split: imagenet.imagenet_present(root), lambda root, split: imagenet.absent_message(root)),
-}
-
-
-def check_raw_data(root: str, needed: Iterable[tuple[str, str]]) -> None:
-    """Raise one ``ConfigError`` naming ``data.root`` and the files expected if a
-    (data set, split) in ``needed`` that cannot be downloaded is not under ``root``."""
+def check_raw_data(root: str, needed: Iterable[tuple[str, str]], download: bool = False) -> None:
+    """Raise one ``ConfigError`` naming ``data.root`` and the fix if the loader of a
+    (data set, split) in ``needed`` would not find its files under ``root`` (with
+    ``download``, a downloadable data set may be absent). Data sets without files
+    (digits, synthetic) pass."""
     for dataset, split in sorted(set(needed)):
-        present, message = NOT_DOWNLOADABLE[dataset]
-        if not present(root, split):
-            raise ConfigError(f"config key 'data.root': {message(Path(root), split)}")
+        check = DATA_CHECKS.get(dataset)
+        try:
+            if check is not None:
+                check(root, split, download)
+        except DataError as e:
+            raise ConfigError(f"config key 'data.root': {e}") from None
 
 
 def check_data(config: dict[str, Any], datasets: Iterable[str]) -> None:
+    """``check_raw_data`` for both splits of the downloadable ``datasets`` the config
+    trains on, with its ``data.download``: at parse time, before any job."""
     data = config["data"]
-    if data["download"]:
-        return
-    for name in datasets:
-        present, layout = LOCAL_DATA.get(name, (None, ""))
-        if present is not None and not present(data["root"]):
-            raise ConfigError(
-                f"config key 'data.root': {name} is not in '{data['root']}' and data.download is false. "
-                f"Fix: put it at {layout.format(root=data['root'])}, or set data.download: true."
-            )
+    needed = [(name, split) for name in datasets if name not in NOT_DOWNLOADABLE for split in ("train", "test")]
+    check_raw_data(data["root"], needed, data["download"])
 
 
 def check_config(config: dict[str, Any]) -> None:
