@@ -8,6 +8,7 @@ its pins. Requirements are resolved recursively from the installed packages' met
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 import subprocess
@@ -15,6 +16,9 @@ import sys
 
 import pytest
 import yaml
+from packaging.utils import canonicalize_name
+
+from pags.pretrained import UNPICKLER_MODULES
 
 from workflow_helpers import REPO
 
@@ -91,3 +95,39 @@ def test_installs_use_the_constraints():
     assert all("pip install -c constraints.txt -e " in c for c in commands), commands
     ci = [line for line in REPO.joinpath(".ci", "run").read_text().splitlines() if "pip install" in line]
     assert ci and all("-c constraints.txt" in line for line in ci), ci
+
+
+def third_party_modules() -> set[str]:
+    """Top-level modules the package and the rules' scripts import, and those that
+    unpickling the files jobs read imports (``UNPICKLER_MODULES``): all but the standard
+    library and pags."""
+    modules = set(UNPICKLER_MODULES)
+    for path in (REPO / "workflow").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                modules |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                modules.add(node.module.split(".")[0])
+    return {m for m in modules if m not in sys.stdlib_module_names and m != "pags"}
+
+
+def test_every_module_the_jobs_need_is_a_pinned_dependency(constraints):
+    """A job never stops on a missing module: each one the code imports, or unpickling
+    imports (dill, for the robustness checkpoints), comes from a distribution that
+    pyproject.toml's dependencies need, pinned in constraints.txt and, unless only
+    Snakemake's process imports it, in the rules' environment."""
+    from importlib.metadata import packages_distributions
+
+    modules = third_party_modules()
+    assert {"torch", "dill"} <= modules
+    provided = packages_distributions()
+    needed = pins.closure(pins.pags_requirements())
+    env = yaml.safe_load(CONDA_ENV.read_text())
+    rule_env = pins.parse_pins("\n".join(next(e for e in env["dependencies"] if isinstance(e, dict))["pip"]))
+    for module in sorted(modules):
+        assert module in provided, f"{module} is not installed: add it to pyproject.toml and reinstall"
+        distribution = canonicalize_name(provided[module][0])
+        assert distribution in needed, f"{module} ({distribution}) is no dependency of pags: add it to pyproject.toml"
+        assert distribution in constraints, f"{distribution} is not pinned: run `python envs/pins.py`"
+        if distribution not in pins.NOT_IN_RULE_ENV:
+            assert distribution in rule_env, f"{distribution} is not in envs/pags.yaml: run `python envs/pins.py`"

@@ -50,6 +50,9 @@ log = logging.getLogger("pags.pretrained")
 NORMALIZER_ATOL = 1e-3  # the checkpoints store these as float32
 TOP1_TOLERANCE = 0.5  # percentage points between measured and published top-1 before a flag
 SCORE_SIDE = 64  # px: the EDM ImageNet denoiser's resolution (edm-imagenet-64x64-cond-adm)
+# What unpickling the published checkpoints imports though no module here does: they were
+# written with torch.save(..., pickle_module=dill). Dependencies of pags, pinned.
+UNPICKLER_MODULES = ("dill",)
 
 
 # ---- the model ---------------------------------------------------------------------
@@ -78,10 +81,12 @@ def read_checkpoint(path: str | os.PathLike, sha256: str | None, key: str) -> An
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except ModuleNotFoundError as e:
-        if (e.name or "").split(".")[0] == "dill":
+        module = (e.name or "").split(".")[0]
+        if module in UNPICKLER_MODULES:
             raise WeightsError(
-                f"'{path}' (config key '{key}') was written with dill, which is needed to unpickle it. "
-                "Fix: pip install dill, then rerun."
+                f"'{path}' (config key '{key}') was written with {module}, which is needed to unpickle it and "
+                "is a dependency of pags, but is not installed in this environment. Fix: install pags's pinned "
+                "dependencies (pip install -c constraints.txt -e ., or the rules' envs/pags.yaml), then rerun."
             ) from e
         raise CheckpointError(
             f"unpickling '{path}' needs the module '{e.name}': it is not a checkpoint of the robustness "
