@@ -366,6 +366,16 @@ def alignment_inputs(wildcards):
     return inputs
 
 
+def gradient_resize(dataset):
+    """How gradients are resized to the score's side (alignment.gradient_resize), where
+    the score is taken at a side of its own (score.image_side); None where it is not, so
+    that the option is no param of the alignments it does not change."""
+    exp = experiment(dataset)
+    if exp["score"]["image_side"] is None:
+        return None
+    return exp["alignment"]["gradient_resize"]
+
+
 def alignment_params(wildcards):
     exp = experiment(wildcards.dataset)
     params = {
@@ -373,6 +383,9 @@ def alignment_params(wildcards):
         "gradient": gradient_target(wildcards.dataset),
         "backends": alignment_backends(wildcards.dataset),
     }
+    resize = gradient_resize(wildcards.dataset)
+    if resize is not None:
+        params["gradient_resize"] = resize
     if "lpips" in params["metrics"]:
         params["alexnet_sha256"] = config["weights"]["alexnet"]["sha256"]
     return params
@@ -422,7 +435,8 @@ def gallery_inputs(gallery):
 
 def gallery_params(gallery):
     """The gallery, and how its numbers are computed: the regimes' metric and score, the
-    data set's gradient convention."""
+    data set's gradient convention and, where the score has a side of its own, how the
+    gradients are resized to it."""
     dataset = gallery["dataset"]
     params = {
         "gallery": gallery,
@@ -430,6 +444,8 @@ def gallery_params(gallery):
         "score": regime_backend(dataset),
         "gradient": gradient_target(dataset),
     }
+    if gradient_resize(dataset) is not None:
+        params["gradient_resize"] = gradient_resize(dataset)
     if params["metric"] == "lpips":
         params["alexnet_sha256"] = config["weights"]["alexnet"]["sha256"]
     return params
