@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 # Jobs import the package from this checkout, so the code that ran is the code in the repo.
 PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
@@ -21,16 +20,7 @@ if PACKAGE_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
         )
     )
 
-import jsonschema
-import yaml
-
-from pags.config import (
-    NOT_DOWNLOADABLE,
-    check_config,
-    check_raw_data,
-    data_shape,
-    describe_validation_error,
-)
+from pags.config import NOT_DOWNLOADABLE, check_raw_data, data_shape, validated_config
 from pags.datasets import BASE_DATASETS
 from pags.datasets.registry import loader_module
 from pags.errors import ConfigError
@@ -38,7 +28,7 @@ from pags.gallery import IMAGES_PATTERN, galleries, images_key, parse_images
 from pags.labels import OBJECTIVE_NAMES
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
 from pags.pretrained import as_experiment, get_family
-from pags.provenance import canonical, code_version, coerce_numbers
+from pags.provenance import code_version
 from pags.score import POSTERIOR_ESTIMATES
 from pags.slurm_groups import run_group_members_at_once
 
@@ -49,24 +39,13 @@ SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 try:
-    validate(config, schema=str(SCHEMA))
-    # Params hold values only (DESIGN.md section 9): the config's keys are sorted and the
-    # integers of number-typed keys made floats, so key order and `1` vs `1.0` rerun nothing.
-    canonical_config = canonical(
-        coerce_numbers(config, yaml.safe_load(SCHEMA.read_text()))
-    )
-    config.clear()
-    config.update(canonical_config)
-    check_config(config)
-except WorkflowError as e:
-    # WorkflowError joins its arguments into one string, so the schema's error is found
-    # as the exception being handled when `validate` raised (its __context__), not in args.
-    cause = e.__cause__ or e.__context__
-    if not isinstance(cause, jsonschema.ValidationError):
-        raise
-    raise WorkflowError(describe_validation_error(cause)) from None
+    # Params hold values only: validated_config sorts the config's keys and makes the
+    # integers of number-typed keys floats, so key order and `1` vs `1.0` rerun nothing.
+    canonical_config = validated_config(config, SCHEMA)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
+config.clear()
+config.update(canonical_config)
 
 
 wildcard_constraints:
