@@ -22,6 +22,7 @@ import argparse
 import re
 import subprocess
 import sys
+import tomllib
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
@@ -72,16 +73,10 @@ def closure(requirements: list[str], environment: dict[str, str] | None = None) 
 
 
 def pags_requirements(extra: str | None = None) -> list[str]:
-    """pags's requirements (``extra``'s too), markers stripped of the extra they belong to."""
-    out = []
-    for r in distribution("pags").requires or []:
-        req = Requirement(r)
-        if req.marker is None:
-            out.append(r)
-        elif extra and req.marker.evaluate({"extra": extra}):
-            req.marker = None
-            out.append(str(req))
-    return out
+    """pags's requirements as pyproject.toml declares them (``extra``'s too): read from the
+    file, not from an installed copy's metadata, which is stale until pags is reinstalled."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    return [*project["dependencies"], *(project["optional-dependencies"][extra] if extra else [])]
 
 
 def parse_pins(text: str) -> dict[str, str]:

@@ -76,7 +76,7 @@ NOISE = "distractor.noise_robustness"
 
 CASES = [
     Case("unknown-top-level-key", {"distractor_typo": {}}, ("'distractor_typo'", "was unexpected", "misspelt")),
-    Case("unknown-nested-key", {f"{T}.epochz": 3}, (f"'{T}.epochz'", "was unexpected", "misspelt")),
+    Case("unknown-nested-key", {f"{T}.epochz": 3}, (f"config key '{T}' has no key 'epochz'", "was unexpected", "misspelt", "epochs")),
     Case("epochs-string", {f"{T}.epochs": "nine"}, (f"'{T}.epochs'", "'nine' is not of type 'integer'")),
     Case("epochs-zero", {f"{T}.epochs": 0, f"{T}.milestones": []}, (f"'{T}.epochs'", "less than the minimum of 1")),
     Case("lr-string", {f"{T}.lr": "fast"}, (f"'{T}.lr'", "'fast' is not of type 'number'")),
@@ -89,7 +89,7 @@ CASES = [
     Case("grid-logspace-num-zero", {f"{PGD}.grid": {"logspace": [0, 1, 0]}}, (f"'{PGD}.grid.logspace.2'", "less than the minimum of 1")),
     Case("grid-collides-at-4-digits", {f"{PGD}.grid": [1.00001, 1.00002]}, (f"'{PGD}.grid'", "collide at 4 significant digits")),
     Case("standard-nonzero-grid", {"distractor.objectives.standard.grid": [0, 1]}, ("'distractor.objectives.standard.grid'", "no strength")),
-    Case("unknown-objective", {"distractor.objectives.trades": {"grid": [1]}}, ("'distractor.objectives.trades'", "was unexpected")),
+    Case("unknown-objective", {"distractor.objectives.trades": {"grid": [1]}}, ("config key 'distractor.objectives' has no key 'trades'", "was unexpected", "gnorm")),
     Case("no-objectives", {"distractor.objectives": {}}, ("'distractor.objectives'", "should be non-empty")),
     Case("pgd-missing-eps-convention", {f"{PGD}.eps_convention": DELETE}, (f"'{PGD}.eps_convention' is missing",)),
     Case("pgd-bad-eps-convention", {f"{PGD}.eps_convention": "per_image"}, (f"'{PGD}.eps_convention'", "'per_image' is not one of")),
@@ -102,9 +102,9 @@ CASES = [
     Case("letter-too-long", {"distractor.letter": "AB"}, ("'distractor.letter'", "'AB' is too long")),
     Case("noise-n-images-zero", {f"{NOISE}.n_images": 0}, (f"'{NOISE}.n_images'", "less than the minimum of 1")),
     Case("noise-stds-logspace-start-above-stop", {f"{NOISE}.stds": {"logspace": [1, -2, 6]}}, (f"'{NOISE}.stds'", "start exceeds stop")),
-    Case("noise-unknown-key", {f"{NOISE}.n_image": 10}, (f"'{NOISE}.n_image'", "was unexpected")),
+    Case("noise-unknown-key", {f"{NOISE}.n_image": 10}, (f"config key '{NOISE}' has no key 'n_image'", "was unexpected", "n_images")),
     Case("gradient-target-unknown", {"distractor.figures.gradient_target": "input"}, ("'distractor.figures.gradient_target'", "'input' is not one of")),
-    Case("sweep-unknown-dataset", {"sweep": {"imagenet": SWEEP}}, ("'sweep.imagenet'", "was unexpected")),
+    Case("sweep-unknown-dataset", {"sweep": {"imagenet": SWEEP}}, ("config key 'sweep' has no key 'imagenet'", "was unexpected", "imagenet64")),
     Case(
         "sweep-plot-step-not-a-step",
         {"sweep": sweep(manifold_robustness={"step_sizes": [0.5], "plot_step": 1.0})},
@@ -176,6 +176,40 @@ CASES = [
         },
         (f"'{SYN}.score.edm_network'", "64"),
     ),
+    Case(
+        "edm-network-of-other-images",
+        {
+            "sweep": {"imagenet64": {**SWEEP, "score": {"backends": ["edm"], "edm_network": "edm-ffhq-64x64-uncond-vp"}}},
+            "weights": {"edm-ffhq-64x64-uncond-vp": {"url": "https://x", "sha256": None}},
+        },
+        ("'sweep.imagenet64.score.edm_network'", "trained on FFHQ images", "'sweep.imagenet64.score.allow_other_data: true'"),
+    ),
+    Case(
+        "edm-network-on-non-square-images",
+        {
+            "sweep": sweep(score={"backends": ["edm"], "edm_network": "edm-cifar10-32x32-uncond-vp"}),
+            "synthetic": {"image_shape": [3, 16, 8]},
+            "weights": {"edm-cifar10-32x32-uncond-vp": {"url": "https://x", "sha256": None}},
+        },
+        (f"'{SYN}.score.edm_network'", "16x8 px"),
+    ),
+    Case(
+        "edm-network-of-other-classes",
+        {
+            "sweep": sweep(score={"backends": ["edm"], "edm_network": "edm-imagenet-64x64-cond-adm", "conditional": True, "image_side": 64}),
+            "weights": {"edm-imagenet-64x64-cond-adm": {"url": "https://x", "sha256": None}},
+        },
+        (f"'{SYN}.score.edm_network'", "trained on 1000 classes, but the data set has 10"),
+    ),
+    Case(
+        "edm-network-of-other-channels",
+        {
+            "sweep": sweep(score={"backends": ["edm"], "edm_network": "edm-cifar10-32x32-uncond-vp"}),
+            "synthetic": {"image_shape": [1, 32, 32]},
+            "weights": {"edm-cifar10-32x32-uncond-vp": {"url": "https://x", "sha256": None}},
+        },
+        (f"'{SYN}.score.edm_network'", "takes 3-channel images"),
+    ),
     Case("number-written-without-a-dot", {f"{T}.lr": "1e-3"}, (f"'{T}.lr'", "YAML reads 1e-3 as a string", "1.0e-3")),
     Case("alignment-gradient-unknown", {"sweep": sweep(alignment={"gradient": "loss"})}, (f"'{SYN}.alignment.gradient'", "'loss' is not one of")),
     Case("alignment-metrics-empty", {"sweep": sweep(alignment={"metrics": []})}, (f"'{SYN}.alignment.metrics'", "should be non-empty")),
@@ -213,7 +247,7 @@ CASES = [
     Case(
         "cifar10-offline-without-data",
         {"sweep": {"cifar10": SWEEP}, "data.download": False, "data.root": "no_such_dir"},
-        ("'data.root'", "cifar10 is not in 'no_such_dir'", "no_such_dir/cifar10_<split>.npz"),
+        ("'data.root'", "CIFAR-10 (test split) was not found under data.root='no_such_dir'", "no_such_dir/cifar10_test.npz"),
     ),
     Case(
         "posterior-trained-without-label-dropout",
@@ -233,6 +267,34 @@ CASES = [
             "weights": {n: {"url": "https://x", "sha256": None} for n in ("edm-cifar10-32x32-uncond-vp", "edm-cifar10-32x32-cond-vp")},
         },  # fmt: skip
         ("'sweep.cifar10.score.posterior_edm.conditional'", "is unconditional"),
+    ),
+    Case(
+        "posterior-edm-network-not-in-weights",
+        {"sweep": {"cifar10": {**SWEEP, "score": {"backends": ["posterior_edm"], "posterior_edm": {
+            "conditional": "edm-cifar10-32x32-cond-vp", "unconditional": "edm-cifar10-32x32-uncond-vp"}}}}},  # fmt: skip
+        ("'sweep.cifar10.score.posterior_edm.conditional'", "not an entry of 'weights'"),
+    ),
+    Case(
+        "pretrained-member-without-weights",
+        {"pretrained": {"imagenet": {"family": "salman2020-resnet18-l2", "eps": [0, 3]}}},
+        ("'weights.resnet18_l2_eps0' is missing", "resnet18_l2_eps0.ckpt"),
+    ),
+    Case(
+        "pretrained-without-standard-model",
+        {
+            "pretrained": {"imagenet": {"family": "salman2020-resnet18-l2", "eps": [1, 3]}},
+            "weights": {f"resnet18_l2_eps{e}": {"url": None, "sha256": None} for e in (1, 3)},
+        },
+        ("'pretrained.imagenet.eps'", "eps 0"),
+    ),
+    Case(
+        "posterior-edm-network-of-other-classes",
+        {
+            "sweep": {"cifar10": {**SWEEP, "score": {"backends": ["posterior_edm"], "image_side": 64, "posterior_edm": {
+                "conditional": "edm-imagenet-64x64-cond-adm", "unconditional": "edm-cifar10-32x32-uncond-vp"}}}},
+            "weights": {n: {"url": "https://x", "sha256": None} for n in ("edm-imagenet-64x64-cond-adm", "edm-cifar10-32x32-uncond-vp")},
+        },  # fmt: skip
+        ("'sweep.cifar10.score.posterior_edm.conditional'", "trained on 1000 classes, but the data set has 10"),
     ),
     Case("subset-on-synthetic", {"sweep": sweep(subset={"train": 100})}, (f"'{SYN}.subset'", "synthetic.n_train")),
     Case("subset-not-balanced", {"distractor.subset": {"train": 105}}, ("'distractor.subset.train'", "multiple of 10")),

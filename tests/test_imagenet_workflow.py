@@ -252,3 +252,24 @@ def test_a_conditional_network_on_unconditional_config_is_refused(imagenet_run, 
     workdir.mkdir()
     proc = run_snakemake(workdir, write_config(tmp_path / "config.yaml", config), "-n", "fig_imagenet")
     assert proc.returncode != 0 and "'pretrained.imagenet.score.conditional'" in output(proc), describe(proc)
+
+
+def test_gradient_resizing_is_in_the_table_and_reruns_the_alignment_only(imagenet_run, tmp_path):
+    """The pretrained 224 px gradients are shrunk to the score's 64 px antialiased (the
+    table says so; the own 64 px models need no resizing), and the other option,
+    alignment.gradient_resize: aliased, reruns the alignments and what reads them only."""
+    workdir, _, config, _ = imagenet_run
+    pretrained = pd.read_csv(workdir / "results" / "imagenet" / "tables" / "alignment.csv")
+    assert set(pretrained["gradient_resize"]) == {"antialiased"}
+    assert "gradient_resize" not in pd.read_csv(workdir / "results" / "imagenet64" / "tables" / "alignment.csv")
+    config = copy.deepcopy(config)
+    config["pretrained"]["imagenet"]["alignment"]["gradient_resize"] = "aliased"
+    proc = run_snakemake(workdir, write_config(tmp_path / "config.yaml", config), "-n", *FIGURES)
+    assert proc.returncode == 0, describe(proc)
+    assert planned_jobs(proc) == {
+        "alignment": len(EPS),
+        "alignment_table": 1,
+        "regimes": 1,
+        "fig_imagenet": 1,
+        "fig_gallery_imagenet_pgd": 1,
+    }, describe(proc)

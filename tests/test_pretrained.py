@@ -10,17 +10,21 @@ import types
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torchvision.models import resnet18
 
 from pags.compatibility import (
     EDM_RELEASES,
+    EDM_TRAINING_DATA,
+    IMAGES_OF,
     ClassifierProperties,
     DenoiserProperties,
     check_classifier,
     check_compatible,
     check_edm_config,
     check_edm_network,
+    matching_releases,
 )
 from pags.errors import CheckpointError, ConfigError, WeightsError
 from pags.pretrained import (
@@ -32,6 +36,7 @@ from pags.pretrained import (
     compare_top1,
     gradient_for_alignment,
     images_for_score,
+    resize,
     top1,
 )
 from pags.score.edm import edm_score
@@ -167,6 +172,17 @@ def test_full_unpickling_only_after_the_pin_matched(tmp_path, reference, caplog)
     torch.testing.assert_close(model(reference[1]), reference[2], rtol=1e-4, atol=1e-4)
 
 
+def test_a_checkpoint_written_with_dill_loads(tmp_path, reference):
+    """As the robustness library writes them: torch.save with pickle_module=dill, here with
+    an object only dill can pickle (a lambda, pickled by value), so reading needs dill."""
+    import dill
+
+    path = tmp_path / "resnet18_l2_eps3.ckpt"
+    torch.save(robustness_layout(reference[0], schedule=lambda epoch: 0.1), path, pickle_module=dill)
+    model = FAMILY.load(path, sha256_file(path), KEY)
+    torch.testing.assert_close(model(reference[1]), reference[2], rtol=1e-4, atol=1e-4)
+
+
 def test_a_file_written_with_dill_asks_for_dill(tmp_path, monkeypatch):
     fake = types.ModuleType("dill")
 
@@ -178,7 +194,7 @@ def test_a_file_written_with_dill_asks_for_dill(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "dill", fake)
     path, digest = save({"model": {}, "type": _Reduced(_load_type)}, tmp_path / "d.ckpt")
     monkeypatch.setitem(sys.modules, "dill", None)  # as if dill were not installed
-    with pytest.raises(WeightsError, match="written with dill.*pip install dill"):
+    with pytest.raises(WeightsError, match=r"written with dill.*dependency of pags.*pip install -c constraints\.txt"):
         FAMILY.load(path, digest, KEY)
 
 
@@ -249,6 +265,44 @@ def test_top1_check_flags_more_than_half_a_point(caplog):
 # ---- resizing for alignment --------------------------------------------------------
 
 
+def fine_gradients(blur_px: float, side: int = 226, seed: int = 0) -> torch.Tensor:
+    """[8, 3, side, side] white noise, blurred by a Gaussian of std ``blur_px`` (0: none):
+    as fine-grained as the input gradients of standard ImageNet models."""
+    v = torch.randn(8 * 3, 1, side, side, generator=torch.Generator().manual_seed(seed))
+    if blur_px > 0:
+        k = torch.exp(-torch.arange(-6.0, 7.0) ** 2 / (2 * blur_px**2))
+        k = k / k.sum()
+        v = F.conv2d(F.conv2d(v, k.view(1, 1, 1, -1), padding=(0, 6)), k.view(1, 1, -1, 1), padding=(6, 0))
+    return v.view(8, 3, side, side)
+
+
+@pytest.mark.parametrize("blur_px", [0.0, 0.7])
+def test_antialiased_gradients_survive_a_one_pixel_shift(blur_px):
+    """Shrinking 224 px gradients to 64 px: a 1 px shift of the gradient keeps its 64 px map
+    (cosine above 0.85) with antialiasing, the default, and changes it (below 0.75)
+    without, which samples 4 of every 3.5 x 3.5 pixels."""
+    v = fine_gradients(blur_px)
+    a, shifted = v[..., 1:225, 1:225], v[..., 1:225, 2:226]
+
+    def cosine(how):
+        x, y = (gradient_for_alignment(g, 64, how) for g in (a, shifted))
+        return F.cosine_similarity(x.flatten(1), y.flatten(1)).min().item()
+
+    assert cosine("antialiased") > 0.85
+    assert cosine("aliased") < 0.75
+    torch.testing.assert_close(gradient_for_alignment(a, 64), gradient_for_alignment(a, 64, "antialiased"))
+    with pytest.raises(ValueError, match="one of"):
+        gradient_for_alignment(a, 64, "nearest")
+
+
+def test_images_and_gradients_are_resized_alike_by_default():
+    """The score sees antialiased images; by default the gradients compared with it are
+    resized the same way (one helper, ``resize``)."""
+    x = torch.rand(2, 3, 224, 224)
+    torch.testing.assert_close(gradient_for_alignment(x, 64), images_for_score(x, 64))
+    torch.testing.assert_close(resize(x, 64), images_for_score(x, 64))
+
+
 def test_resizing_for_the_score_and_the_alignment():
     x = torch.rand(2, 3, 224, 224)
     assert images_for_score(x).shape == (2, 3, 64, 64)
@@ -284,12 +338,19 @@ class StandInDenoiser(nn.Module):
 
 
 IMAGENET_SCORE = dict(
-    network="edm-imagenet-64x64-cond-adm", num_classes=1000, image_shape=(3, 64, 64), key="sweep.imagenet.score"
-)
+    network="edm-imagenet-64x64-cond-adm", num_classes=1000, image_shape=(3, 64, 64), dataset="imagenet64",
+    key="sweep.imagenet64.score.edm_network", conditional_key="sweep.imagenet64.score.conditional",
+)  # fmt: skip
+
+
+CIFAR_SCORE = dict(
+    num_classes=10, image_shape=(3, 32, 32), dataset="cifar10", key="sweep.cifar10.score.edm_network",
+    conditional_key="sweep.cifar10.score.conditional", allow_key="sweep.cifar10.score.allow_other_data",
+)  # fmt: skip
 
 
 def test_conditional_network_used_unconditionally_is_refused_before_scoring():
-    with pytest.raises(ConfigError, match=r"'sweep\.imagenet\.score\.conditional' is false.*label_dim 1000.*all-zero"):
+    with pytest.raises(ConfigError, match=r"'sweep\.imagenet64\.score\.conditional' is false.*label_dim 1000.*all-zero"):
         check_edm_network(StandInDenoiser(), **IMAGENET_SCORE, conditional=False)
     props = check_edm_network(StandInDenoiser(), **IMAGENET_SCORE, conditional=True)
     score = edm_score(StandInDenoiser(), props.label_dim)
@@ -301,11 +362,11 @@ def test_conditional_network_used_unconditionally_is_refused_before_scoring():
     [
         (
             dict(num_classes=10),
-            r"'sweep\.imagenet\.score\.edm_network'.*trained on 1000 classes, but the data set has 10",
+            r"'sweep\.imagenet64\.score\.edm_network'.*trained on 1000 classes, but the data set has 10",
         ),
-        (dict(image_shape=(3, 32, 32)), r"'sweep\.imagenet\.score\.edm_network'.*64 px images.*computed on 32 px"),
-        (dict(image_shape=(1, 64, 64)), r"'sweep\.imagenet\.score\.edm_network'.*3-channel images.*have 1"),
-        (dict(image_shape=(3, 64, 48)), r"'sweep\.imagenet\.score'.*64x48 px"),
+        (dict(image_shape=(3, 32, 32)), r"'sweep\.imagenet64\.score\.edm_network'.*64 px images.*computed on 32 px"),
+        (dict(image_shape=(1, 64, 64)), r"'sweep\.imagenet64\.score\.edm_network'.*3-channel images.*have 1"),
+        (dict(image_shape=(3, 64, 48)), r"'sweep\.imagenet64\.score\.edm_network'.*64x48 px"),
     ],
 )
 def test_mismatches_with_the_data_are_one_config_error(change, message):
@@ -315,8 +376,7 @@ def test_mismatches_with_the_data_are_one_config_error(change, message):
 
 def test_unconditional_network_with_conditional_config():
     with pytest.raises(ConfigError, match=r"'sweep\.cifar10\.score\.conditional' is true.*edm-cifar10-32x32-cond-vp"):
-        check_edm_config("edm-cifar10-32x32-uncond-vp", num_classes=10, image_shape=(3, 32, 32), conditional=True,
-                         key="sweep.cifar10.score")  # fmt: skip
+        check_edm_config("edm-cifar10-32x32-uncond-vp", **CIFAR_SCORE, conditional=True)
 
 
 def test_release_table_checks_the_config_by_name():
@@ -324,24 +384,56 @@ def test_release_table_checks_the_config_by_name():
     assert EDM_RELEASES["edm-cifar10-32x32-cond-vp"] == DenoiserProperties(10, 32, 3)
     for name in ("edm-cifar10-32x32-uncond-vp", "edm-ffhq-64x64-uncond-vp", "edm-afhqv2-64x64-uncond-vp"):
         assert EDM_RELEASES[name].label_dim == 0 and EDM_RELEASES[name].img_channels == 3
-    cifar = dict(num_classes=10, image_shape=(3, 32, 32), key="sweep.cifar10.score")
+    cifar = CIFAR_SCORE
     assert check_edm_config("edm-cifar10-32x32-uncond-vp", **cifar, conditional=False).img_resolution == 32
     assert check_edm_config("my-own-denoiser", **cifar, conditional=False) is None
     with pytest.raises(ConfigError, match=r"Fix: set 'sweep\.cifar10\.score\.conditional: true'"):
         check_edm_config("edm-cifar10-32x32-cond-vp", **cifar, conditional=False)
 
 
+IMAGENET64 = dict(
+    num_classes=1000, image_shape=(3, 64, 64), dataset="imagenet64", key="sweep.imagenet64.score.edm_network",
+    conditional_key="sweep.imagenet64.score.conditional", allow_key="sweep.imagenet64.score.allow_other_data",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("network", ["edm-ffhq-64x64-uncond-vp", "edm-afhqv2-64x64-uncond-vp"])
+def test_a_denoiser_trained_on_other_images_is_refused_unless_the_config_allows_it(network):
+    """Of the right shape for unconditional ImageNet-64, but trained on faces or animals."""
+    with pytest.raises(ConfigError) as refused:
+        check_edm_config(network, **IMAGENET64, conditional=False)
+    message = str(refused.value)
+    assert message.startswith("config key 'sweep.imagenet64.score.edm_network':")
+    assert f"{network} was trained on {EDM_TRAINING_DATA[network]} images" in message
+    assert "'sweep.imagenet64.score.allow_other_data: true'" in message and "edm-imagenet-64x64-cond-adm" in message
+    assert check_edm_config(network, **IMAGENET64, conditional=False, allow_other_data=True).img_resolution == 64
+
+
+def test_suggested_releases_are_trained_on_the_same_images():
+    # unconditional ImageNet-64 has no release: FFHQ's and AFHQv2's are not offered
+    assert matching_releases(1000, 64, 3, False, "imagenet64") == []
+    assert matching_releases(1000, 64, 3, True, "imagenet") == ["edm-imagenet-64x64-cond-adm", "baseline-imagenet-64x64-cond-adm"]
+    assert matching_releases(10, 32, 3, False, "synthetic") == []
+    for dataset in ("cifar10", "imagenet64", "imagenet", "synthetic"):
+        for classes, side, conditional in ((10, 32, False), (10, 32, True), (1000, 64, False), (1000, 64, True)):
+            for name in matching_releases(classes, side, 3, conditional, dataset):
+                assert EDM_TRAINING_DATA[name] == IMAGES_OF[dataset], (dataset, name)
+    with pytest.raises(ConfigError) as refused:  # a conditional network asked for unconditionally
+        check_edm_config("edm-imagenet-64x64-cond-adm", **IMAGENET64, conditional=False)
+    assert "ffhq" not in str(refused.value) and "afhqv2" not in str(refused.value)
+    assert set(EDM_TRAINING_DATA) == set(EDM_RELEASES)
+
+
 def test_loaded_network_must_be_the_release_its_name_says():
     with pytest.raises(WeightsError, match=r"'weights\.edm-cifar10-32x32-uncond-vp'.*not that release"):
-        check_edm_network(StandInDenoiser(), network="edm-cifar10-32x32-uncond-vp", num_classes=1000,
-                          image_shape=(3, 64, 64), conditional=True, key="sweep.imagenet.score")  # fmt: skip
+        check_edm_network(StandInDenoiser(), **(IMAGENET_SCORE | {"network": "edm-cifar10-32x32-uncond-vp"}), conditional=True)
     with pytest.raises(WeightsError, match=r"no valid 'label_dim'.*not an EDM network"):
         check_edm_network(nn.Linear(2, 2), **IMAGENET_SCORE, conditional=True)
 
 
 def test_pretrained_classifier_must_fit_the_data():
     check_compatible(FAMILY.input, num_classes=1000, image_shape=(3, 224, 224), key="k", name=FAMILY.name)
-    with pytest.raises(ConfigError, match=r"'sweep\.cifar10\.pretrained'.*1000 classes, the data set 10.*224x224 px"):
+    with pytest.raises(ConfigError, match=r"'pretrained\.imagenet\.family'.*1000 classes, the data set 10.*224x224 px"):
         check_classifier(
-            FAMILY.input, num_classes=10, image_shape=(3, 32, 32), key="sweep.cifar10.pretrained", name=FAMILY.name
+            FAMILY.input, num_classes=10, image_shape=(3, 32, 32), key="pretrained.imagenet.family", name=FAMILY.name
         )

@@ -13,6 +13,10 @@ that must agree is checked here, by one function per kind of network, raising on
   ``label_dim`` == 0; when conditional, ``label_dim`` must equal the data set's number
   of classes; the resolution must equal the side of the images the score is computed on
   (after any resize, e.g. 64 for 224 px ImageNet); the channels must match.
+- what a denoiser was trained on (``EDM_TRAINING_DATA``): the images of the data set
+  (``IMAGES_OF``), unless the config says ``score.allow_other_data: true``; a release of
+  the right shape trained on faces gives a score, but of faces. Releases suggested as a
+  fix are only those of the same images.
 - classifiers: number of classes, input channels and, where the network fixes it, the
   input side.
 
@@ -80,6 +84,23 @@ EDM_RELEASES: dict[str, DenoiserProperties] = {
 }
 
 
+# What each release was trained on: a network of the right shape trained on other images
+# (faces, animals) gives a score, but not of the data it is used on.
+EDM_TRAINING_DATA: dict[str, str] = {
+    "edm-cifar10-32x32-uncond-vp": "CIFAR-10",
+    "edm-cifar10-32x32-cond-vp": "CIFAR-10",
+    "edm-imagenet-64x64-cond-adm": "ImageNet",
+    "edm-ffhq-64x64-uncond-vp": "FFHQ",
+    "edm-afhqv2-64x64-uncond-vp": "AFHQv2",
+    "baseline-cifar10-32x32-uncond-vp": "CIFAR-10",
+    "baseline-cifar10-32x32-uncond-ve": "CIFAR-10",
+    "baseline-imagenet-64x64-cond-adm": "ImageNet",
+}
+# pags's data sets -> the images they hold, as EDM_TRAINING_DATA names them (ImageNet-64
+# and the 224 px validation set are both ImageNet); the synthetic data set has no release.
+IMAGES_OF: dict[str, str] = {"cifar10": "CIFAR-10", "imagenet64": "ImageNet", "imagenet": "ImageNet"}
+
+
 def denoiser_properties(net: Any, name: str) -> DenoiserProperties:
     """The properties of a loaded EDM-convention network ``net`` (attributes
     ``label_dim``, ``img_resolution``, ``img_channels``, all non-negative ints).
@@ -128,11 +149,16 @@ def image_side(image_shape: Sequence[int], key: str) -> int:
     return height
 
 
-def matching_releases(num_classes: int, side: int, channels: int, conditional: bool) -> list[str]:
-    """Names in ``EDM_RELEASES`` that would fit data of ``num_classes`` classes, square
-    images of ``side`` px with ``channels`` channels, and the ``conditional`` setting."""
+def matching_releases(num_classes: int, side: int, channels: int, conditional: bool, dataset: str) -> list[str]:
+    """Names in ``EDM_RELEASES`` trained on the images of ``dataset`` (``IMAGES_OF``) that
+    would fit its ``num_classes`` classes, square images of ``side`` px with ``channels``
+    channels, and the ``conditional`` setting; none for a data set without releases."""
     label_dim = num_classes if conditional else 0
-    return [n for n, p in EDM_RELEASES.items() if p == DenoiserProperties(label_dim, side, channels)]
+    return [
+        n
+        for n, p in EDM_RELEASES.items()
+        if p == DenoiserProperties(label_dim, side, channels) and EDM_TRAINING_DATA[n] == IMAGES_OF.get(dataset)
+    ]
 
 
 def check_denoiser(
@@ -141,53 +167,83 @@ def check_denoiser(
     num_classes: int,
     image_shape: Sequence[int],
     conditional: bool,
+    dataset: str,
     key: str,
     name: str,
+    conditional_key: str | None = None,
 ) -> None:
     """Raise one ``ConfigError`` if the denoiser ``name`` with ``props`` does not fit.
 
     ``num_classes``: the data set's number of classes; ``image_shape``: [C, H, W] of the
-    images the score is computed on (after any resize); ``conditional``: the config's
-    setting; ``key``: the config section holding the score settings, e.g.
-    ``sweep.<data set>.score``. Errors name ``<key>.conditional`` (conditioning) or
-    ``<key>.edm_network`` (classes, resolution, channels). Checked in that order."""
+    images the score is computed on (after any resize); ``conditional``: whether the
+    score is class-conditional; ``dataset``: the data set, whose releases are suggested;
+    ``key``: the config key that names the network (``<score>.edm_network``,
+    ``<score>.posterior_edm.conditional``); ``conditional_key``: the key that sets
+    ``conditional`` (``<score>.conditional``), or ``None`` where the key of the network
+    implies it. Checked in this order: conditioning, classes, resolution, channels."""
     channels = image_shape[0]
     side = image_side(image_shape, key)
-    fits = matching_releases(num_classes, side, channels, conditional)
+    fits = matching_releases(num_classes, side, channels, conditional, dataset)
     instead = f" (a release that fits: {', '.join(fits)})" if fits else ""
-    network_key, cond_key = f"{key}.edm_network", f"{key}.conditional"
-    if props.conditional and not conditional:
-        fix = f"set '{cond_key}: true'"
-        if props.label_dim != num_classes:
-            fix = f"name an unconditional network in '{network_key}'{instead}"
-        raise ConfigError(
-            f"config key '{cond_key}' is false, but the EDM network {name} is class-conditional "
-            f"(label_dim {props.label_dim}): called without labels it gets an all-zero label vector, "
-            f"which gives no score of the data. Fix: {fix}."
+    if props.conditional != conditional:
+        kind = f"class-conditional (label_dim {props.label_dim})" if props.conditional else "unconditional (label_dim 0)"
+        wanted = "a class-conditional" if conditional else "an unconditional"
+        why = (
+            "called without labels it gets an all-zero label vector, which gives no score of the data"
+            if props.conditional
+            else "it cannot give class-conditional scores"
         )
-    if conditional and not props.conditional:
+        if conditional_key is None:
+            raise ConfigError(
+                f"config key '{key}': the EDM network {name} is {kind}, but {wanted} network is needed here: "
+                f"{why}. Fix: name {wanted} network{instead}."
+            )
+        fix = f"set '{conditional_key}: {str(props.conditional).lower()}'"
+        if props.conditional and props.label_dim != num_classes:
+            fix = f"name an unconditional network in '{key}'{instead}"
+        elif not props.conditional:
+            fix += f", or name a class-conditional network in '{key}'{instead}"
         raise ConfigError(
-            f"config key '{cond_key}' is true, but the EDM network {name} is unconditional (label_dim 0) "
-            f"and cannot give class-conditional scores. Fix: set '{cond_key}: false', or name a "
-            f"class-conditional network in '{network_key}'{instead}."
+            f"config key '{conditional_key}' is {str(conditional).lower()}, but the EDM network {name} is {kind}: "
+            f"{why}. Fix: {fix}."
         )
     if conditional and props.label_dim != num_classes:
+        fix = f"name a network trained on this data set{instead}"
+        if conditional_key is not None:
+            fix += f", or set '{conditional_key}: false' with an unconditional one"
         raise ConfigError(
-            f"config key '{network_key}': the EDM network {name} was trained on {props.label_dim} classes, "
-            f"but the data set has {num_classes}. Fix: name a network trained on this data set{instead}, or "
-            f"set '{cond_key}: false' with an unconditional one."
+            f"config key '{key}': the EDM network {name} was trained on {props.label_dim} classes, "
+            f"but the data set has {num_classes}. Fix: {fix}."
         )
     if props.img_resolution != side:
         raise ConfigError(
-            f"config key '{network_key}': the EDM network {name} works on {props.img_resolution} px images, "
+            f"config key '{key}': the EDM network {name} works on {props.img_resolution} px images, "
             f"but the score is computed on {side} px images. Fix: name a network of that resolution{instead}, "
             f"or resize the images to {props.img_resolution} px for the score."
         )
     if props.img_channels != channels:
         raise ConfigError(
-            f"config key '{network_key}': the EDM network {name} takes {props.img_channels}-channel images, "
+            f"config key '{key}': the EDM network {name} takes {props.img_channels}-channel images, "
             f"but the data set's have {channels}. Fix: name a network for {channels}-channel images{instead}."
         )
+
+
+def check_training_data(network: str, *, dataset: str, key: str, allow_key: str, allowed: bool) -> None:
+    """Config validation time: the release ``network`` (config key ``key``) was trained on
+    the images of ``dataset``, or the config says, with ``allow_key: true`` (``allowed``),
+    to use it on others. Raises one ``ConfigError`` naming both keys and the releases of
+    that data; networks not in ``EDM_TRAINING_DATA`` pass (nothing is known of them)."""
+    trained_on = EDM_TRAINING_DATA.get(network)
+    images = IMAGES_OF.get(dataset, f"the {dataset} data set")
+    if allowed or trained_on is None or trained_on == images:
+        return
+    same = [n for n, data in EDM_TRAINING_DATA.items() if data == images]
+    instead = f"name one trained on {images} ({', '.join(same)})" if same else "train a denoiser on it (backend trained)"
+    raise ConfigError(
+        f"config key '{key}': the EDM network {network} was trained on {trained_on} images, but the score is of "
+        f"{images} ({dataset}): its score is that of other data. Fix: {instead}, or set '{allow_key}: true' "
+        "to use it on these images anyway."
+    )
 
 
 def check_classifier(
@@ -219,12 +275,15 @@ def check_compatible(
     key: str,
     name: str,
     conditional: bool = False,
+    dataset: str = "",
+    conditional_key: str | None = None,
 ) -> None:
     """``check_denoiser`` or ``check_classifier``, by the kind of ``props``."""
     if isinstance(props, DenoiserProperties):
         check_denoiser(
-            props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, key=key, name=name
-        )
+            props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, dataset=dataset,
+            key=key, name=name, conditional_key=conditional_key,
+        )  # fmt: skip
     elif isinstance(props, ClassifierProperties):
         check_classifier(props, num_classes=num_classes, image_shape=image_shape, key=key, name=name)
     else:
@@ -232,21 +291,42 @@ def check_compatible(
 
 
 def check_edm_config(
-    network: str, *, num_classes: int, image_shape: Sequence[int], conditional: bool, key: str
+    network: str,
+    *,
+    num_classes: int,
+    image_shape: Sequence[int],
+    conditional: bool,
+    dataset: str,
+    key: str,
+    conditional_key: str | None = None,
+    allow_key: str,
+    allow_other_data: bool = False,
 ) -> DenoiserProperties | None:
     """Config validation time, before any download: ``check_denoiser`` with the published
-    properties of the release ``network`` (``EDM_RELEASES``). Returns them, or ``None``
-    for a network not in the table (then only the load-time check applies)."""
+    properties of the release ``network`` (``EDM_RELEASES``), then ``check_training_data``
+    (``allow_key``, ``allow_other_data``: the config's permission to use it on other
+    images). Returns the properties, or ``None`` for a network not in the table (then only
+    the load-time check applies)."""
     props = EDM_RELEASES.get(network)
     if props is not None:
         check_denoiser(
-            props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, key=key, name=network
-        )
+            props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, dataset=dataset,
+            key=key, name=network, conditional_key=conditional_key,
+        )  # fmt: skip
+    check_training_data(network, dataset=dataset, key=key, allow_key=allow_key, allowed=allow_other_data)
     return props
 
 
 def check_edm_network(
-    net: Any, *, network: str, num_classes: int, image_shape: Sequence[int], conditional: bool, key: str
+    net: Any,
+    *,
+    network: str,
+    num_classes: int,
+    image_shape: Sequence[int],
+    conditional: bool,
+    dataset: str,
+    key: str,
+    conditional_key: str | None = None,
 ) -> DenoiserProperties:
     """Job load time, on the unpickled network ``net`` filed as ``weights.<network>``:
     its properties (``denoiser_properties``), checked against the published release
@@ -256,8 +336,9 @@ def check_edm_network(
     props = denoiser_properties(net, network)
     check_release(props, network)
     check_denoiser(
-        props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, key=key, name=network
-    )
+        props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, dataset=dataset,
+        key=key, name=network, conditional_key=conditional_key,
+    )  # fmt: skip
     return props
 
 

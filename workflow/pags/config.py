@@ -8,23 +8,49 @@ any job starts.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import torch
+import yaml
 
-from .compatibility import EDM_RELEASES, check_classifier, check_edm_config, check_forward
-from .datasets import imagenet, imagenet64
-from .datasets.cifar10 import cifar10_present
-from .datasets.mnist import mnist_present
+from .compatibility import check_classifier, check_edm_config, check_forward
+from .datasets import cifar10, imagenet, imagenet64, mnist
 from .datasets.registry import BASE_SHAPES
-from .errors import ConfigError
+from .errors import ConfigError, DataError
 from .gallery import check_galleries
 from .grid import expand_grid, format_strength
 from .manifold.autoencoder import Autoencoder
 from .models import ARCHITECTURES, build_model
 from .pretrained import check_family_config
+from .provenance import canonical, coerce_numbers
 from .score.denoiser import check_denoiser_shape
+
+
+def validated_config(config: dict[str, Any], schema: str | os.PathLike) -> dict[str, Any]:
+    """``config`` (a mapping as read from YAML) checked against ``schema`` with its
+    defaults filled in, canonical (``pags.provenance``: keys sorted, the integers of
+    number-typed keys made floats, so that key order and ``1`` vs ``1.0`` rerun nothing),
+    then checked by ``check_config``. ``config`` itself gets the defaults. Raises one
+    ``ConfigError`` naming the key, the problem and the fix: what the workflow prints when
+    it is parsed."""
+    import jsonschema
+    from snakemake.exceptions import WorkflowError
+    from snakemake.utils import validate
+
+    try:
+        validate(config, schema=str(schema))
+    except WorkflowError as e:
+        # WorkflowError joins its arguments into one string, so the schema's error is found
+        # as the exception being handled when `validate` raised (its __context__), not in args.
+        cause = e.__cause__ or e.__context__
+        if not isinstance(cause, jsonschema.ValidationError):
+            raise
+        raise ConfigError(describe_validation_error(cause)) from None
+    checked = canonical(coerce_numbers(config, yaml.safe_load(Path(schema).read_text())))
+    check_config(checked)
+    return checked
 
 
 def key_path(parts: Iterable[Any]) -> str:
@@ -38,16 +64,18 @@ def describe_validation_error(error) -> str:
     while best.context:
         best = max(best.context, key=lambda e: len(e.absolute_path))
     path = list(best.absolute_path)
-    if best.validator == "additionalProperties" and isinstance(best.instance, dict):
-        # Name the misspelt key itself ('distractor.training.epochz'), not just its parent.
-        unknown = [k for k in best.instance if k not in best.schema.get("properties", {})]
-        if len(unknown) == 1:
-            path.append(unknown[0])
     where = key_path(path)
     hint = best.schema.get("description") or error.schema.get("description", "")
     message = f"config key '{where}': {best.message}."
-    if best.validator == "additionalProperties":
-        message += " Fix: remove or correct the misspelt key (the schema lists the valid ones)."
+    if best.validator == "additionalProperties" and isinstance(best.instance, dict):
+        # Name the existing key that holds the misspelt one, the misspelt one, and the valid ones.
+        valid = list(best.schema.get("properties", {}))
+        unknown = ", ".join(repr(k) for k in best.instance if k not in valid)
+        holder = f"config key '{where}' has no key" if path else "unknown top-level config key"
+        message = (
+            f"{holder} {unknown} ({best.message}). Fix: remove or correct the misspelt key; "
+            f"the valid ones are {', '.join(valid)}."
+        )
     elif hint:
         message += f" Expected: {' '.join(hint.split())}"
     if best.validator == "type" and isinstance(best.instance, str) and _is_number(best.instance):
@@ -127,8 +155,10 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any], s
         if score["image_side"] is not None:
             shape = (shape[0], score["image_side"], score["image_side"])
         check_edm_config(
-            score["edm_network"], num_classes=classes, image_shape=shape, conditional=score["conditional"], key=f"{name}.score"
-        )
+            score["edm_network"], num_classes=classes, image_shape=shape, conditional=score["conditional"],
+            dataset=dataset, key=f"{name}.score.edm_network", conditional_key=f"{name}.score.conditional",
+            allow_key=f"{name}.score.allow_other_data", allow_other_data=score["allow_other_data"],
+        )  # fmt: skip
     check_posterior_estimates(name, dataset, score, config)
     if regimes["metric"] not in metrics:
         raise ConfigError(
@@ -175,16 +205,16 @@ def check_posterior_estimates(name: str, dataset: str, score: dict[str, Any], co
     if score["image_side"] is not None:
         shape = (shape[0], score["image_side"], score["image_side"])
     for conditioning, network in pair.items():
+        key = f"{name}.score.posterior_edm.{conditioning}"
         if network not in config["weights"]:
             raise ConfigError(
-                f"config key '{name}.score.posterior_edm.{conditioning}': {network!r} is not an entry of 'weights'. "
+                f"config key '{key}': {network!r} is not an entry of 'weights'. "
                 "Fix: add it there (url and pinned sha256) or name one listed."
             )
-        release, key = EDM_RELEASES.get(network), f"{name}.score.posterior_edm.{conditioning}"
-        if release is not None and (release.label_dim > 0) != (conditioning == "conditional"):
-            kind = "class-conditional" if release.label_dim else "unconditional"
-            raise ConfigError(f"config key '{key}': {network} is {kind}. Fix: name a{'n' * (conditioning == 'unconditional')} {conditioning} network.")
-        check_edm_config(network, num_classes=classes, image_shape=shape, conditional=conditioning == "conditional", key=key)
+        check_edm_config(
+            network, num_classes=classes, image_shape=shape, conditional=conditioning == "conditional", dataset=dataset,
+            key=key, allow_key=f"{name}.score.allow_other_data", allow_other_data=score["allow_other_data"],
+        )  # fmt: skip
 
 
 def check_subset(name: str, dataset: str, exp: dict[str, Any], config: dict[str, Any]) -> None:
@@ -323,45 +353,41 @@ def check_networks(config: dict[str, Any]) -> None:
             check_denoiser_shape(shape, exp["score"]["denoiser"]["block_channels"], f"{name}.score.denoiser")
 
 
-# data set -> (are its files under data.root?, what to put there)
-LOCAL_DATA = {
-    "mnist": (mnist_present, "{root}/MNIST/raw (torchvision's layout)"),
-    "cifar10": (
-        cifar10_present,
-        "{root}/cifar-10-batches-py, {root}/cifar10_<split>.npz or {root}/cifar10/<split>/<class>/*.png",
-    ),
+# Data set -> its loader's own check of data.root (file names only): the pre-flight check
+# accepts exactly what the loader reads. Each raises ``DataError`` with the fix and takes
+# (root, split, download).
+DATA_CHECKS: dict[str, Callable[[str, str, bool], None]] = {
+    "mnist": mnist.check_mnist,
+    "cifar10": cifar10.check_cifar10,
+    "imagenet64": imagenet64.check_imagenet64,
+    "imagenet": imagenet.check_imagenet,
 }
+# Data sets no download can fetch (ImageNet needs a login). Checked only for the jobs
+# that will run (``check_raw_data``), so a run that does not need ImageNet does not need
+# its files.
+NOT_DOWNLOADABLE = frozenset({"imagenet64", "imagenet"})
 
 
-# Data sets no download can fetch (ImageNet needs a login) -> (are the files of a split
-# under data.root?, the error that names them). Checked only for the jobs that will run
-# (``check_raw_data``), so a run that does not need ImageNet does not need its files.
-NOT_DOWNLOADABLE = {
-    "imagenet64": (lambda root, split: imagenet64.imagenet64_present(root, (split,)), imagenet64.absent_message),
-    "imagenet": (lambda root, split: imagenet.imagenet_present(root), lambda root, split: imagenet.absent_message(root)),
-}
-
-
-def check_raw_data(root: str, needed: Iterable[tuple[str, str]]) -> None:
-    """Raise one ``ConfigError`` naming ``data.root`` and the files expected if a
-    (data set, split) in ``needed`` that cannot be downloaded is not under ``root``."""
+def check_raw_data(root: str, needed: Iterable[tuple[str, str]], download: bool = False) -> None:
+    """Raise one ``ConfigError`` naming ``data.root`` and the fix if the loader of a
+    (data set, split) in ``needed`` would not find its files under ``root`` (with
+    ``download``, a downloadable data set may be absent). Data sets without files
+    (digits, synthetic) pass."""
     for dataset, split in sorted(set(needed)):
-        present, message = NOT_DOWNLOADABLE[dataset]
-        if not present(root, split):
-            raise ConfigError(f"config key 'data.root': {message(Path(root), split)}")
+        check = DATA_CHECKS.get(dataset)
+        try:
+            if check is not None:
+                check(root, split, download)
+        except DataError as e:
+            raise ConfigError(f"config key 'data.root': {e}") from None
 
 
 def check_data(config: dict[str, Any], datasets: Iterable[str]) -> None:
+    """``check_raw_data`` for both splits of the downloadable ``datasets`` the config
+    trains on, with its ``data.download``: at parse time, before any job."""
     data = config["data"]
-    if data["download"]:
-        return
-    for name in datasets:
-        present, layout = LOCAL_DATA.get(name, (None, ""))
-        if present is not None and not present(data["root"]):
-            raise ConfigError(
-                f"config key 'data.root': {name} is not in '{data['root']}' and data.download is false. "
-                f"Fix: put it at {layout.format(root=data['root'])}, or set data.download: true."
-            )
+    needed = [(name, split) for name in datasets if name not in NOT_DOWNLOADABLE for split in ("train", "test")]
+    check_raw_data(data["root"], needed, data["download"])
 
 
 def check_config(config: dict[str, Any]) -> None:

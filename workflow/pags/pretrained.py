@@ -50,6 +50,9 @@ log = logging.getLogger("pags.pretrained")
 NORMALIZER_ATOL = 1e-3  # the checkpoints store these as float32
 TOP1_TOLERANCE = 0.5  # percentage points between measured and published top-1 before a flag
 SCORE_SIDE = 64  # px: the EDM ImageNet denoiser's resolution (edm-imagenet-64x64-cond-adm)
+# What unpickling the published checkpoints imports though no module here does: they were
+# written with torch.save(..., pickle_module=dill). Dependencies of pags, pinned.
+UNPICKLER_MODULES = ("dill",)
 
 
 # ---- the model ---------------------------------------------------------------------
@@ -78,10 +81,12 @@ def read_checkpoint(path: str | os.PathLike, sha256: str | None, key: str) -> An
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except ModuleNotFoundError as e:
-        if (e.name or "").split(".")[0] == "dill":
+        module = (e.name or "").split(".")[0]
+        if module in UNPICKLER_MODULES:
             raise WeightsError(
-                f"'{path}' (config key '{key}') was written with dill, which is needed to unpickle it. "
-                "Fix: pip install dill, then rerun."
+                f"'{path}' (config key '{key}') was written with {module}, which is needed to unpickle it and "
+                "is a dependency of pags, but is not installed in this environment. Fix: install pags's pinned "
+                "dependencies (pip install -c constraints.txt -e ., or the rules' envs/pags.yaml), then rerun."
             ) from e
         raise CheckpointError(
             f"unpickling '{path}' needs the module '{e.name}': it is not a checkpoint of the robustness "
@@ -406,27 +411,41 @@ def _check_batch(v: torch.Tensor, what: str) -> None:
         raise ValueError(f"{what} must be a float tensor [B, C, H, W], got {v.dtype} {tuple(v.shape)}")
 
 
+# alignment.gradient_resize: how gradients are shrunk to the score's side
+GRADIENT_RESIZE = ("antialiased", "aliased")
+
+
+def resize(v: torch.Tensor, side: int, antialias: bool = True) -> torch.Tensor:
+    """Batches [B, C, H, W] (float) resized to [B, C, side, side] by bilinear interpolation
+    (``align_corners=False``), with antialiasing unless asked otherwise: when shrinking,
+    ``F.interpolate(..., antialias=True)`` widens the bilinear filter to the scale factor
+    (torchvision's ``Resize`` on tensors with ``antialias=True``), so every input pixel
+    counts, rather than sampling four of each 3.5 x 3.5 block, which makes the result
+    jump with a 1 px shift of a fine-grained map. Enlarging is the same either way.
+    Convex weights: constant maps stay constant, the range is kept. A batch already at
+    ``side`` is returned as a copy. ``ValueError`` for anything but a float 4-d tensor."""
+    _check_batch(v, "images or gradients")
+    if tuple(v.shape[-2:]) == (side, side):
+        return v.clone()
+    return F.interpolate(v, size=(side, side), mode="bilinear", align_corners=False, antialias=antialias)
+
+
 def images_for_score(x: torch.Tensor, side: int = SCORE_SIDE) -> torch.Tensor:
     """Images [B, C, H, W] (float in [0, 1], or uint8) resized to [B, C, side, side]
-    with antialiased bilinear interpolation (``F.interpolate(..., antialias=True)``,
-    as torchvision's ``Resize`` on tensors), for a score network of that resolution
-    (64 px for ``edm-imagenet-64x64-cond-adm``). Convex weights: the result stays in
-    [0, 1] and constant images stay constant. Float32 out."""
+    with antialiasing (``resize``), for a score network of that resolution (64 px for
+    ``edm-imagenet-64x64-cond-adm``); the result stays in [0, 1]. Float32 out."""
     if x.dtype == torch.uint8:
         x = x.float() / 255.0
-    _check_batch(x, "images")
-    if tuple(x.shape[-2:]) == (side, side):
-        return x.clone()
-    return F.interpolate(x, size=(side, side), mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+    return resize(x, side).clamp(0, 1)
 
 
-def gradient_for_alignment(grad: torch.Tensor, side: int = SCORE_SIDE, antialias: bool = False) -> torch.Tensor:
-    """Input gradients [B, C, H, W] (of 224 px models) resized to [B, C, side, side]
-    with bilinear interpolation (``align_corners=False``; no antialiasing unless asked),
-    to compare them with a score computed at ``side`` px. Units are unchanged (the
-    alignment metrics divide each map by its max |.| anyway); constant maps stay
-    constant."""
-    _check_batch(grad, "gradients")
-    if tuple(grad.shape[-2:]) == (side, side):
-        return grad.clone()
-    return F.interpolate(grad, size=(side, side), mode="bilinear", align_corners=False, antialias=antialias)
+def gradient_for_alignment(grad: torch.Tensor, side: int = SCORE_SIDE, how: str = "antialiased") -> torch.Tensor:
+    """Input gradients [B, C, H, W] (of 224 px models) resized to [B, C, side, side], to
+    compare them with a score computed at ``side`` px: ``how`` is config key
+    ``alignment.gradient_resize``, ``antialiased`` (as the images are resized for the
+    score) or ``aliased`` (plain bilinear sampling, what torchvision's ``Resize`` did on
+    tensors before its antialias default changed). Units are unchanged (the alignment
+    metrics divide each map by its max |.| anyway). ``ValueError`` for an unknown ``how``."""
+    if how not in GRADIENT_RESIZE:
+        raise ValueError(f"gradient resizing must be one of {GRADIENT_RESIZE}, got {how!r}")
+    return resize(grad, side, antialias=how == "antialiased")

@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 # Jobs import the package from this checkout, so the code that ran is the code in the repo.
 PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
@@ -21,16 +20,7 @@ if PACKAGE_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
         )
     )
 
-import jsonschema
-import yaml
-
-from pags.config import (
-    NOT_DOWNLOADABLE,
-    check_config,
-    check_raw_data,
-    data_shape,
-    describe_validation_error,
-)
+from pags.config import NOT_DOWNLOADABLE, check_raw_data, data_shape, validated_config
 from pags.datasets import BASE_DATASETS
 from pags.datasets.registry import loader_module
 from pags.errors import ConfigError
@@ -38,7 +28,7 @@ from pags.gallery import IMAGES_PATTERN, galleries, images_key, parse_images
 from pags.labels import OBJECTIVE_NAMES
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
 from pags.pretrained import as_experiment, get_family
-from pags.provenance import canonical, code_version, coerce_numbers
+from pags.provenance import code_version
 from pags.score import POSTERIOR_ESTIMATES
 from pags.slurm_groups import run_group_members_at_once
 
@@ -49,24 +39,13 @@ SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 try:
-    validate(config, schema=str(SCHEMA))
-    # Params hold values only (DESIGN.md section 9): the config's keys are sorted and the
-    # integers of number-typed keys made floats, so key order and `1` vs `1.0` rerun nothing.
-    canonical_config = canonical(
-        coerce_numbers(config, yaml.safe_load(SCHEMA.read_text()))
-    )
-    config.clear()
-    config.update(canonical_config)
-    check_config(config)
-except WorkflowError as e:
-    # WorkflowError joins its arguments into one string, so the schema's error is found
-    # as the exception being handled when `validate` raised (its __context__), not in args.
-    cause = e.__cause__ or e.__context__
-    if not isinstance(cause, jsonschema.ValidationError):
-        raise
-    raise WorkflowError(describe_validation_error(cause)) from None
+    # Params hold values only: validated_config sorts the config's keys and makes the
+    # integers of number-typed keys floats, so key order and `1` vs `1.0` rerun nothing.
+    canonical_config = validated_config(config, SCHEMA)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
+config.clear()
+config.update(canonical_config)
 
 
 wildcard_constraints:
@@ -366,6 +345,16 @@ def alignment_inputs(wildcards):
     return inputs
 
 
+def gradient_resize(dataset):
+    """How gradients are resized to the score's side (alignment.gradient_resize), where
+    the score is taken at a side of its own (score.image_side); None where it is not, so
+    that the option is no param of the alignments it does not change."""
+    exp = experiment(dataset)
+    if exp["score"]["image_side"] is None:
+        return None
+    return exp["alignment"]["gradient_resize"]
+
+
 def alignment_params(wildcards):
     exp = experiment(wildcards.dataset)
     params = {
@@ -373,6 +362,9 @@ def alignment_params(wildcards):
         "gradient": gradient_target(wildcards.dataset),
         "backends": alignment_backends(wildcards.dataset),
     }
+    resize = gradient_resize(wildcards.dataset)
+    if resize is not None:
+        params["gradient_resize"] = resize
     if "lpips" in params["metrics"]:
         params["alexnet_sha256"] = config["weights"]["alexnet"]["sha256"]
     return params
@@ -422,7 +414,8 @@ def gallery_inputs(gallery):
 
 def gallery_params(gallery):
     """The gallery, and how its numbers are computed: the regimes' metric and score, the
-    data set's gradient convention."""
+    data set's gradient convention and, where the score has a side of its own, how the
+    gradients are resized to it."""
     dataset = gallery["dataset"]
     params = {
         "gallery": gallery,
@@ -430,6 +423,8 @@ def gallery_params(gallery):
         "score": regime_backend(dataset),
         "gradient": gradient_target(dataset),
     }
+    if gradient_resize(dataset) is not None:
+        params["gradient_resize"] = gradient_resize(dataset)
     if params["metric"] == "lpips":
         params["alexnet_sha256"] = config["weights"]["alexnet"]["sha256"]
     return params

@@ -1,5 +1,6 @@
 """Rule alignment: similarity of a model's input gradient to each score, per test image;
-a gradient is resized (bilinear) to the score's side where the score was taken at another."""
+a gradient is resized to the score's side where the score was taken at another
+(``alignment.gradient_resize``: antialiased or aliased)."""
 
 import json
 
@@ -36,7 +37,7 @@ with job_log(snakemake) as log:
         grads = input_gradients(model, test.floats()[:n], test.y[:n], p["gradient"], device)
         side = next(iter(scores.values())).shape[-1]
         if grads.shape[-1] != side:  # scored at another size (224 px ImageNet at 64 px)
-            grads = gradient_for_alignment(grads, side)
+            grads = gradient_for_alignment(grads, side, p["gradient_resize"])
         functions = metric_functions(p["metrics"], lpips)
         values = []
         for backend in p["backends"]:
@@ -46,5 +47,7 @@ with job_log(snakemake) as log:
     for i, (column, value) in enumerate(columns.items()):
         table.insert(i, column, value)
     table.insert(len(columns), "gradient", p["gradient"])
+    if "gradient_resize" in p:  # the score has a side of its own: how gradients were resized to it
+        table.insert(len(columns) + 1, "gradient_resize", p["gradient_resize"])
     save_csv(table, snakemake.output[0])
     log.info("\n%s", table.groupby(["score", "metric"])["similarity"].describe().to_string())

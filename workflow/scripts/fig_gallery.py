@@ -42,7 +42,7 @@ with job_log(snakemake) as log:
             gradients = input_gradient(load_model(model_path), x, y, p.gradient).detach()
             compared = gradients
             if compared.shape[-1] != score.shape[-1]:  # a score taken at another size
-                compared = gradient_for_alignment(compared, score.shape[-1])
+                compared = gradient_for_alignment(compared, score.shape[-1], p.gradient_resize)
             values = similarities(similarity, compared, score)[p.metric]
         columns.append({
             "title": gallery_title(*key),
@@ -53,7 +53,7 @@ with job_log(snakemake) as log:
         log.info("%s %s: %s per image %s", *key, p.metric, [round(float(v), 4) for v in values])
     fig = plot_gallery(
         x, score, columns, SCORE_NAMES[p.score], p.metric,
-        title=gallery_heading(gallery["dataset"], gallery["objective"]),
+        title=gallery_heading(gallery["dataset"], gallery["objective"], p.get("gradient_resize"), score.shape[-1]),
         image_labels=[f"test #{i}" for i in gallery["images"]],
     )  # fmt: skip
     save_figure(fig, snakemake.output.pdf, snakemake.output.png)

@@ -28,13 +28,14 @@ with job_log(snakemake) as log:
         x = images_for_score(x, settings["image_side"])
     num_classes = settings["num_classes"]
 
-    def edm(path, network, sha256, conditional, key):
+    def edm(path, network, sha256, conditional, key, conditional_key=None):
         """An EDM network as a score function, checked before computing anything: its own
         label_dim, resolution and channels against the data and the config (a conditional
         network used unconditionally would get all-zero labels)."""
         net = load_edm(path, sha256, f"weights.{network}", snakemake.config["edm_source"])
         props = check_edm_network(net, network=network, num_classes=num_classes, image_shape=tuple(x.shape[1:]),
-                                  conditional=conditional, key=key)  # fmt: skip
+                                  conditional=conditional, dataset=w.dataset, key=key,
+                                  conditional_key=conditional_key)  # fmt: skip
         return edm_score(net.to(device), props.label_dim if conditional else 0)
 
     key = f"{section}.{w.dataset}.score"
@@ -43,13 +44,14 @@ with job_log(snakemake) as log:
         if w.backend == "posterior_trained":  # the label's score minus the null class's
             score = score_difference(score, score)
     elif w.backend == "edm":
-        score = edm(snakemake.input.weights, settings["edm_network"], settings["sha256"], conditional, key)
+        score = edm(snakemake.input.weights, settings["edm_network"], settings["sha256"], conditional,
+                    f"{key}.edm_network", f"{key}.conditional")  # fmt: skip
     elif w.backend == "posterior_edm":
         pair, sha256 = settings["posterior_edm"], settings["posterior_edm_sha256"]
         score = score_difference(
-            edm(snakemake.input.conditional, pair["conditional"], sha256["conditional"], True, f"{key}.posterior_edm"),
-            edm(snakemake.input.unconditional, pair["unconditional"], sha256["unconditional"], False, f"{key}.posterior_edm"),
-        )
+            edm(snakemake.input.conditional, pair["conditional"], sha256["conditional"], True, f"{key}.posterior_edm.conditional"),
+            edm(snakemake.input.unconditional, pair["unconditional"], sha256["unconditional"], False, f"{key}.posterior_edm.unconditional"),
+        )  # fmt: skip
     else:
         manifold = SyntheticManifold.from_dict(load_torch(snakemake.input.manifold, what="manifold")).to(device)
         score = analytic_score(manifold) if w.backend == "analytic" else posterior_gradient(manifold)

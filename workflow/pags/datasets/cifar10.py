@@ -20,7 +20,9 @@ first of these layouts that is present under ``root`` for the split:
 If none is present and ``download`` is true, torchvision downloads the official
 release into ``{root}/cifar-10-batches-py/``; otherwise a ``DataError`` names
 ``data.root``, the accepted layouts and ``data.download: true``.
-``cifar10_present(root)`` says, without reading any pixels, whether a layout is there.
+``check_cifar10(root, split, download)`` says, without reading any pixels, whether the
+loader finds a layout (the config's pre-flight check calls it); ``cifar10_present`` is
+its yes or no.
 """
 
 from __future__ import annotations
@@ -72,15 +74,62 @@ def _image_folder_present(root: Path, split: str) -> bool:
     return folder.is_dir() and any((folder / name).is_dir() for name in CLASSES)
 
 
-def _split_present(root: Path, split: str) -> bool:
-    return _torchvision_present(root) or _find_npz(root, split) is not None or _image_folder_present(root, split)
+def _image_files(folder: Path) -> list[tuple[int, Path]]:
+    """(label, path) of the image folder's PNGs, in class then file-name order. Raises
+    ``DataError`` if a folder is not a class name or there is no PNG."""
+    unknown = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in CLASSES)
+    if unknown:
+        raise DataError(
+            f"CIFAR-10 image folder '{folder}' has folders {unknown} that are not class names. "
+            f"Fix: name the class folders from {list(CLASSES)}, or move the others out."
+        )
+    files = [
+        (label, path)
+        for label, name in enumerate(CLASSES)
+        for path in (sorted((folder / name).glob("*.png")) if (folder / name).is_dir() else [])
+    ]
+    if not files:
+        raise DataError(
+            f"CIFAR-10 image folder '{folder}' holds no .png images in its class folders. "
+            f"Fix: put the images in '{folder}/<class_name>/*.png', or delete the folder and use another layout."
+        )
+    return files
+
+
+def _layout(root: Path, split: str) -> tuple[str, Path] | None:
+    """The layout ``load_cifar10`` reads ``split`` from, as (kind, path), in order of
+    preference; ``None`` if there is none. File names only; an image folder the loader
+    would refuse by its names raises ``DataError``."""
+    if _torchvision_present(root):
+        return "torchvision", root
+    npz = _find_npz(root, split)
+    if npz is not None:
+        return "npz", npz
+    if _image_folder_present(root, split):
+        _image_files(_image_folder(root, split))
+        return "image_folder", _image_folder(root, split)
+    return None
+
+
+def check_cifar10(root: str | Path, split: str, download: bool = False) -> None:
+    """Raise ``DataError`` (naming data.root, the layouts and the fix) if ``load_cifar10``
+    with these arguments would find nothing to read: no layout for ``split`` and no
+    ``download``, or an image folder it refuses. File names only, no pixels (checksums
+    and archive contents are checked when the data are read)."""
+    _check_split(split)
+    if _layout(Path(root), split) is None and not download:
+        raise DataError(_absent_message(Path(root), split))
 
 
 def cifar10_present(root: str, splits: tuple[str, ...] = SPLITS) -> bool:
-    """Whether every split in ``splits`` has a layout under ``root``: file names only, no pixels."""
-    for split in splits:
-        _check_split(split)
-    return all(_split_present(Path(root), split) for split in splits)
+    """Whether ``load_cifar10`` finds every split in ``splits`` under ``root`` without
+    downloading: file names only, no pixels."""
+    try:
+        for split in splits:
+            check_cifar10(root, split)
+    except DataError:
+        return False
+    return True
 
 
 def _from_hwc(x: np.ndarray, y: np.ndarray) -> ImageSplit:
@@ -142,32 +191,20 @@ def _load_npz(path: Path) -> ImageSplit:
 def _load_image_folder(folder: Path) -> ImageSplit:
     from PIL import Image
 
-    unknown = sorted(p.name for p in folder.iterdir() if p.is_dir() and p.name not in CLASSES)
-    if unknown:
-        raise DataError(
-            f"CIFAR-10 image folder '{folder}' has folders {unknown} that are not class names. "
-            f"Fix: name the class folders from {list(CLASSES)}, or move the others out."
-        )
     images, labels = [], []
-    for label, name in enumerate(CLASSES):
-        for path in sorted((folder / name).glob("*.png")) if (folder / name).is_dir() else []:
-            try:
-                with Image.open(path) as image:
-                    pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
-            except Exception as e:  # truncated or not a PNG
-                raise DataError(f"CIFAR-10 image '{path}' could not be read: {e}. Fix: replace or delete it.") from e
-            if pixels.shape != IMAGE_SHAPE:
-                raise DataError(
-                    f"CIFAR-10 image '{path}' is {pixels.shape[1]} x {pixels.shape[0]} pixels, not 32 x 32. "
-                    "Fix: replace or delete it."
-                )
-            images.append(pixels)
-            labels.append(label)
-    if not images:
-        raise DataError(
-            f"CIFAR-10 image folder '{folder}' holds no .png images in its class folders. "
-            f"Fix: put the images in '{folder}/<class_name>/*.png', or delete the folder and use another layout."
-        )
+    for label, path in _image_files(folder):
+        try:
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGB"), dtype=np.uint8)
+        except Exception as e:  # truncated or not a PNG
+            raise DataError(f"CIFAR-10 image '{path}' could not be read: {e}. Fix: replace or delete it.") from e
+        if pixels.shape != IMAGE_SHAPE:
+            raise DataError(
+                f"CIFAR-10 image '{path}' is {pixels.shape[1]} x {pixels.shape[0]} pixels, not 32 x 32. "
+                "Fix: replace or delete it."
+            )
+        images.append(pixels)
+        labels.append(label)
     return _from_hwc(np.stack(images), np.asarray(labels))
 
 
@@ -204,15 +241,12 @@ def _absent_message(root: Path, split: str) -> str:
 
 
 def load_cifar10(split: str, root: str, download: bool) -> ImageSplit:
-    _check_split(split)
+    check_cifar10(root, split, download)
     base = Path(root)
-    if _torchvision_present(base):
-        return _load_torchvision(base, split)
-    npz = _find_npz(base, split)
-    if npz is not None:
-        return _load_npz(npz)
-    if _image_folder_present(base, split):
-        return _load_image_folder(_image_folder(base, split))
-    if download:
+    layout = _layout(base, split)
+    if layout is None:  # checked above: download is on
         return _download(base, split)
-    raise DataError(_absent_message(base, split))
+    kind, path = layout
+    if kind == "torchvision":
+        return _load_torchvision(path, split)
+    return _load_npz(path) if kind == "npz" else _load_image_folder(path)

@@ -27,8 +27,9 @@ ImageNet classifiers (their top-1 accuracy, input gradients and alignment).
   224] (divide by 255 for the models' [0, 1] inputs).
 
 ImageNet cannot be downloaded without an image-net.org login: absent data is a
-``DataError`` naming ``data.root`` and the files expected. ``imagenet_present(root)``
-checks file and folder names only.
+``DataError`` naming ``data.root`` and the files expected. ``check_imagenet(root)``
+checks file and folder names only, as the loader finds its files (the config's pre-flight
+check calls it); ``imagenet_present(root)`` is its yes or no.
 """
 
 from __future__ import annotations
@@ -72,10 +73,46 @@ def _has_archives(folder: Path) -> bool:
     return (folder / DEVKIT).is_file() and (folder / VAL_TAR).is_file()
 
 
+def _has_images(val: Path) -> bool:
+    return any(
+        p.suffix.lower() in EXTENSIONS and p.is_file()
+        for wnid in val.iterdir() if WNID.match(wnid.name) and wnid.is_dir()
+        for p in wnid.iterdir()
+    )  # fmt: skip
+
+
+def _locate(root: Path) -> tuple[Path, bool]:
+    """(r, unpacked): the folder ``load_imagenet_val`` reads, ``r / "val"`` when the
+    images are unpacked there, else ``r`` holding the two archives it unpacks first. File
+    and folder names only. Raises ``DataError`` (naming data.root and the fix) where the
+    loader finds nothing: no wnid folders with images and no archives."""
+    for r in candidate_roots(root):
+        if _has_wnid_folders(r / "val") and _has_images(r / "val"):
+            return r, True
+    for r in candidate_roots(root):
+        if _has_archives(r):
+            return r, False
+    raise DataError(absent_message(root))
+
+
+def check_imagenet(root: str | os.PathLike, split: str = "test", download: bool = False) -> None:
+    """Raise ``DataError`` if ``load_imagenet_val`` finds no validation set under ``root``
+    (``_locate``, names only). ``split`` is ``test`` (the validation set is the test split
+    of pretrained families); ``download`` changes nothing, ImageNet needs a login. The
+    config's pre-flight check."""
+    if split != "test":
+        raise ValueError(f"only the ImageNet validation set is read, as split 'test', got {split!r}")
+    _locate(Path(root))
+
+
 def imagenet_present(root: str | os.PathLike) -> bool:
-    """Whether the validation set is under ``root`` as unpacked wnid folders or as the
-    two archives: file and folder names only, no image read."""
-    return any(_has_wnid_folders(r / "val") or _has_archives(r) for r in candidate_roots(root))
+    """Whether ``load_imagenet_val`` finds the validation set under ``root``, unpacked in
+    wnid folders or as the two archives: file and folder names only, no image read."""
+    try:
+        check_imagenet(root)
+    except DataError:
+        return False
+    return True
 
 
 def absent_message(root: Path) -> str:
@@ -104,15 +141,15 @@ def _parse_archives(folder: Path) -> None:
 
 
 def _val_folder(root: Path) -> Path:
-    for r in candidate_roots(root):
-        if _has_wnid_folders(r / "val"):
-            return r / "val"
-    for r in candidate_roots(root):
-        if _has_archives(r):
-            _parse_archives(r)
-            if _has_wnid_folders(r / "val"):
-                return r / "val"
-    raise DataError(absent_message(root))
+    r, unpacked = _locate(root)
+    if not unpacked:
+        _parse_archives(r)
+        if not (_has_wnid_folders(r / "val") and _has_images(r / "val")):
+            raise DataError(
+                f"unpacking the ImageNet archives in '{r}' (under data.root) left no images in '{r / 'val'}'. "
+                f"Fix: replace {DEVKIT} and {VAL_TAR} with the files from image-net.org."
+            )
+    return r / "val"
 
 
 def val_files(folder: str | os.PathLike) -> tuple[list[Path], list[int], list[str]]:

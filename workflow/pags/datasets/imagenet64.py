@@ -40,8 +40,9 @@ classes.
 ImageNet cannot be downloaded without an image-net.org login, so ``download`` changes
 nothing: absent data (the class map included) is a ``DataError`` naming ``data.root``
 and the files expected.
-``imagenet64_present(root, splits)`` says, from file names only, whether a layout is
-there.
+``check_imagenet64(root, split)`` says, from file names only, whether the loader finds
+a layout it reads, with the loader's own error where not (the config's pre-flight check
+calls it); ``imagenet64_present(root, splits)`` is its yes or no.
 
 Memory: the training split is 15.7 GB. It is preallocated once (``store.empty_images``:
 a memory-mapped scratch file in ``scratch_dir``, default ``$TMPDIR``, beyond 1 GiB) and
@@ -113,20 +114,53 @@ def _image_folder(root: Path, split: str) -> Path | None:
     return None
 
 
+def _layout(root: Path, split: str) -> tuple[str, Path]:
+    """The layout ``load_imagenet64`` reads ``split`` from, as ("archives" or
+    "image_folder", folder), from file and folder names only. Raises ``DataError`` (naming
+    data.root and the fix) where the loader would refuse: no layout, an incomplete set of
+    archives, archives without their class map, an image folder with misnamed class
+    folders or no PNG."""
+    folder = _archive_folder(root, split)
+    if folder is not None:  # the archives are read first, and need their class map
+        if not (folder / CLASS_MAP).is_file():
+            raise DataError(_missing_map_message(root, folder))
+        return "archives", folder
+    partial = _partial_archives(root, split)
+    if partial is not None:  # an incomplete download is an error, not a reason to look elsewhere
+        folder, missing = partial
+        raise DataError(
+            f"ImageNet-64 ({split} split) under data.root='{root}' is incomplete: '{folder}' lacks "
+            f"{', '.join(missing)}. Fix: unpack the missing archives of the downsampled ImageNet 64x64 "
+            "NumPy release there (all of one split in one folder)."
+        )
+    images = _image_folder(root, split)
+    if images is None:
+        raise DataError(absent_message(root, split))
+    if not any(next(cls.glob("*.png"), None) for _, cls in _class_folders(images)):
+        raise DataError(
+            f"ImageNet-64 image folder '{images}' holds no .png images in its class folders. "
+            f"Fix: put the images in '{images}/<class>/*.png', or delete the folder and use the archives."
+        )
+    return "image_folder", images
+
+
+def check_imagenet64(root: str | os.PathLike, split: str, download: bool = False) -> None:
+    """Raise ``DataError`` if ``load_imagenet64`` would find nothing to read for ``split``
+    under ``root`` (``_layout``: file and folder names only, no pixels); ``download``
+    changes nothing, ImageNet cannot be downloaded. The config's pre-flight check."""
+    _check_split(split)
+    _layout(Path(root), split)
+
+
 def imagenet64_present(root: str | os.PathLike, splits: tuple[str, ...] = SPLITS) -> bool:
-    """Whether every split in ``splits`` has a complete layout under ``root``: file and
-    folder names only, no pixels read."""
-    for split in splits:
-        _check_split(split)
-    base = Path(root)
-
-    def present(split: str) -> bool:
-        folder = _archive_folder(base, split)
-        if folder is not None:  # the archives are read first, and need their class map
-            return (folder / CLASS_MAP).is_file()
-        return _image_folder(base, split) is not None
-
-    return all(present(s) for s in splits)
+    """Whether ``load_imagenet64`` finds every split in ``splits`` under ``root``: file
+    and folder names only, no pixels read."""
+    try:
+        for split in splits:
+            check_imagenet64(root, split)
+    except DataError:
+        return False
+    return True
 
 
 def _missing_map_message(root: Path, folder: Path) -> str:
@@ -137,7 +171,7 @@ def _missing_map_message(root: Path, folder: Path) -> str:
         "github.com/PatrykChrabaszcz/Imagenet32_Scripts), not by torchvision's sorted WordNet ids, which "
         "pretrained ImageNet classifiers and EDM's conditional ImageNet-64 network use; without it the "
         f"labels would silently name the wrong classes. Fix: copy data/{CLASS_MAP} of the ILSVRC2014 (or "
-        f"later) devkit from image-net.org into '{folder}'."
+        f"later) devkit from image-net.org into '{folder}' (ImageNet cannot be downloaded automatically)."
     )
 
 
@@ -254,8 +288,6 @@ def _read_data_into(path: Path, out: np.ndarray) -> None:
 
 
 def _load_archives(root: Path, folder: Path, split: str, scratch_dir, memmap_bytes: int) -> ImageSplit:
-    if not (folder / CLASS_MAP).is_file():
-        raise DataError(_missing_map_message(root, folder))
     relabel = read_class_map(folder / CLASS_MAP)
     paths = [folder / name for name in ARCHIVES[split]]
     labels, counts = zip(*(_read_labels(p) for p in paths))  # labels and headers first: no pixels yet
@@ -285,11 +317,6 @@ def _load_image_folder(folder: Path, scratch_dir, memmap_bytes: int) -> ImageSpl
     from PIL import Image
 
     files = [(label, path) for label, cls in _class_folders(folder) for path in sorted(cls.glob("*.png"))]
-    if not files:
-        raise DataError(
-            f"ImageNet-64 image folder '{folder}' holds no .png images in its class folders. "
-            f"Fix: put the images in '{folder}/<class>/*.png', or delete the folder and use the archives."
-        )
     images = empty_images(len(files), (3, SIDE, SIDE), scratch_dir, memmap_bytes)
     for i, (_, path) in enumerate(files):
         try:
@@ -308,9 +335,6 @@ def _load_image_folder(folder: Path, scratch_dir, memmap_bytes: int) -> ImageSpl
 
 
 def absent_message(root: Path, split: str) -> str:
-    folder = _archive_folder(root, split)
-    if folder is not None and not (folder / CLASS_MAP).is_file():
-        return _missing_map_message(root, folder) + " (ImageNet cannot be downloaded automatically.)"
     names = ", ".join(ARCHIVES[split])
     folders = " or ".join(f"'{root / 'imagenet64' / n}/<class>/*.png'" for n in FOLDER_NAMES[split])
     return (
@@ -335,18 +359,7 @@ def load_imagenet64(
     has a malformed class map, or is malformed (naming the file and the problem)."""
     _check_split(split)
     base = Path(root)
-    folder = _archive_folder(base, split)
-    if folder is not None:
+    kind, folder = _layout(base, split)
+    if kind == "archives":
         return _load_archives(base, folder, split, scratch_dir, memmap_bytes)
-    partial = _partial_archives(base, split)
-    if partial is not None:  # an incomplete download is an error, not a reason to look elsewhere
-        folder, missing = partial
-        raise DataError(
-            f"ImageNet-64 ({split} split) under data.root='{base}' is incomplete: '{folder}' lacks "
-            f"{', '.join(missing)}. Fix: unpack the missing archives of the downsampled ImageNet 64x64 "
-            "NumPy release there (all of one split in one folder)."
-        )
-    images = _image_folder(base, split)
-    if images is not None:
-        return _load_image_folder(images, scratch_dir, memmap_bytes)
-    raise DataError(absent_message(base, split))
+    return _load_image_folder(folder, scratch_dir, memmap_bytes)

@@ -68,5 +68,8 @@ def plot_gallery(
     return fig
 
 
-def gallery_heading(dataset: str, objective: str) -> str:
-    return f"{dataset}: {OBJECTIVE_NAMES.get(objective, objective)}"
+def gallery_heading(dataset: str, objective: str, gradient_resize: str | None = None, side: int | None = None) -> str:
+    """The gallery's title; where the gradients were resized to the score's ``side`` for
+    the numbers, how (alignment.gradient_resize)."""
+    heading = f"{dataset}: {OBJECTIVE_NAMES.get(objective, objective)}"
+    return heading if gradient_resize is None else f"{heading} (gradients {gradient_resize} to {side} px)"

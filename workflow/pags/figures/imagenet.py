@@ -51,7 +51,7 @@ def plot_imagenet(panels: dict[str, dict]):
                 drawn.add("published")
             log_strength_axis(ax)
             ax.set_ylabel(ylabel if col == 0 or k == 0 else "")
-        axes[0, col].set_title(title)
+        axes[0, col].set_title(title + resize_note(table))
         axes[0, col].set_xlabel("")
         axes[1, col].set_xlabel("PGD-L2 ε")
     handles, labels = regime_legend(drawn, "standard model (ε = 0)")
@@ -60,6 +60,14 @@ def plot_imagenet(panels: dict[str, dict]):
         labels.append("published top-1")
     figure_legend(fig, handles, labels)
     return fig
+
+
+def resize_note(alignment: pd.DataFrame) -> str:
+    """How the gradients were resized to the score's side (the alignment table's
+    ``gradient_resize``), as a second title line; "" where they were not."""
+    if "gradient_resize" not in alignment:
+        return ""
+    return "\ngradients " + " / ".join(sorted(alignment["gradient_resize"].dropna().unique())) + " to the score's side"
 
 
 def imagenet_panels(inputs: dict[str, str], metrics: dict[str, str], scores: dict[str, str]) -> dict[str, dict]:
