@@ -23,3 +23,7 @@ class TrainingDiverged(PagsError):
 
 class WeightsError(PagsError):
     """A third-party weight file is missing, unpinned or does not match its pinned hash."""
+
+
+class DownloadError(PagsError):
+    """A download failed or ended short; nothing of it is kept."""

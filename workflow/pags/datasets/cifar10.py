@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .download import fetch_cifar10
 from .store import ImageSplit
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -172,17 +173,8 @@ def _load_image_folder(folder: Path) -> ImageSplit:
 
 
 def _download(root: Path, split: str) -> ImageSplit:
-    from torchvision.datasets import CIFAR10
-
-    try:
-        data = CIFAR10(str(root), train=split == "train", download=True)
-    except Exception as e:  # no network, disk full, bad checksums
-        raise DataError(
-            f"CIFAR-10 could not be downloaded into data.root='{root}': {e}. "
-            f"Fix: run on a machine with internet, or put the data under data.root in one of the layouts "
-            f"described in {__name__} (e.g. '{npz_candidates(root, split)[1]}') and set data.download: false."
-        ) from e
-    return _from_hwc(np.asarray(data.data), np.asarray(data.targets))
+    fetch_cifar10(root)  # a failure names the address, why, and the fix
+    return _load_torchvision(root, split)
 
 
 def _absent_message(root: Path, split: str) -> str:

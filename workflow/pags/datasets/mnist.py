@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from ..errors import DataError
+from .download import fetch_mnist
 from .store import ImageSplit
 
 RAW_FILES = {
@@ -23,8 +24,10 @@ def mnist_present(root: str) -> bool:
 def load_mnist(split: str, root: str, download: bool) -> ImageSplit:
     from torchvision.datasets import MNIST
 
+    if download:
+        fetch_mnist(root)  # only what is missing; a failure names the address and why
     try:
-        data = MNIST(root, train=split == "train", download=download)
+        data = MNIST(root, train=split == "train", download=False)
     except Exception as e:  # no network, truncated files, bad checksums
         raise DataError(
             f"MNIST could not be loaded from data.root='{root}' (download={download}): {e}. "

@@ -1,0 +1,91 @@
+"""The SLURM profile on a first day: your own config, and retries within the partitions' limits.
+
+No cluster is needed: the SLURM commands are stand-ins (tests/fake_slurm.py), which report
+every job as FAILED so that Snakemake retries it and each attempt's ``sbatch`` call can be
+read. Seconds each.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sys
+from pathlib import Path
+
+from fake_slurm import FAKE_SITE, option, submissions
+from slurm_cluster import read_profile
+from workflow_helpers import REPO, SNAKEFILE, describe, planned_jobs, run_command, tiny_config, write_config
+
+PROFILE = REPO / "slurm"
+README = REPO / "README.md"
+TIMEOUT = 180
+DISTRACTOR_RULES = {
+    "base_dataset", "distractor_dataset", "train_model", "noise_robustness", "noise_robustness_table",
+    "fig_noise_robustness", "fig_distractor", "all",
+}  # fmt: skip
+# The line of slurm/config.yaml that sets the GPU partition's time limit, as the README gives it.
+GPU_LIMIT = "GPU_PARTITION_MAX_MINUTES = 1440"
+
+
+def snakemake(profile: Path, workdir: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "snakemake", "--profile", str(profile), "-s", str(SNAKEFILE), "--directory", str(workdir), *args]
+
+
+def test_your_own_config_replaces_config_yaml(tmp_path):
+    """In a clone, config.yaml lies in the working directory: `--configfile my.yaml` under
+    the SLURM profile plans my.yaml alone, not the paper's experiments merged with it."""
+    workdir = tmp_path / "clone"
+    workdir.mkdir()
+    shutil.copy(REPO / "config.yaml", workdir / "config.yaml")
+    mine = write_config(tmp_path / "my.yaml", tiny_config())  # the distractor experiment only
+    proc = run_command(snakemake(PROFILE, workdir, "--configfile", str(mine), "-n"), cwd=workdir, timeout=TIMEOUT)
+    assert proc.returncode == 0, describe(proc)
+    planned = planned_jobs(proc)
+    assert set(planned) == DISTRACTOR_RULES, describe(proc)
+    assert planned["train_model"] == 2, planned  # standard and pgd, one seed
+    assert "snakemake --profile slurm --configfile" in README.read_text(), "the README does not show how"
+
+
+def test_retries_stay_within_the_partitions_time_limit(tmp_path):
+    """A training that fails twice is submitted three times, each with more time, never
+    more than the GPU partition allows (720, 1440, then 1440 rather than 2160 minutes)."""
+    workdir = tmp_path / "work"
+    config = tiny_config()
+    data = workdir / "results" / "digits_distractor" / "data"
+    data.mkdir(parents=True)
+    for split in ("train", "test"):
+        (data / f"{split}.pt").touch()  # placeholders: the training is the only job
+    configfile = write_config(tmp_path / "config.yaml", config)
+    target = "results/digits_distractor/models/standard/0/seed=0/model.pt"
+    command = snakemake(PROFILE, workdir, "--configfile", str(configfile), *FAKE_SITE, "--retries", "2", "--jobs", "1", target)
+    calls, log = submissions(command, workdir, tmp_path, wanted=3, timeout=TIMEOUT)
+    assert len(calls) == 3, f"{len(calls)} sbatch calls; Snakemake's output:\n{log[-6000:]}"
+    assert [option(argv, "-t") for argv in calls] == ["720", "1440", "1440"], calls
+    assert [option(argv, "--mem") for argv in calls] == ["16000", "32000", "48000"], calls
+
+
+def runtime(resources: dict, attempt: int) -> float:
+    value = resources["runtime"]
+    return eval(value, {"attempt": attempt}) if isinstance(value, str) else value
+
+
+def test_each_partitions_time_limit_is_one_value_of_the_profile(tmp_path):
+    """Lowering the GPU partition's limit in its one line caps every GPU rule's retries, and
+    a group's runtime (its members' rounds one after the other) stays within it too."""
+    assert GPU_LIMIT in (PROFILE / "config.yaml").read_text() and GPU_LIMIT in README.read_text()
+    edited = tmp_path / "config.yaml"
+    edited.write_text((PROFILE / "config.yaml").read_text().replace(GPU_LIMIT, "GPU_PARTITION_MAX_MINUTES = 1000"))
+    shipped, lowered = read_profile(), read_profile(edited)
+    gpu_rules = {rule for rule, r in shipped["set-resources"].items() if "gpu" in r or "gres" in r}
+    assert {"train_model", "train_denoiser", "alignment"} <= gpu_rules
+    for rule in gpu_rules:
+        for attempt in range(1, 6):
+            full = runtime(shipped["set-resources"][rule], attempt)
+            assert full <= 1440, (rule, attempt, full)
+            assert runtime(lowered["set-resources"][rule], attempt) == min(full, 1000), (rule, attempt)
+    groups, sizes, cores = shipped["groups"], shipped["group-components"], shipped["cores"]
+    for rule, group in groups.items():
+        at_once = cores // shipped["set-threads"][rule]
+        rounds = math.ceil(sizes[group] / at_once)
+        for attempt in range(1, shipped["retries"] + 2):
+            assert rounds * runtime(shipped["set-resources"][rule], attempt) <= 1440, (rule, attempt)
