@@ -161,3 +161,30 @@ def test_cifar10_download_cut_short(server, tmp_path, monkeypatch):
     server.cut.clear()
     data_download.fetch_cifar10(tmp_path)
     assert (tmp_path / CIFAR10.base_folder / "data_batch_1").read_bytes() == content
+
+
+def test_a_weight_file_put_in_place_and_pinned_is_used_not_deleted(tmp_path):
+    """The instructions of a failed download, followed: the file is copied to
+    results/weights/<name> and its digest pinned. The next runs use it; none remakes it
+    (which would delete it first, as pinning changed the params of the failed job)."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    config = yaml.safe_load(DEMO_EXPERIMENTS.read_text())
+    config["sweep"]["synthetic"]["alignment"]["metrics"].append("lpips")
+    config["weights"] = {"alexnet": {"url": "http://127.0.0.1:9/alexnet.pth", "sha256": None}}  # a dead link
+    target = "results/weights/alexnet"
+    proc = run_snakemake(workdir, write_config(tmp_path / "unpinned.yaml", config), target)
+    log = workdir / "results/logs/weights/alexnet.log"
+    assert proc.returncode != 0 and "copy it to 'results/weights/alexnet'" in log.read_text(), describe(proc)
+
+    copied = workdir / target
+    copied.parent.mkdir(parents=True, exist_ok=True)
+    copied.write_bytes(b"the published AlexNet, copied by hand")
+    config["weights"]["alexnet"]["sha256"] = sha256_file(copied)
+    pinned = write_config(tmp_path / "pinned.yaml", config)
+    proc = run_snakemake(workdir, pinned, "-n", "results/synthetic/tables/alignment.csv")
+    assert proc.returncode == 0, describe(proc)
+    assert "alignment" in planned_jobs(proc) and "fetch_weights" not in planned_jobs(proc), describe(proc)
+    proc = run_snakemake(workdir, pinned, "prefetch")
+    assert proc.returncode == 0, describe(proc)
+    assert copied.read_bytes() == b"the published AlexNet, copied by hand"
