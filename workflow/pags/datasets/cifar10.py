@@ -17,8 +17,8 @@ first of these layouts that is present under ``root`` for the split:
    image a 32 x 32 PNG read with Pillow and converted to RGB. Images come in class order,
    then in sorted file-name order, so that loading is deterministic.
 
-If none is present and ``download`` is true, torchvision downloads the official
-release into ``{root}/cifar-10-batches-py/``; otherwise a ``DataError`` names
+If none is present and ``download`` is true, the official release is downloaded
+(``pags.datasets.download``) into ``{root}/cifar-10-batches-py/``; otherwise a ``DataError`` names
 ``data.root``, the accepted layouts and ``data.download: true``.
 ``cifar10_present(root)`` says, without reading any pixels, whether a layout is there.
 """
