@@ -7,7 +7,7 @@ rule base_dataset:
     log:
         f"{LOGS}/{{base}}/data_{{split}}.log",
     wildcard_constraints:
-        base=one_of(set(BASE_DATASETS) - set(DOWNLOADS)),
+        base=one_of(b for b in BASE_DATASETS if b not in DOWNLOADS),
     conda:
         "../../envs/pags.yaml"
     params:
