@@ -163,6 +163,7 @@ def test_cifar10_download_cut_short(server, tmp_path, monkeypatch):
     assert (tmp_path / CIFAR10.base_folder / "data_batch_1").read_bytes() == content
 
 
+@pytest.mark.slow
 def test_a_weight_file_put_in_place_and_pinned_is_used_not_deleted(tmp_path):
     """The instructions of a failed download, followed: the file is copied to
     results/weights/<name> and its digest pinned. The next runs use it; none remakes it

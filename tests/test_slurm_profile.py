@@ -1,8 +1,10 @@
-"""The SLURM profile on a first day: your own config, and retries within the partitions' limits.
+"""The SLURM profile on a first day: your own config, retries within the partitions' time
+limits, downloads on the submitting node, and what can be known checked before any job.
 
-No cluster is needed: the SLURM commands are stand-ins (tests/fake_slurm.py), which report
-every job as FAILED so that Snakemake retries it and each attempt's ``sbatch`` call can be
-read. Seconds each.
+No cluster is needed: the SLURM commands are stand-ins (tests/fake_slurm.py), which
+record every ``sbatch`` call and report every job as FAILED, so that Snakemake retries it
+and each attempt's call can be read, and so that a test sees whether anything was
+submitted at all. Each Snakemake run takes tens of seconds (marked slow).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ def snakemake(profile: Path, workdir: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", "--profile", str(profile), "-s", str(SNAKEFILE), "--directory", str(workdir), *args]
 
 
+@pytest.mark.slow
 def test_your_own_config_replaces_config_yaml(tmp_path):
     """In a clone, config.yaml lies in the working directory: `--configfile my.yaml` under
     the SLURM profile plans my.yaml alone, not the paper's experiments merged with it."""
@@ -60,6 +63,7 @@ def test_your_own_config_replaces_config_yaml(tmp_path):
     assert "snakemake --profile slurm --configfile" in README.read_text(), "the README does not show how"
 
 
+@pytest.mark.slow
 def test_retries_stay_within_the_partitions_time_limit(tmp_path):
     """A training that fails twice is submitted three times, each with more time, never
     more than the GPU partition allows (720, 1440, then 1440 rather than 2160 minutes)."""
@@ -112,6 +116,7 @@ def mnist_config(root: Path) -> Path:
     return write_config(root.parent / "mnist.yaml", config)
 
 
+@pytest.mark.slow
 def test_downloads_run_on_the_submitting_node(tmp_path):
     """MNIST's data jobs download: they are jobs of the local rule fetch_dataset (the next
     test shows that they run on the submitting node); `snakemake prefetch` plans them
@@ -126,6 +131,7 @@ def test_downloads_run_on_the_submitting_node(tmp_path):
     assert planned_jobs(proc) == {"fetch_dataset": 2, "prefetch": 1}, describe(proc)
 
 
+@pytest.mark.slow
 def test_an_offline_download_fails_on_the_submitting_node_and_says_why(tmp_path):
     """Without the internet (here: every proxy refuses), the download fails before anything
     is submitted, naming the address, the reason and the fix."""
@@ -163,6 +169,7 @@ def cifar10_config(tmp_path: Path, workdir: Path, alexnet: bytes, alexnet_pin: s
     return write_config(tmp_path / "cifar10.yaml", config)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("problem", ["weight digest", "edm_source"])
 def test_problems_known_before_any_job_stop_the_run_before_any_job(tmp_path, problem):
     """A weight file in place whose digest is not the pinned one, or EDM's networks with no
