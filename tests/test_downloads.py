@@ -1,4 +1,5 @@
-"""Downloads end complete or not at all, say why they failed, and never touch a file in place.
+"""Downloads end complete or not at all, say why they failed, and never touch a file in place;
+what a run needs of its weight files and EDM's source is checked before any job.
 
 A local HTTP server (127.0.0.1, in the test; no external network) serves a file whole, or
 announces its Content-Length and closes the connection after part of the body, as a
@@ -24,8 +25,9 @@ import yaml
 
 from pags.datasets import download as data_download
 from pags.download import download
-from pags.errors import DataError, DownloadError, WeightsError
-from pags.weights import fetch, sha256_file, unpinned_path
+from pags.errors import ConfigError, DataError, DownloadError, WeightsError
+from pags.score.edm import check_edm_source
+from pags.weights import check_usable, fetch, sha256_file, unpinned_path
 from workflow_helpers import DEMO_EXPERIMENTS, planned_jobs, describe, run_snakemake, write_config
 
 FULL = bytes(range(256)) * (4 * 4096)  # 4 MiB
@@ -189,3 +191,27 @@ def test_a_weight_file_put_in_place_and_pinned_is_used_not_deleted(tmp_path):
     proc = run_snakemake(workdir, pinned, "prefetch")
     assert proc.returncode == 0, describe(proc)
     assert copied.read_bytes() == b"the published AlexNet, copied by hand"
+
+
+def test_what_a_run_checks_of_a_weight_file_before_any_job(tmp_path):
+    dest = tmp_path / "weights" / "w"
+    with pytest.raises(WeightsError, match=r"'weights.w.url' is null.*copy the file to"):
+        check_usable(dest, None, None, "weights.w")
+    check_usable(dest, "https://example.org/w", None, "weights.w")  # absent, fetchable: fine
+    dest.parent.mkdir()
+    unpinned_path(dest).write_bytes(b"downloaded")
+    with pytest.raises(WeightsError, match=f"set 'weights.w.sha256: {hashlib.sha256(b'downloaded').hexdigest()}'"):
+        check_usable(dest, "https://example.org/w", None, "weights.w")
+    check_usable(dest, None, hashlib.sha256(b"downloaded").hexdigest(), "weights.w")  # pinned now: fetch verifies it
+    dest.write_bytes(b"in place")
+    with pytest.raises(WeightsError, match=r"not the pinned .*'weights.w.sha256'"):
+        check_usable(dest, None, "0" * 64, "weights.w")
+    check_usable(dest, None, hashlib.sha256(b"in place").hexdigest(), "weights.w")
+
+
+def test_edm_source_is_checked_before_any_job(tmp_path):
+    with pytest.raises(ConfigError, match="'edm_source' is null"):
+        check_edm_source(None)  # EDM's torch_utils is not importable here
+    with pytest.raises(ConfigError, match="is not a directory"):
+        check_edm_source(str(tmp_path / "absent"))
+    check_edm_source(str(tmp_path))
