@@ -42,7 +42,7 @@ def download(url: str, dest: str | os.PathLike, timeout: float = TIMEOUT_S) -> P
             received += len(e.partial)
             raise DownloadError(f"download of {url} truncated: {received} bytes, then the connection closed") from e
         except (OSError, http.client.HTTPException) as e:
-            if received or isinstance(e, TimeoutError):
+            if received:  # a reset, a stall past the timeout, a full disk
                 raise DownloadError(f"download of {url} interrupted after {received} bytes ({_reason(e)})") from e
             raise DownloadError(f"cannot download {url}: {_reason(e)}") from e
         if expected is not None and received != expected:
