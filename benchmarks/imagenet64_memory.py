@@ -76,6 +76,7 @@ def measure(phase: str, folder: Path) -> dict:
     from pags.datasets.imagenet64 import load_imagenet64
     from pags.models import build_model
     from pags.objectives import make_objective
+    from pags.checkpoint import Checkpoint
     from pags.train import TrainSettings, train_loop
 
     torch.set_num_threads(2)
@@ -100,7 +101,8 @@ def measure(phase: str, folder: Path) -> dict:
         model = build_model("small_cnn", 3, 1000, width=4)
         history, _ = train_loop(
             model, make_objective("standard", 0, {}), split, settings, torch.Generator().manual_seed(0),
-            folder / f"{phase.replace('/', '-')}.ckpt", "bench", torch.device("cpu"), progress_seconds=None,
+            Checkpoint(folder / f"{phase.replace('/', '-')}.ckpt", "bench", "bench"), torch.device("cpu"),
+            progress_seconds=None,
         )  # fmt: skip
         result["loss"] = history[-1]["loss"]
         result["weights"] = float(sum(p.double().sum() for p in model.state_dict().values()))

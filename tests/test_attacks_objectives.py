@@ -12,6 +12,7 @@ from pags.attacks import l2_norm, pgd_l2
 from pags.datasets import ImageSplit
 from pags.models import build_model
 from pags.objectives import PGD, Standard, draw, make_objective
+from pags.checkpoint import Checkpoint
 from pags.train import TrainSettings, train_loop
 
 PGD_OPTIONS = {"steps": 5, "step_size": 0.5, "random_start": 0.5, "eps_convention": "per_example"}
@@ -186,7 +187,7 @@ def train_with_pgd(attack_mode, seed=0):
     with tempfile.TemporaryDirectory() as folder:
         train_loop(
             model, objective, ImageSplit(x, y), settings, torch.Generator().manual_seed(seed),
-            Path(folder) / "ckpt.pt", f"pgd-{attack_mode}", torch.device("cpu"), progress_seconds=None,
+            Checkpoint(Path(folder) / "ckpt.pt", "code 0", f"pgd-{attack_mode}"), torch.device("cpu"), progress_seconds=None,
         )  # fmt: skip
     return model.state_dict()
 

@@ -13,6 +13,7 @@ from pags.objectives import make_objective
 from pags.progress import Progress, duration
 from pags.optim import minimise_with_adam
 from pags.evaluate import accuracy
+from pags.checkpoint import Checkpoint
 from pags.train import TrainSettings, train_loop
 
 CPU = torch.device("cpu")
@@ -33,8 +34,8 @@ def train_once(data, checkpoint, feed_mode=None):
     torch.manual_seed(0)
     model = build_model("small_cnn", 3, 3, width=4)
     train_loop(
-        model, make_objective("standard", 0, {}), data, SETTINGS, torch.Generator().manual_seed(1), checkpoint, "run",
-        CPU, feed_mode=feed_mode,
+        model, make_objective("standard", 0, {}), data, SETTINGS, torch.Generator().manual_seed(1),
+        Checkpoint(checkpoint, "code 0", "run"), CPU, feed_mode=feed_mode,
     )  # fmt: skip
     return model.state_dict()
 
@@ -116,7 +117,7 @@ def test_minimise_with_adam_and_train_loop_log_long_epochs(tmp_path, caplog):
         torch.manual_seed(0)
         model = build_model("small_cnn", 3, 3, width=4)
         train_loop(
-            model, make_objective("standard", 0, {}), data, SETTINGS, torch.Generator(), tmp_path / "other", "run", CPU,
+            model, make_objective("standard", 0, {}), data, SETTINGS, torch.Generator(), None, CPU,
             progress_seconds=1e-9,
         )  # fmt: skip
         net = torch.nn.Linear(2, 1)

@@ -97,3 +97,5 @@ def test_gres_profile_submits_gres_and_cpus_per_task(tmp_path):
     assert not [a for a in argv if a.startswith(("--gpus", "--cpus-per-gpu"))], argv
     assert option(argv, "--mem") == "32000", argv
     assert option(argv, "-t") == "240", argv
+    # Warned 2 minutes before its time limit, the job saves its state and exits (README, "What survives what")
+    assert "--signal=TERM@120" in argv, argv

@@ -154,7 +154,7 @@ def test_killed_group_resumes_every_member_from_its_checkpoint(cluster, undistur
             assert cluster.client("scancel", job_id).returncode == 0
         assert not any((workdir / d / "model.pt").exists() for d in MODEL_DIRS), "killed too late"
         for c in checkpoints:
-            assert 1 <= torch.load(c, weights_only=True)["epoch"] < EPOCHS
+            assert 1 <= torch.load(c, weights_only=True)["state"]["epoch"] < EPOCHS
         out, err = snakemake.communicate(timeout=RUN_TIMEOUT + 30)
     jobs = {i: j for i, j in jobs_of(cluster, "train_model").items() if i not in earlier}
     assert snakemake.returncode == 0, f"{out[-3000:]}\n{err[-3000:]}\njobs: {jobs}\n{cluster.diagnostics()}"

@@ -12,7 +12,8 @@ from pags.io import load_torch
 from pags.models import build_model
 from pags.objectives import make_objective
 from pags.optim import LossSum
-from pags.train import TrainSettings, TrainStep, fingerprint, fit, train_loop
+from pags.checkpoint import Checkpoint
+from pags.train import TrainSettings, TrainStep, fit, train_loop
 
 CPU = torch.device("cpu")
 SETTINGS = TrainSettings(
@@ -35,6 +36,11 @@ def two_class_split(n=64, seed=0):
 def tiny_cnn(seed=0):
     torch.manual_seed(seed)
     return build_model("small_cnn", 1, 2, width=4)
+
+
+def ckpt(path, values="run"):
+    """A checkpoint of the job with these values (and a fixed code, no input files)."""
+    return Checkpoint(path, code="code 0", values=values)
 
 
 def generator(seed=0):
@@ -63,14 +69,14 @@ def without_timing(history):
 def test_training_reduces_the_loss_and_follows_the_schedule(tmp_path):
     model = tiny_cnn()
     history, resumed_after = train_loop(
-        model, make_objective("standard", 0, {}), two_class_split(), SETTINGS, generator(), tmp_path / "ckpt.pt", "run", CPU
+        model, make_objective("standard", 0, {}), two_class_split(), SETTINGS, generator(), ckpt(tmp_path / "ckpt.pt", "run"), CPU
     )
     assert resumed_after == 0
     assert [h["epoch"] for h in history] == [1, 2, 3]
     assert [h["lr"] for h in history] == pytest.approx([0.1, 0.1, 0.01])
     assert history[-1]["loss"] < 0.8 * history[0]["loss"]
     checkpoint = load_torch(tmp_path / "ckpt.pt")
-    assert checkpoint["epoch"] == 3 and checkpoint["run_id"] == "run"
+    assert checkpoint["state"]["epoch"] == 3 and checkpoint["identity"] == ckpt(tmp_path / "ckpt.pt").identity
 
 
 @pytest.mark.parametrize("interrupted_epoch", [1, 2])
@@ -83,17 +89,17 @@ def test_resumed_run_ends_with_exactly_the_uninterrupted_weights(tmp_path, inter
     batches_per_epoch = len(data) // settings.batch_size
 
     reference = tiny_cnn()
-    full_history, _ = train_loop(reference, objective, data, settings, generator(), tmp_path / "a.pt", "run", CPU)
+    full_history, _ = train_loop(reference, objective, data, settings, generator(), ckpt(tmp_path / "a.pt", "run"), CPU)
 
     # Killed in the middle of epoch k + 1, after epoch k's checkpoint was written.
     killed = FailAtCall(objective, at=interrupted_epoch * batches_per_epoch + 2)
     with pytest.raises(KeyboardInterrupt):
-        train_loop(tiny_cnn(), killed, data, settings, generator(), tmp_path / "b.pt", "run", CPU)
-    assert load_torch(tmp_path / "b.pt")["epoch"] == interrupted_epoch
+        train_loop(tiny_cnn(), killed, data, settings, generator(), ckpt(tmp_path / "b.pt", "run"), CPU)
+    assert load_torch(tmp_path / "b.pt")["state"]["epoch"] == interrupted_epoch
 
     # A fresh process: other initial weights and generator seed, both overwritten on resume.
     resumed = tiny_cnn(seed=1)
-    history, resumed_after = train_loop(resumed, objective, data, settings, generator(seed=99), tmp_path / "b.pt", "run", CPU)
+    history, resumed_after = train_loop(resumed, objective, data, settings, generator(seed=99), ckpt(tmp_path / "b.pt", "run"), CPU)
     assert resumed_after == interrupted_epoch
     assert without_timing(history) == without_timing(full_history)
     reference_state, resumed_state = reference.state_dict(), resumed.state_dict()
@@ -105,15 +111,15 @@ def test_resumed_run_ends_with_exactly_the_uninterrupted_weights(tmp_path, inter
 def test_checkpoint_of_another_run_is_ignored(tmp_path):
     data, objective, settings = two_class_split(), make_objective("standard", 0, {}), dataclasses.replace(SETTINGS, epochs=1)
     checkpoint = tmp_path / "ckpt.pt"
-    train_loop(tiny_cnn(seed=5), objective, data, settings, generator(5), checkpoint, "other-run", CPU)
+    train_loop(tiny_cnn(seed=5), objective, data, settings, generator(5), ckpt(checkpoint, "other-run"), CPU)
 
     model = tiny_cnn()
-    _, resumed_after = train_loop(model, objective, data, settings, generator(), checkpoint, "this-run", CPU)
+    _, resumed_after = train_loop(model, objective, data, settings, generator(), ckpt(checkpoint, "this-run"), CPU)
     fresh = tiny_cnn()
-    train_loop(fresh, objective, data, settings, generator(), tmp_path / "fresh.pt", "this-run", CPU)
+    train_loop(fresh, objective, data, settings, generator(), ckpt(tmp_path / "fresh.pt", "this-run"), CPU)
 
     assert resumed_after == 0
-    assert load_torch(checkpoint)["run_id"] == "this-run"
+    assert load_torch(checkpoint)["identity"] == ckpt(checkpoint, "this-run").identity
     for a, b in zip(model.state_dict().values(), fresh.state_dict().values()):
         assert torch.equal(a, b)
 
@@ -123,18 +129,18 @@ def test_nan_loss_raises_and_leaves_only_the_last_good_checkpoint(tmp_path):
     checkpoint = tmp_path / "ckpt.pt"
     objective = FailAtCall(make_objective("standard", 0, {}), at=len(data) // SETTINGS.batch_size + 3, value=float("nan"))
     with pytest.raises(TrainingDiverged, match="epoch 2, batch 3"):
-        train_loop(tiny_cnn(), objective, data, SETTINGS, generator(), checkpoint, "run", CPU)
-    state = load_torch(checkpoint)
-    assert state["epoch"] == 1 and len(state["history"]) == 1
-    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+        train_loop(tiny_cnn(), objective, data, SETTINGS, generator(), ckpt(checkpoint, "run"), CPU)
+    state = load_torch(checkpoint)["state"]
+    assert state["epoch"] == 1 and len(state["history"]) == 1 and state["position"] is None
+    assert all(torch.isfinite(v).all() for v in state["state"]["model"].values() if v.is_floating_point())
 
 
 def test_divergence_is_read_back_every_check_every_batches_not_only_at_epoch_end(tmp_path, monkeypatch):
     # 4 batches an epoch; a NaN at batch 2 is seen at the check after batch 3, not later.
-    monkeypatch.setattr("pags.train.CHECK_EVERY", 3)
+    monkeypatch.setattr("pags.optim.CHECK_EVERY", 3)
     objective = FailAtCall(make_objective("standard", 0, {}), at=2, value=float("nan"))
     with pytest.raises(TrainingDiverged, match=r"epoch 1, batch 2, became nan"):
-        train_loop(tiny_cnn(), objective, two_class_split(), SETTINGS, generator(), tmp_path / "ckpt.pt", "run", CPU)
+        train_loop(tiny_cnn(), objective, two_class_split(), SETTINGS, generator(), ckpt(tmp_path / "ckpt.pt", "run"), CPU)
     assert objective.calls == 3
 
 
@@ -171,13 +177,8 @@ def test_a_training_step_never_waits_for_the_device(name):
 def test_divergence_in_the_first_epoch_writes_no_checkpoint(tmp_path):
     settings = dataclasses.replace(SETTINGS, lr=1e30)
     with pytest.raises(TrainingDiverged, match="lower training.lr"):
-        train_loop(tiny_cnn(), make_objective("standard", 0, {}), two_class_split(), settings, generator(), tmp_path / "c.pt", "run", CPU)
+        train_loop(tiny_cnn(), make_objective("standard", 0, {}), two_class_split(), settings, generator(), ckpt(tmp_path / "c.pt", "run"), CPU)
     assert not (tmp_path / "c.pt").exists()
-
-
-def test_fingerprint_depends_on_every_hyperparameter_but_not_key_order():
-    assert fingerprint({"a": 1, "b": [1, 2]}) == fingerprint({"b": [1, 2], "a": 1})
-    assert fingerprint({"a": 1, "b": [1, 2]}) != fingerprint({"a": 1, "b": [1, 3]})
 
 
 def hparams(**overrides):
@@ -195,7 +196,7 @@ def hparams(**overrides):
 
 def test_fit_returns_model_spec_and_record(tmp_path):
     hp = hparams()
-    model, spec, record = fit(hp, two_class_split(n=128, seed=0), two_class_split(seed=1), tmp_path / "ckpt.pt", CPU)
+    model, spec, record = fit(hp, two_class_split(n=128, seed=0), two_class_split(seed=1), ckpt(tmp_path / "ckpt.pt", hp), CPU)
     assert spec == {"arch": "small_cnn", "in_channels": 1, "num_classes": 2, "options": {"width": 4}}
     assert record["hparams"] == hp
     assert len(record["history"]) == record["epochs"] == 3
@@ -211,17 +212,17 @@ def test_fit_returns_model_spec_and_record(tmp_path):
 
 def test_fit_is_reproducible_and_resumes_a_finished_run(tmp_path):
     train, test = two_class_split(n=128, seed=0), two_class_split(seed=1)
-    first, _, record = fit(hparams(), train, test, tmp_path / "ckpt.pt", CPU)
-    again, _, record_again = fit(hparams(), train, test, tmp_path / "ckpt.pt", CPU)
+    first, _, record = fit(hparams(), train, test, ckpt(tmp_path / "ckpt.pt", hparams()), CPU)
+    again, _, record_again = fit(hparams(), train, test, ckpt(tmp_path / "ckpt.pt", hparams()), CPU)
     assert record_again["resumed_after_epoch"] == 3
     assert without_timing(record_again["history"]) == without_timing(record["history"])
-    other, _, _ = fit(hparams(), train, test, tmp_path / "other.pt", CPU)
+    other, _, _ = fit(hparams(), train, test, ckpt(tmp_path / "other.pt", hparams()), CPU)
     for a, b, c in zip(first.state_dict().values(), again.state_dict().values(), other.state_dict().values()):
         assert torch.equal(a, b) and torch.equal(a, c)
 
 
 def test_fit_with_other_hyperparameters_does_not_resume(tmp_path):
     train, test = two_class_split(n=128, seed=0), two_class_split(seed=1)
-    fit(hparams(), train, test, tmp_path / "ckpt.pt", CPU)
-    _, _, record = fit(hparams(seed=1), train, test, tmp_path / "ckpt.pt", CPU)
+    fit(hparams(), train, test, ckpt(tmp_path / "ckpt.pt", hparams()), CPU)
+    _, _, record = fit(hparams(seed=1), train, test, ckpt(tmp_path / "ckpt.pt", hparams(seed=1)), CPU)
     assert record["resumed_after_epoch"] == 0

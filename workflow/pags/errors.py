@@ -25,5 +25,9 @@ class WeightsError(PagsError):
     """A third-party weight file is missing, unpinned or does not match its pinned hash."""
 
 
+class CodeChanged(PagsError):
+    """The code a job would run is not the code its run was planned with."""
+
+
 class DownloadError(PagsError):
     """A download failed or ended short; nothing of it is kept."""

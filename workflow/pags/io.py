@@ -1,7 +1,11 @@
 """Atomic file writes and safe loading of the workflow's own artifacts.
 
 Every result is written to a temporary file in the target directory and renamed into
-place, so a killed job never leaves a half-written file under a result's name.
+place, so a killed job never leaves a half-written file under a result's name. The
+temporary file is deleted whenever the write does not finish: on an error, and on a stop
+signal, which jobs turn into an exception (``pags.runtime.Terminated``). Only a process
+killed outright (SIGKILL, a node failure) leaves it behind; the next write of the same
+target deletes it.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -16,13 +21,29 @@ from typing import Any, Iterator
 import torch
 
 from .errors import DataError
+from .runtime import log
+
+
+def temporary_files(path: str | os.PathLike) -> list[Path]:
+    """The temporary files ``atomic_path`` makes for ``path`` (``.<name>.<8 random
+    characters>.tmp`` beside it) that exist now."""
+    path = Path(path)
+    pattern = re.compile(re.escape(f".{path.name}.") + r"[a-z0-9_]{8}" + re.escape(".tmp"))
+    if not path.parent.is_dir():
+        return []
+    return sorted(p for p in path.parent.iterdir() if pattern.fullmatch(p.name))
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success, delete
+    it otherwise. First deletes the temporary files of ``path`` that a killed writer left
+    (one job writes a target at a time, so no live writer owns them)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in temporary_files(path):
+        log.warning("deleting %s (%d bytes), left by a killed write of %s", stale, stale.stat().st_size, path.name)
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)

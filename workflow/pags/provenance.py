@@ -13,6 +13,10 @@ reruns exactly the jobs that run that code.
 keys sorted, tuples as lists, so that reordering keys in the config reruns nothing.
 ``coerce_numbers(config, schema)`` turns integers in number-typed keys into floats, so that
 ``lr: 1`` and ``lr: 1.0`` are the same value.
+
+A job checks, as it starts, that the code it runs still has the digest its run was planned
+with (``check_job_code``): code edited while a run goes on stops the jobs that would run
+it, rather than have them record the planned digest for a result of other code.
 """
 
 from __future__ import annotations
@@ -20,8 +24,11 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import importlib
 from pathlib import Path
 from typing import Any, Iterable, Mapping
+
+from .errors import CodeChanged
 
 PACKAGE = "pags"
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -131,15 +138,39 @@ def file_digest(path: str | Path) -> str:
 def code_version(script: str | Path, package_dir: Path = PACKAGE_DIR, extra: Iterable[str] = ()) -> str:
     """``"code <16 hex digits>"``: the digest of ``script`` and of the ``pags`` modules it
     runs (``code_modules``, with ``extra``) but the reporting ones, each normalised
-    (``normalised_source``).
+    (``normalised_source``); followed by `` with <extra modules>`` when ``extra`` names
+    any, so that the job can check it (``check_job_code``).
 
     Raises ``FileNotFoundError`` if ``script`` does not exist and ``SyntaxError`` if it or
     a module does not parse."""
+    extra = sorted(set(extra))
     digest = hashlib.sha256(file_digest(script).encode())
     for name, path in code_modules(script, package_dir, extra).items():
         if name not in REPORTING_MODULES:
             digest.update(f"{name}:{file_digest(path)}".encode())
-    return f"code {digest.hexdigest()[:16]}"
+    return f"code {digest.hexdigest()[:16]}" + (f" with {' '.join(extra)}" if extra else "")
+
+
+def check_job_code(script: str | Path, planned: str, package_dir: Path = PACKAGE_DIR) -> None:
+    """Raise ``CodeChanged`` unless ``script`` and the modules it runs have the digest
+    ``planned`` (a ``code_version``, the job's ``code`` param) now, at the start of the job.
+
+    Imports those modules first, those the script would import later included, so that
+    the code the job runs is the code that was digested. A module whose own dependencies
+    are not installed is left to fail where the job uses it."""
+    extra = planned.partition(" with ")[2].split()
+    for name in code_modules(script, package_dir, extra):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+    found = code_version(script, package_dir, extra)
+    if found != planned:
+        raise CodeChanged(
+            f"the code changed since the run was planned: {Path(script).name} and the pags modules it runs are "
+            f"'{found}' now, the run was planned with '{planned}'. Fix: rerun snakemake, which plans the jobs "
+            "of the changed code again (or undo the edit)."
+        )
 
 
 def canonical(value: Any) -> Any:

@@ -1,5 +1,6 @@
-"""Where jobs run and what they print: device choice, logs, progress; and how their memory
-is allocated (``keep_freed_memory``), which changes no result."""
+"""Where jobs run and what they print: device choice, logs, progress; how their memory
+is allocated (``keep_freed_memory``), and how they end when told to stop (SIGTERM,
+SIGINT: ``Terminated``); none of which changes a result."""
 
 from __future__ import annotations
 
@@ -8,13 +9,17 @@ import ctypes
 import logging
 import os
 import platform
+import signal
 import sys
+import threading
 from importlib import metadata
+from pathlib import Path
 
 import torch
 
 from . import __version__
 from .errors import PagsError
+from .provenance import check_job_code
 
 log = logging.getLogger("pags")
 
@@ -76,20 +81,104 @@ def versions() -> str:
     return "versions: " + ", ".join(parts)
 
 
+class Terminated(SystemExit):
+    """Raised in the main thread when the job is told to stop (SIGTERM: SLURM's time limit,
+    ``scancel``, preemption; SIGINT). A ``SystemExit``, so that no ``except Exception``
+    takes it for an error to handle, while every ``finally`` and ``with`` block on the way
+    out runs: ``pags.io.atomic_path`` deletes its temporary file. Exit status 128 + signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signal = signal.Signals(signum).name
+
+
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+_stop = {"deferred": 0, "pending": None, "raised": False}
+
+
+def _on_stop_signal(signum: int, frame) -> None:
+    if _stop["raised"]:  # a second signal must not interrupt the clean-up the first started
+        return
+    if _stop["deferred"]:  # a loop saves its state at its next safe point (``termination_requested``)
+        _stop["pending"] = signum
+        return
+    _stop["raised"] = True
+    raise Terminated(signum)
+
+
+def terminate_cleanly() -> None:
+    """Turn SIGTERM and SIGINT into ``Terminated`` from now on (main thread only; a no-op
+    elsewhere). ``job_log`` does it for every job."""
+    if threading.current_thread() is threading.main_thread():
+        for signum in STOP_SIGNALS:
+            signal.signal(signum, _on_stop_signal)
+
+
+def termination_requested() -> bool:
+    """Whether a stop signal arrived inside ``deferred_termination``: the loop should save
+    its state and raise ``stop()``."""
+    return _stop["pending"] is not None
+
+
+def stop() -> Terminated:
+    """The ``Terminated`` of the pending signal, to raise once the state is saved."""
+    _stop["raised"] = True
+    return Terminated(_stop["pending"])
+
+
 @contextlib.contextmanager
-def job_log(path: str | None):
-    """Send logging, warnings and errors of a job to its Snakemake log file.
+def deferred_termination():
+    """Within this block a stop signal only sets ``termination_requested()``, so that a
+    training loop stops between two steps, after saving its state, rather than wherever
+    the signal lands. Leaving the block normally with a signal pending raises
+    ``Terminated``. Installs the handler (``terminate_cleanly``) for the block and restores
+    the previous ones after, so that it works outside ``job_log`` too (main thread;
+    elsewhere the block changes nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    terminate_cleanly()
+    if not _stop["deferred"]:  # a new loop: a stop handled before (in tests) is over
+        _stop.update(pending=None, raised=False)
+    _stop["deferred"] += 1
+    try:
+        yield
+    finally:
+        _stop["deferred"] -= 1
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    if termination_requested() and not _stop["raised"]:
+        raise stop()
+
+
+@contextlib.contextmanager
+def job_log(job):
+    """Set up a job run by Snakemake's ``script:`` directive, ``job`` being its ``snakemake``
+    object: send logging, warnings and errors to its log file (``job.log[0]``; stderr
+    without one), turn stop signals into ``Terminated`` (``terminate_cleanly``), and check
+    that the code on disk is the code the run was planned with (``job.params.code``;
+    ``pags.provenance.check_job_code``), so that no job records a digest of other code.
 
     A ``PagsError`` is written as one line naming the problem and the fix; other errors
     keep their traceback. Either way the job fails.
     """
+    path = job.log[0] if job.log else None
     handler = logging.FileHandler(path, mode="w") if path else logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
     logging.basicConfig(level=logging.INFO, handlers=[handler], force=True)
     logging.captureWarnings(True)
+    terminate_cleanly()
     log.info("%s", versions())
     try:
+        planned = getattr(job.params, "code", None)
+        if planned is not None:
+            # Snakemake's preamble sets the script's __file__ to the script, not its copy
+            check_job_code(Path(sys.modules["__main__"].__file__), planned)
         yield log
+    except Terminated as e:
+        log.warning("stopped by %s; partial files removed", e.signal)
+        raise
     except PagsError as e:
         log.error("%s: %s", type(e).__name__, e)
         print(f"pags: {type(e).__name__}: {e}", file=sys.stderr)

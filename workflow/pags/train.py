@@ -1,5 +1,6 @@
 """One training loop for every objective: SGD with a multistep schedule, seeded,
-checkpointed each epoch, resumable, and stopped with an error if the loss diverges.
+checkpointed each epoch and on a stop signal, resumable (``pags.optim.run_epochs``), and
+stopped with an error if the loss diverges.
 
 All randomness of a run (shuffling, augmentation, noise and eps draws) comes from one
 generator whose state is checkpointed, so a resumed run ends with the same weights as
@@ -19,13 +20,9 @@ so where the data live never changes the result. Long epochs report their progre
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,15 +30,14 @@ from torch import nn
 
 from .augment import AUGMENTATIONS
 from .batches import BatchFeed
+from .checkpoint import Checkpoint
 from .datasets import ImageSplit, to_float
 from .evaluate import accuracy
-from .io import load_torch, save_torch
-from .models import build_model, load_state
+from .models import build_model
 from .objectives import Objective, make_objective, scaled_lr
-from .optim import CHECK_EVERY, LossSum, descend
-from .progress import PROGRESS_SECONDS, Progress
+from .optim import descend, run_epochs
+from .progress import PROGRESS_SECONDS
 from .runtime import log
-
 
 
 @dataclass(frozen=True)
@@ -101,93 +97,54 @@ class TrainStep:
         return loss.detach()
 
 
-def fingerprint(hparams: dict[str, Any]) -> str:
-    """Identifies a run's hyperparameters; a checkpoint is resumed only if they match."""
-    return hashlib.sha256(json.dumps(hparams, sort_keys=True).encode()).hexdigest()[:16]
-
-
 def train_loop(
     model: nn.Module,
     objective: Objective,
     data: ImageSplit,
     settings: TrainSettings,
     generator: torch.Generator,
-    checkpoint: Path,
-    run_id: str,
+    checkpoint: Checkpoint | None,
     device: torch.device,
     progress_seconds: float | None = PROGRESS_SECONDS,
     feed_mode: str | None = None,
 ) -> tuple[list[dict[str, float]], int]:
-    """Train in place; returns the per-epoch history and the epoch it resumed after. Resumes from ``checkpoint`` if it
-    belongs to the same run (``run_id``); the caller deletes it once the model is saved. ``data`` may be memory-mapped;
-    ``feed_mode`` forces a ``BatchFeed`` mode (None: chosen by size and device). Epochs longer than ``progress_seconds``
-    log their progress (None: never)."""
+    """Train in place; returns the per-epoch history and the epoch it resumed after. Saves its state to ``checkpoint``
+    after each epoch and on a stop signal, and resumes from it if the same job wrote it (``pags.optim.run_epochs``);
+    the caller deletes it once the model is saved. ``data`` may be memory-mapped; ``feed_mode`` forces a ``BatchFeed``
+    mode (None: chosen by size and device). Epochs longer than ``progress_seconds`` log their progress (None: never)."""
     optimizer = torch.optim.SGD(
         model.parameters(), lr=settings.lr, momentum=settings.momentum, weight_decay=settings.weight_decay
     )
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(settings.milestones), settings.gamma)
-    history: list[dict[str, float]] = []
-    start_epoch = 0
-    if checkpoint.exists():
-        state = load_torch(checkpoint, what="checkpoint")
-        if state.get("run_id") == run_id:
-            load_state(model, state["model"], checkpoint)
-            optimizer.load_state_dict(state["optimizer"])
-            schedule.load_state_dict(state["schedule"])
-            generator.set_state(state["generator"])
-            history, start_epoch = state["history"], state["epoch"]
-            log.info("resumed from %s after epoch %d", checkpoint, start_epoch)
-        else:
-            log.warning("ignoring checkpoint %s: it belongs to other hyperparameters", checkpoint)
-
     step = TrainStep(model, objective, optimizer, settings, device)
     feed = BatchFeed(data.x, data.y, device, mode=feed_mode)
     log.info("training on %d images (%s), fed in mode '%s'", len(data), device, feed.mode)
-    n = len(data)
-    for epoch in range(start_epoch, settings.epochs):
-        model.train()
-        started, losses = time.perf_counter(), LossSum(device)
-        progress = Progress(f"epoch {epoch + 1}/{settings.epochs}", n, progress_seconds)
-        order = torch.randperm(n, generator=generator, device=device)
 
-        def where(batch: int, epoch: int = epoch) -> str:
-            return f"the training loss, at epoch {epoch + 1}, batch {batch},"
-
-        for images, labels in feed.batches(order, settings.batch_size):
-            losses.add(step(images, labels, generator))
-            progress.update(len(labels))
-            if losses.steps % CHECK_EVERY == 0:
-                losses.check(where, DIVERGED_FIX)
-        loss = losses.mean(where, DIVERGED_FIX)  # before the checkpoint: a diverged epoch is never saved
+    def end_epoch() -> dict[str, float]:
         lr = optimizer.param_groups[0]["lr"]
         schedule.step()
-        history.append({"epoch": epoch + 1, "loss": loss, "lr": lr, "seconds": time.perf_counter() - started})
-        log.info("epoch %d/%d loss %.4f (%.1fs)", epoch + 1, settings.epochs, history[-1]["loss"], history[-1]["seconds"])
-        save_torch(
-            {
-                "run_id": run_id,
-                "epoch": epoch + 1,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "schedule": schedule.state_dict(),
-                "generator": generator.get_state(),
-                "history": history,
-            },
-            checkpoint,
-        )
-    return history, start_epoch
+        return {"lr": lr}
+
+    return run_epochs(
+        lambda batch: (step(*batch, generator), 1),
+        lambda order: feed.batches(order, settings.batch_size),
+        len(data), settings.epochs, settings.batch_size, generator,
+        {"model": model, "optimizer": optimizer, "schedule": schedule}, checkpoint,
+        "the training loss", DIVERGED_FIX, end_epoch=end_epoch, progress_seconds=progress_seconds,
+    )  # fmt: skip
 
 
 def fit(
     hparams: dict[str, Any],
     train: ImageSplit,
     test: ImageSplit,
-    checkpoint: str | os.PathLike,
+    checkpoint: Checkpoint | None,
     device: torch.device,
     progress_seconds: float | None = PROGRESS_SECONDS,
     num_classes: int | None = None,
 ) -> tuple[nn.Module, dict[str, Any], dict[str, Any]]:
-    """Train the model ``hparams`` describes. Returns (model, model spec, train record).
+    """Train the model ``hparams`` describes, resuming ``checkpoint`` if the same job wrote it
+    (``train_loop``). Returns (model, model spec, train record).
     ``num_classes``: the data set's classes (the model's outputs); default the largest
     training label + 1, which a subset that lacks the last class gets wrong.
     ``train`` and ``test`` may be memory-mapped (``load_split(path, mmap=True)``)."""
@@ -205,7 +162,7 @@ def fit(
     generator = torch.Generator(device=device).manual_seed(hparams["seed"])
     started = time.perf_counter()
     history, resumed_after = train_loop(
-        model, objective, train, settings, generator, Path(checkpoint), fingerprint(hparams), device, progress_seconds
+        model, objective, train, settings, generator, checkpoint, device, progress_seconds
     )
     model = model.to(memory_format=torch.contiguous_format)
     record = {

@@ -15,7 +15,7 @@ from pags.models import load_model
 from pags.pretrained import gradient_for_alignment
 from pags.runtime import job_log, pick_device
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     device = pick_device()
     p = snakemake.params.settings

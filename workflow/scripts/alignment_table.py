@@ -5,7 +5,7 @@ import pandas as pd
 from pags.io import save_csv
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     rows = pd.concat([pd.read_csv(path, dtype={"strength": str}) for path in snakemake.input], ignore_index=True)
     keys = [c for c in rows.columns if c not in ("image", "similarity")]
     grouped = rows.groupby(keys, sort=False, dropna=False)["similarity"]

@@ -3,7 +3,7 @@
 from pags.datasets import load_split, save_base
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     # Where the data lives and whether to download it do not change the data, so they
     # are read from the config rather than params (editing them reruns nothing).
     data = snakemake.config["data"]

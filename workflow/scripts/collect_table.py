@@ -5,7 +5,7 @@ import pandas as pd
 from pags.io import save_csv
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     # Strengths stay the canonical strings of the paths ("1e35", not 1e+35).
     table = pd.concat([pd.read_csv(path, dtype={"strength": str}) for path in snakemake.input], ignore_index=True)
     save_csv(table, snakemake.output[0])

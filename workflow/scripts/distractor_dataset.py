@@ -6,7 +6,7 @@ from pags.datasets.distractor import add_distractor, render_letter
 from pags.datasets.subset import balanced_subset
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     digits = load_split(snakemake.input[0])
     subset, split = snakemake.params.subset, snakemake.wildcards.split
     if subset is not None:

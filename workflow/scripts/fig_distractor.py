@@ -13,7 +13,7 @@ from pags.labels import model_columns
 from pags.models import load_model
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake):
     params = snakemake.params
     test = load_split(snakemake.input.test)
     n = params.n_examples

@@ -19,7 +19,7 @@ from pags.models import load_model
 from pags.pretrained import gradient_for_alignment
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     p = snakemake.params
     gallery = p.gallery

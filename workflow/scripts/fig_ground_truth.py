@@ -7,7 +7,7 @@ from pags.figures.style import save_figure
 from pags.figures.sweep import plot_ground_truth
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake):
     robustness = pd.read_csv(snakemake.input.robustness)
     robustness = robustness[np.isclose(robustness["step_size"], snakemake.params.plot_step)]
     fig = plot_ground_truth(

@@ -6,7 +6,7 @@ from pags.figures.alignment import plot_score_alignment
 from pags.figures.style import save_figure
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake):
     p = snakemake.params
     panels = {
         dataset: {

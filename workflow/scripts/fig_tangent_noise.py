@@ -9,7 +9,7 @@ from pags.io import load_torch
 from pags.manifold.robustness import split_on_off
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]):
+with job_log(snakemake):
     n = snakemake.params.n_examples
     examples = {}
     for dataset, tangents, test in zip(snakemake.params.datasets, snakemake.input.tangents, snakemake.input.tests):

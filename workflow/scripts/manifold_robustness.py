@@ -16,7 +16,7 @@ from pags.runtime import job_log, pick_device
 from pags.stats import nan_metrics
 from pags.evaluate import accuracy
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     device = pick_device()
     settings = snakemake.params.settings

@@ -15,7 +15,7 @@ from pags.noise_robustness import TABLE_METRICS, masked_noise_change, robustness
 from pags.runtime import job_log, pick_device
 from pags.stats import nan_metrics
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     device = pick_device()
     params = snakemake.params

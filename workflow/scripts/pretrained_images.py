@@ -4,7 +4,7 @@ from pags.datasets import save_split
 from pags.datasets.imagenet import load_imagenet_val
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     # Where the data lives is read from the config, not params: it reruns nothing.
     p = snakemake.params
     split = load_imagenet_val(snakemake.config["data"]["root"], p.n_images, p.seed)

@@ -9,7 +9,7 @@ from pags.models import save_model
 from pags.pretrained import get_family, top1, top1_row
 from pags.runtime import job_log, pick_device
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     device = pick_device()
     p = snakemake.params.settings

@@ -8,7 +8,7 @@ from pags.io import save_csv
 from pags.regimes import regime_table
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     p = snakemake.params
     keys = ["objective", "strength", "strength_value", "seed"]
     alignment = pd.read_csv(snakemake.input.alignment, dtype={"strength": str})

@@ -15,7 +15,7 @@ from pags.score import analytic_score, batched_scores, posterior_gradient, score
 from pags.score.denoiser import denoiser_score, load_denoiser
 from pags.score.edm import edm_score, load_edm
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     device = pick_device()
     w, settings = snakemake.wildcards, snakemake.params.settings

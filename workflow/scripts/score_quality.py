@@ -8,7 +8,7 @@ from pags.alignment import load_lpips, metric_functions, similarities
 from pags.io import load_torch, save_csv
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     p = snakemake.params
     lpips = load_lpips(snakemake.input.alexnet, p.alexnet_sha256, "weights.alexnet") if "lpips" in p.metrics else None
     functions = metric_functions(p.metrics, lpips)

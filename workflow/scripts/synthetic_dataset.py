@@ -5,7 +5,7 @@ from pags.datasets.synthetic import make_manifold
 from pags.io import save_torch
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     spec = dict(snakemake.params.spec)
     sizes = {"train": spec.pop("n_train"), "test": spec.pop("n_test")}
     manifold = make_manifold(**spec)

@@ -8,7 +8,7 @@ from pags.io import load_torch, save_csv
 from pags.manifold.robustness import principal_angles
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     estimated = load_torch(snakemake.input.tangents, what="tangent spaces")["basis"].double()
     exact = SyntheticManifold.from_dict(load_torch(snakemake.input.manifold, what="manifold")).tangent_basis()
     angles = principal_angles(exact.expand(len(estimated), *exact.shape), estimated)  # [N, min(k, k_ae)]

@@ -8,7 +8,7 @@ from pags.manifold.autoencoder import load_autoencoder
 from pags.manifold.tangents import tangent_spaces
 from pags.runtime import job_log, pick_device
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     device = pick_device()
     autoencoder = load_autoencoder(snakemake.input.model).to(device)

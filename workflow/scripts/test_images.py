@@ -4,7 +4,7 @@ from pags.datasets import load_split, save_split
 from pags.gallery import parse_images, select_images
 from pags.runtime import job_log
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     images = parse_images(snakemake.wildcards.images)
     test = load_split(snakemake.input[0])
     subset = select_images(test, images, f"the test split of {snakemake.wildcards.dataset}")

@@ -10,7 +10,7 @@ from pags.runtime import job_log
 
 COLUMNS = ["family", "eps", "published_top1", "measured_top1", "difference", "flagged", "top1_images"]
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     records = [json.loads(Path(path).read_text()) for path in snakemake.input]
     table = pd.DataFrame([{c: r[c] for c in COLUMNS} for r in records]).sort_values("eps", ignore_index=True)
     save_csv(table, snakemake.output[0])

@@ -1,9 +1,8 @@
 """Rule train_model: train one model; resume from its checkpoint if a run was cut off."""
 
-from pathlib import Path
-
 import torch
 
+from pags.checkpoint import Checkpoint
 from pags.datasets import load_split
 from pags.errors import TrainingDiverged
 from pags.io import save_json
@@ -11,12 +10,11 @@ from pags.models import save_diverged, save_model
 from pags.runtime import job_log, keep_freed_memory, pick_device
 from pags.train import diverged_record, fit
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     keep_freed_memory()  # no fresh pages for each step's activations (pags.runtime)
     device = pick_device()
-    # Beside the outputs but not one of them: Snakemake keeps it when a job fails.
-    checkpoint = Path(snakemake.output.model).with_name("checkpoint.pt")
+    checkpoint = Checkpoint.of_job(snakemake)
     log.info("training %s on %s", snakemake.params.hparams, device)
     try:
         model, spec, record = fit(
@@ -37,4 +35,4 @@ with job_log(snakemake.log[0]) as log:
         save_model(model.cpu(), spec, snakemake.output.model)
         save_json(record, snakemake.output.record)
         log.info("test accuracy %.4f after %.0fs", record["test_accuracy"], record["wall_seconds"])
-    checkpoint.unlink(missing_ok=True)
+    checkpoint.delete()

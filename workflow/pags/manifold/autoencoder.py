@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..checkpoint import Checkpoint
 from ..datasets.store import to_float
 from ..optim import minimise_with_adam
 from ..models import load_network, save_model
@@ -98,13 +99,16 @@ def train_autoencoder(
     device: torch.device | str = "cpu",
     activation: str = "relu",
     output: str = "sigmoid",
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[Autoencoder, list[dict[str, float]]]:
     """Minimise mean ||x - dec(enc(x))||^2 / D over ``x_train`` [N, C, H, W] (uint8 pixels or
     floats) with Adam. Returns (model in eval mode, per-epoch history).
 
     Deterministic given ``generator`` (a generator on ``device``): it seeds the weight
     initialisation and the shuffling. The data stay on the device; uint8 images are
-    converted per batch (a quarter of the memory of floats).
+    converted per batch (a quarter of the memory of floats). Saved to ``checkpoint`` each
+    epoch and on a stop signal, and resumed from it to the same weights
+    (``pags.optim.run_epochs``).
     """
     device = torch.device(device)
     if generator is None:
@@ -122,7 +126,8 @@ def train_autoencoder(
         return nn.functional.mse_loss(model(x), x)
 
     fix = "lower the autoencoder's lr, or check the data"
-    history = minimise_with_adam(model, len(x_all), batch_loss, epochs, batch_size, lr, generator, "autoencoder", fix)
+    history = minimise_with_adam(model, len(x_all), batch_loss, epochs, batch_size, lr, generator, "autoencoder", fix,
+                                 checkpoint=checkpoint)  # fmt: skip
     return model.eval(), history
 
 

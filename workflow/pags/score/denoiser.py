@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from ..checkpoint import Checkpoint
 from ..datasets.store import to_float
 from ..errors import ConfigError
 from ..models import load_network, save_model
@@ -122,6 +123,7 @@ def train_denoiser(
     device: torch.device,
     label_dropout: float = 0.0,
     ema_halflife: float | None = None,
+    checkpoint: Checkpoint | None = None,
 ) -> tuple[PreconditionedDenoiser, list[dict[str, float]]]:
     """Adam on EDM's weighted denoising loss; class-conditional when ``y_train`` is given,
     with each label replaced by the null class with probability ``label_dropout`` (> 0:
@@ -131,7 +133,9 @@ def train_denoiser(
     h = min(ema_halflife, EMA_RAMPUP * images seen), so early weights are soon forgotten.
 
     Deterministic given ``generator`` (on ``device``): it seeds the weights, the order,
-    the noise levels and the noise."""
+    the noise levels and the noise. Saved to ``checkpoint`` (the average included) each
+    epoch and on a stop signal, and resumed from it to the same denoiser
+    (``pags.optim.run_epochs``)."""
     x_all = x_train.to(device)
     sigma_data = to_float(x_all[:4096]).std().item()
     spec = {
@@ -146,13 +150,8 @@ def train_denoiser(
     model.to(device).train()
     y_all = None if y_train is None else y_train.to(device)
     ema = None if ema_halflife is None else AveragedModel(model, avg_fn=ema_average(ema_halflife, batch_size))
-    steps = 0
 
     def batch_loss(idx: torch.Tensor) -> torch.Tensor:
-        nonlocal steps
-        if ema is not None and steps:  # the average takes in the previous step's weights
-            ema.update_parameters(model)
-        steps += 1
         x = to_float(x_all[idx])
         sigma = (p_mean + p_std * torch.randn(len(x), generator=generator, device=device)).exp()
         noise = torch.randn(x.shape, generator=generator, device=device) * sigma.view(-1, 1, 1, 1)
@@ -165,11 +164,9 @@ def train_denoiser(
         return (weight.view(-1, 1, 1, 1) * (denoised - x).square()).mean()
 
     fix = "lower score.denoiser.lr"
-    history = minimise_with_adam(model, len(x_all), batch_loss, epochs, batch_size, lr, generator, "denoiser", fix)
-    if ema is None:
-        return model.eval(), history
-    ema.update_parameters(model)  # the last step's weights
-    return ema.module.eval(), history
+    history = minimise_with_adam(model, len(x_all), batch_loss, epochs, batch_size, lr, generator, "denoiser", fix,
+                                 checkpoint=checkpoint, average=ema)  # fmt: skip
+    return (model if ema is None else ema.module).eval(), history
 
 
 # EDM's ema_rampup_ratio: the half-life is at most this fraction of the images seen so far.
