@@ -2,7 +2,13 @@
 # Reproduces Srinivas, Bordt & Lakkaraju (NeurIPS 2023). See README.md.
 
 
-configfile: "config.yaml"
+# The paper's experiments, unless a config is given on the command line: a
+# `--configfile` (or a profile's `configfile:`) is then the whole config, under every
+# profile, rather than extending this one (keys only config.yaml has would leak into it).
+# `--config key=value` alone still edits config.yaml.
+if not workflow.overwrite_configfiles:
+
+    configfile: "config.yaml"
 
 
 include: "workflow/rules/common.smk"
@@ -18,6 +24,8 @@ include: "workflow/rules/claims.smk"
 
 localrules:
     all,
+    prefetch,
+    fetch_dataset,
     fetch_weights,
     noise_robustness_table,
     manifold_robustness_table,
@@ -40,7 +48,7 @@ localrules:
 
 
 onstart:
-    check_data_before_jobs(workflow.dag.needrun_jobs())
+    check_before_jobs(workflow.dag.needrun_jobs())
 
 
 rule all:

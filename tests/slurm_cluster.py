@@ -494,9 +494,15 @@ def is_group(job: dict[str, str]) -> bool:
     return "/slurm_logs/group_" in job.get("StdOut", "")
 
 
+def read_profile(path: Path = PROFILE / "config.yaml") -> dict:
+    """The profile as Snakemake reads it: a YTE template (its ``__definitions__`` applied,
+    e.g. the partitions' time limits in the runtimes), before it becomes arguments."""
+    import yte
+
+    with open(path) as f:
+        return yte.process_yaml(f, require_use_yte=True)
+
+
 def profile_groups() -> dict[str, str]:
     """The profile's ``groups``: rule -> group id (a pattern with wildcards)."""
-    import yaml
-
-    with open(PROFILE / "config.yaml") as f:
-        return yaml.safe_load(f).get("groups") or {}
+    return read_profile().get("groups") or {}

@@ -147,16 +147,15 @@ def test_corrupt_torchvision_layout_raises_data_error(tmp_path):
         load_cifar10("test", str(tmp_path), False)
 
 
-def test_failed_download_is_wrapped(tmp_path, monkeypatch):
-    import torchvision.datasets
+def test_failed_download_says_why(tmp_path, monkeypatch):
+    from torchvision.datasets import CIFAR10
 
-    def offline(*args, download=False, **kwargs):
-        assert download, "the loader only asks torchvision to download when no layout is present"
-        raise RuntimeError("no network here")
-
-    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
-    with pytest.raises(DataError, match="could not be downloaded into data.root.*no network here"):
+    monkeypatch.setattr(CIFAR10, "url", "http://127.0.0.1:9/cifar-10-python.tar.gz")  # nothing listens there
+    for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(DataError, match=r"could not be downloaded: cannot download http://127.0.0.1:9/\S+: .*refused.*snakemake prefetch"):
         load_cifar10("train", str(tmp_path), True)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cifar10_present(tmp_path):

@@ -26,13 +26,13 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
 
 from slurm_cluster import (
     is_group,
     job_rule,
     profile_command,
     profile_groups,
+    read_profile,
     run,
     running_cluster,
     slurm_jobs,
@@ -69,8 +69,7 @@ def cluster(tmp_path_factory):
 
 
 def profile() -> dict:
-    with open(PROFILE / "config.yaml") as f:
-        return yaml.safe_load(f)
+    return read_profile(PROFILE / "config.yaml")
 
 
 def slurm_time(minutes: int) -> str:

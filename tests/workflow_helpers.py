@@ -1,16 +1,12 @@
 """Run the Snakemake workflow as a subprocess, on a tiny config, for workflow-level tests.
 
-How the config is resolved. The Snakefile says ``configfile: "config.yaml"``; Snakemake
-resolves that path against the working directory *after* ``--directory`` took effect
-(``os.path.exists(fp)`` in ``Workflow.configfile``), so in a fresh ``tmp_path`` there is
-no config.yaml and the directive is skipped: when a ``--configfile`` is given on the
-command line, a missing workflow configfile is not an error, and the command-line file
-alone becomes the config. Were there a config.yaml in the working directory, Snakemake
-would *merge* it with the command-line file (a deep update: keys only the repo's
-config.yaml has, like ``distractor.model.options`` entries, would leak in and could turn
-a deliberately bad config valid, or the reverse). ``--replace-workflow-config`` makes the
-command-line file the whole config in both cases, so we always pass it: each test sees
-exactly the config it wrote, whatever lies in the directory.
+How the config is resolved. The Snakefile reads ``config.yaml`` (resolved against the
+working directory after ``--directory`` took effect) only when no ``--configfile`` is
+given, so the command-line file alone is the config: each test sees exactly the config
+it wrote, whatever lies in the directory. (Were config.yaml read too, Snakemake would
+*merge* the two, and keys only config.yaml has would leak in: tests/test_slurm_profile.py
+checks that they do not.) ``--replace-workflow-config`` is passed as well, which says the
+same to Snakemake.
 
 The command-line ``--configfile`` is made absolute, as it is read relative to the
 directory Snakemake was started in, not to ``--directory``.

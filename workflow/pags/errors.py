@@ -27,3 +27,7 @@ class WeightsError(PagsError):
 
 class CodeChanged(PagsError):
     """The code a job would run is not the code its run was planned with."""
+
+
+class DownloadError(PagsError):
+    """A download failed or ended short; nothing of it is kept."""

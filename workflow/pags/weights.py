@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import urllib.request
 from pathlib import Path
 
-from .errors import WeightsError
+from .download import download
+from .errors import DownloadError, WeightsError
 from .io import atomic_path
 
 CHUNK = 1 << 20
@@ -53,28 +52,53 @@ def fetch(url: str | None, sha256: str | None, dest: str | os.PathLike, key: str
 
     An unpinned download is kept beside ``dest`` as ``.<name>.unpinned``, so that once its
     digest is checked and pinned the next run verifies that copy instead of downloading
-    again. Without a network, or without a ``url`` (published links that expired), the
+    again; only a complete download is kept (``pags.download``: a truncated one is deleted
+    and reported). Without a network, or without a ``url`` (published links that expired), the
     error says where to put a copy made elsewhere."""
     dest = Path(dest)
-    unpinned = dest.with_name(f".{dest.name}.unpinned")
+    unpinned = unpinned_path(dest)
     if url is None and not unpinned.is_file():
-        raise WeightsError(
-            f"config key '{key}.url' is null: there is no link to download it from. Fix: set it to a working "
-            f"download link, or copy the file to '{dest}' and pin its sha256 under '{key}'."
-        )
+        raise _no_url(dest, key)
     with atomic_path(dest) as tmp:
         if unpinned.is_file():
             os.replace(unpinned, tmp)
         else:
             try:
-                with urllib.request.urlopen(url, timeout=60) as response, open(tmp, "wb") as f:
-                    shutil.copyfileobj(response, f, CHUNK)
-            except OSError as e:
+                download(url, tmp)
+            except DownloadError as e:
                 raise WeightsError(
-                    f"cannot download {url} ({e}). Fix: on a machine with internet access download it "
-                    f"and copy it to '{dest}' (config key '{key}'), then rerun."
+                    f"{e}. Fix: run `snakemake prefetch` on a machine with internet access, or download it "
+                    f"there and copy it to '{dest}' (config key '{key}'), then rerun."
                 ) from e
         if sha256 is None:
             os.replace(tmp, unpinned)
         verify(unpinned if sha256 is None else tmp, sha256, key)
     return dest
+
+
+def unpinned_path(dest: str | os.PathLike) -> Path:
+    """Where an unpinned download of ``dest`` waits for its digest to be pinned."""
+    dest = Path(dest)
+    return dest.with_name(f".{dest.name}.unpinned")
+
+
+def _no_url(dest: Path, key: str) -> WeightsError:
+    return WeightsError(
+        f"config key '{key}.url' is null: there is no link to download it from. Fix: set it to a working "
+        f"download link, or copy the file to '{dest}' and pin its sha256 under '{key}'."
+    )
+
+
+def check_usable(dest: str | os.PathLike, url: str | None, sha256: str | None, key: str) -> None:
+    """Before any job: the weight file ``dest`` that jobs about to run will read can be
+    used. Present, it must match its pin (``verify``: a wrong or missing pin is found here,
+    not in every job that reads it); absent, ``fetch`` must be able to make it: a link, or
+    a kept download whose digest is pinned. Raises ``WeightsError`` with the fix."""
+    dest = Path(dest)
+    if dest.is_file():
+        verify(dest, sha256, key)
+    elif unpinned_path(dest).is_file():
+        if sha256 is None:
+            verify(unpinned_path(dest), None, key)  # says which digest to check and pin
+    elif url is None:
+        raise _no_url(dest, key)

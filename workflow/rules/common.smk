@@ -22,15 +22,18 @@ if PACKAGE_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
 
 from pags.config import NOT_DOWNLOADABLE, check_raw_data, data_shape, validated_config
 from pags.datasets import BASE_DATASETS
+from pags.datasets.download import DOWNLOADS
 from pags.datasets.registry import loader_module
-from pags.errors import ConfigError
+from pags.errors import ConfigError, PagsError
 from pags.gallery import IMAGES_PATTERN, galleries, images_key, parse_images
 from pags.labels import OBJECTIVE_NAMES
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
 from pags.pretrained import as_experiment, get_family
 from pags.provenance import code_version
 from pags.score import POSTERIOR_ESTIMATES
+from pags.score.edm import check_edm_source
 from pags.slurm_groups import run_group_members_at_once
+from pags.weights import check_usable
 
 # The SLURM profile's groups (several models per GPU) run their members at once.
 run_group_members_at_once()
@@ -273,6 +276,11 @@ def gradient_target(dataset):
 
 def weights_file(name):
     return f"{RESULTS}/weights/{name}"
+
+
+def absent_weights():
+    """The weight files not in place: the only ones rule fetch_weights makes."""
+    return [n for n in config["weights"] if not os.path.exists(weights_file(n))]
 
 
 def score_inputs(wildcards):
@@ -546,8 +554,72 @@ def raw_data_needed(jobs):
             yield w.dataset, "test"
 
 
-def check_data_before_jobs(jobs):
+def weights_needed(jobs):
+    """The names of the weight files that ``jobs`` read or fetch."""
+    folder = Path(weights_file("name")).parent
+    return sorted(
+        {
+            Path(f).name
+            for job in jobs
+            for f in [*job.input, *job.output]
+            if Path(f).parent == folder
+        }
+    )
+
+
+def edm_needed(jobs):
+    """Whether ``jobs`` unpickle EDM networks (their scores)."""
+    return any(
+        job.rule.name in ("score", "score_images")
+        and job.wildcards.backend in ("edm", "posterior_edm")
+        for job in jobs
+    )
+
+
+def check_before_jobs(jobs):
+    """What ``jobs`` need and can be checked before any of them starts (``onstart``, on
+    the submitting node): the raw data no download can fetch, the weight files (present
+    ones against their pins, absent ones fetchable) and EDM's modules. One error, no job
+    submitted, rather than the same error in every job that reads the file."""
+    jobs = list(jobs)
     try:
         check_raw_data(config["data"]["root"], raw_data_needed(jobs))
-    except ConfigError as e:
+        for name in weights_needed(jobs):
+            entry = config["weights"][name]
+            check_usable(
+                weights_file(name), entry["url"], entry["sha256"], f"weights.{name}"
+            )
+        if edm_needed(jobs):
+            check_edm_source(config["edm_source"])
+    except PagsError as e:
         raise WorkflowError(str(e)) from None
+
+
+def weights_used():
+    """The names of the weight files the config's experiments read."""
+    names = set()
+    for dataset in [*sweep_datasets(), *pretrained_datasets()]:
+        exp = experiment(dataset)
+        if "edm" in exp["score"]["backends"]:
+            names.add(exp["score"]["edm_network"])
+        if "posterior_edm" in exp["score"]["backends"]:
+            names.update(exp["score"]["posterior_edm"].values())
+        if "lpips" in exp["alignment"]["metrics"]:
+            names.add("alexnet")
+    for dataset, section in config["pretrained"].items():
+        family = get_family(section["family"], f"pretrained.{dataset}.family")
+        names.update(family.weight_name(eps) for eps in section["eps"])
+    return sorted(names)
+
+
+def prefetch_inputs():
+    """Everything the config needs from the internet: the splits of the data sets that
+    can be downloaded, and the weight files."""
+    datasets = [config["distractor"]["dataset"], *sweep_datasets()]
+    data = [
+        f"{RESULTS}/{d}/data/{split}.pt"
+        for d in datasets
+        if d in DOWNLOADS
+        for split in ("train", "test")
+    ]
+    return data + [weights_file(name) for name in weights_used()]

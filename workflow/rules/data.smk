@@ -6,6 +6,8 @@ rule base_dataset:
         f"{RESULTS}/{{base}}/data/{{split}}.pt",
     log:
         f"{LOGS}/{{base}}/data_{{split}}.log",
+    wildcard_constraints:
+        base=one_of(b for b in BASE_DATASETS if b not in DOWNLOADS),
     conda:
         "../../envs/pags.yaml"
     params:
@@ -13,6 +15,14 @@ rule base_dataset:
         subset=lambda w: data_subset(config["sweep"].get(w.base), w.split),
     script:
         "../scripts/base_dataset.py"
+
+
+# The data sets that can be downloaded (MNIST, CIFAR-10): the same job, but a local rule,
+# run where Snakemake runs: the submitting node has the internet where compute nodes
+# often have none. Reading and converting them takes seconds.
+use rule base_dataset as fetch_dataset with:
+    wildcard_constraints:
+        base=one_of(DOWNLOADS),
 
 
 rule distractor_dataset:
@@ -63,3 +73,10 @@ rule test_images:
         code=script_code("test_images.py"),
     script:
         "../scripts/test_images.py"
+
+
+# `snakemake prefetch`: everything the config needs from the internet, and nothing else,
+# on a machine that has it (before a run on compute nodes without it).
+rule prefetch:
+    input:
+        prefetch_inputs(),

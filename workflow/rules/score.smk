@@ -2,13 +2,17 @@
 # denoiser, a denoiser trained here, or (synthetic data) the closed form.
 
 
+# Only a weight file that is absent is made here. One in place (fetched, or copied by
+# you) is a source file, checked against its pin before any job (`check_before_jobs`)
+# and by the jobs that read it, and never deleted: as an output of this rule, a change to
+# its params (pinning its digest) would rerun the rule, which deletes its output first.
 rule fetch_weights:
     output:
         f"{RESULTS}/weights/{{name}}",
     log:
         f"{LOGS}/weights/{{name}}.log",
     wildcard_constraints:
-        name=r"[^/]+",
+        name=one_of(absent_weights()),
     conda:
         "../../envs/pags.yaml"
     params:

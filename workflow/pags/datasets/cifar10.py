@@ -17,8 +17,8 @@ first of these layouts that is present under ``root`` for the split:
    image a 32 x 32 PNG read with Pillow and converted to RGB. Images come in class order,
    then in sorted file-name order, so that loading is deterministic.
 
-If none is present and ``download`` is true, torchvision downloads the official
-release into ``{root}/cifar-10-batches-py/``; otherwise a ``DataError`` names
+If none is present and ``download`` is true, the official release is downloaded
+(``pags.datasets.download``) into ``{root}/cifar-10-batches-py/``; otherwise a ``DataError`` names
 ``data.root``, the accepted layouts and ``data.download: true``.
 ``check_cifar10(root, split, download)`` says, without reading any pixels, whether the
 loader finds a layout (the config's pre-flight check calls it); ``cifar10_present`` is
@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .download import fetch_cifar10
 from .store import ImageSplit
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -209,17 +210,8 @@ def _load_image_folder(folder: Path) -> ImageSplit:
 
 
 def _download(root: Path, split: str) -> ImageSplit:
-    from torchvision.datasets import CIFAR10
-
-    try:
-        data = CIFAR10(str(root), train=split == "train", download=True)
-    except Exception as e:  # no network, disk full, bad checksums
-        raise DataError(
-            f"CIFAR-10 could not be downloaded into data.root='{root}': {e}. "
-            f"Fix: run on a machine with internet, or put the data under data.root in one of the layouts "
-            f"described in {__name__} (e.g. '{npz_candidates(root, split)[1]}') and set data.download: false."
-        ) from e
-    return _from_hwc(np.asarray(data.data), np.asarray(data.targets))
+    fetch_cifar10(root)  # a failure names the address, why, and the fix
+    return _load_torchvision(root, split)
 
 
 def _absent_message(root: Path, split: str) -> str:

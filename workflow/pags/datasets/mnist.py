@@ -18,6 +18,7 @@ import torch
 
 from ..errors import DataError
 from ..io import atomic_path
+from .download import fetch_mnist
 from .store import ImageSplit
 
 RAW_FILES = {
@@ -85,10 +86,12 @@ def decompress_archives(root: str | Path) -> None:
 def load_mnist(split: str, root: str, download: bool) -> ImageSplit:
     from torchvision.datasets import MNIST
 
+    if download:
+        fetch_mnist(root)  # only what is missing; a failure names the address and why
     check_mnist(root, split, download)
     decompress_archives(root)
     try:
-        data = MNIST(root, train=split == "train", download=download)
+        data = MNIST(root, train=split == "train", download=False)
     except Exception as e:  # no network, truncated files, bad checksums
         raise DataError(
             f"MNIST could not be loaded from data.root='{root}' (download={download}): {e}. "

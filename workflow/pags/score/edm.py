@@ -9,6 +9,7 @@ of https://github.com/NVlabs/edm) must be importable, via config key ``edm_sourc
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pickle
 import sys
@@ -16,7 +17,7 @@ import sys
 import torch
 import torch.nn.functional as F
 
-from ..errors import WeightsError
+from ..errors import ConfigError, WeightsError
 from ..weights import verify
 from . import ScoreFunction, score_from_denoiser
 
@@ -38,6 +39,18 @@ def edm_score(net: torch.nn.Module, num_classes: int = 0) -> ScoreFunction:
         return 2 * score_from_denoiser(net(xp, sigmas, onehot).to(x.dtype), xp, sp)
 
     return score
+
+
+def check_edm_source(source: str | None) -> None:
+    """Before any job: EDM's modules, which its pickles import, can be found: in the
+    directory ``source`` (config key ``edm_source``) or, with none set, already importable.
+    Raises ``ConfigError`` with the fix."""
+    fix = "Fix: clone https://github.com/NVlabs/edm (on a filesystem the compute nodes see) and set config key 'edm_source' to that directory."
+    if source is None:
+        if importlib.util.find_spec("torch_utils") is None:
+            raise ConfigError(f"config key 'edm_source' is null, and the EDM networks' pickles need EDM's modules (torch_utils, dnnlib). {fix}")
+    elif not os.path.isdir(source):
+        raise ConfigError(f"config key 'edm_source': '{source}' is not a directory. {fix}")
 
 
 def load_edm(path: str | os.PathLike, sha256: str | None, key: str, source: str | None) -> torch.nn.Module:
