@@ -23,3 +23,7 @@ class TrainingDiverged(PagsError):
 
 class WeightsError(PagsError):
     """A third-party weight file is missing, unpinned or does not match its pinned hash."""
+
+
+class DeviceError(PagsError):
+    """A job asked for a GPU that is absent or that this torch cannot use."""

@@ -39,6 +39,7 @@ from pags.labels import OBJECTIVE_NAMES
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
 from pags.pretrained import as_experiment, get_family
 from pags.provenance import canonical, code_version, coerce_numbers
+from pags.runtime import gpu_requested
 from pags.score import POSTERIOR_ESTIMATES
 from pags.slurm_groups import run_group_members_at_once
 
@@ -175,7 +176,8 @@ def data_subset(exp, split):
 
 def train_hparams(wildcards):
     """Everything that determines a trained model, and nothing else: with a ``subset``
-    of the data, also that (its images are the model's training data)."""
+    of the data, also that (its images are the model's training data). Not
+    ``training.amp``: like the device, it is how the arithmetic is done (``train_amp``)."""
     exp = experiment(wildcards.dataset)
     options = dict(exp["objectives"][wildcards.objective])
     options.pop("grid")
@@ -187,9 +189,17 @@ def train_hparams(wildcards):
         "objective": wildcards.objective,
         "strength": parse_strength(wildcards.strength),
         "objective_options": options,
-        "training": exp["training"],
+        "training": {k: v for k, v in exp["training"].items() if k != "amp"},
         "seed": int(wildcards.seed),
     }
+
+
+def train_amp(wildcards, resources):
+    """Whether a training job computes in bfloat16 autocast: ``training.amp`` where the job
+    asks for a GPU (it has no effect on the CPU). A param derived from resources, which
+    Snakemake leaves out of its params trigger: switching amp, like the device, retrains
+    nothing (``--forcerun train_model`` does)."""
+    return experiment(wildcards.dataset)["training"]["amp"] and gpu_requested(resources)
 
 
 def manifold_params(wildcards):

@@ -18,6 +18,7 @@ rule train_model:
     params:
         code=script_code("train_model.py"),
         hparams=train_hparams,
+        amp=train_amp,
         num_classes=lambda w: data_shape(config, w.dataset)[1],
     script:
         "../scripts/train_model.py"

@@ -14,13 +14,16 @@ from pags.train import diverged_record, fit
 with job_log(snakemake.log[0]) as log:
     torch.set_num_threads(snakemake.threads)
     keep_freed_memory()  # no fresh pages for each step's activations (pags.runtime)
-    device = pick_device()
+    device = pick_device(snakemake.resources, amp=snakemake.params.amp)
+    # The model's values (params.hparams) and how its arithmetic is done (amp, not a value).
+    hparams = snakemake.params.hparams
+    hparams = {**hparams, "training": {**hparams["training"], "amp": snakemake.params.amp}}
     # Beside the outputs but not one of them: Snakemake keeps it when a job fails.
     checkpoint = Path(snakemake.output.model).with_name("checkpoint.pt")
-    log.info("training %s on %s", snakemake.params.hparams, device)
+    log.info("training %s on %s", hparams, device)
     try:
         model, spec, record = fit(
-            snakemake.params.hparams,
+            hparams,
             # Memory-mapped: ImageNet-64's 15.7 GB are read as batches need them.
             load_split(snakemake.input.train, mmap=True),
             load_split(snakemake.input.test, mmap=True),
@@ -32,7 +35,7 @@ with job_log(snakemake.log[0]) as log:
         # Recorded, not raised: the sweep goes on, and tables and figures mark this point.
         log.error("TrainingDiverged: %s", e)
         save_diverged(str(e), snakemake.output.model)
-        save_json(diverged_record(snakemake.params.hparams, str(e)), snakemake.output.record)
+        save_json(diverged_record(hparams, str(e)), snakemake.output.record)
     else:
         save_model(model.cpu(), spec, snakemake.output.model)
         save_json(record, snakemake.output.record)
