@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pags.provenance import canonical, code_modules, code_version, coerce_numbers, normalised_source
+from pags.provenance import canonical, code_modules, code_version, schema_values, normalised_source
 from workflow_helpers import (
     REPO,
     copy_workflow,
@@ -150,7 +150,7 @@ def test_canonical_sorts_keys_recursively_and_keeps_list_order():
     assert canonical([2, 1]) == [2, 1]
 
 
-def test_coerce_numbers_follows_the_schema():
+def test_schema_values_follows_the_schema():
     config = {
         "distractor": {
             "training": {"lr": 1, "epochs": 9, "weight_decay": 0, "milestones": [3, 6], "amp": True},
@@ -161,7 +161,7 @@ def test_coerce_numbers_follows_the_schema():
             "seeds": [0, 1],
         },
     }
-    out = coerce_numbers(config, SCHEMA)
+    out = schema_values(config, SCHEMA)
     training, objectives = out["distractor"]["training"], out["distractor"]["objectives"]
     assert type(training["lr"]) is float and training["lr"] == 1.0
     assert type(training["epochs"]) is int and training["milestones"] == [3, 6]
@@ -171,6 +171,29 @@ def test_coerce_numbers_follows_the_schema():
     assert type(objectives["pgd"]["grid"]["logspace"][2]) is int
     assert type(objectives["pgd"]["steps"]) is int and type(objectives["pgd"]["step_size"]) is float
     assert all(type(s) is int for s in out["distractor"]["seeds"])
+
+
+def test_milestones_are_a_set_and_seeds_a_list():
+    """Milestones [8, 6] are the schedule of [6, 8]: one value. Seeds keep their order
+    (the first is the one the galleries show)."""
+    config = {"distractor": {"training": {"epochs": 9, "milestones": [8, 6]}, "seeds": [1, 0]}}
+    out = schema_values(config, SCHEMA)
+    assert out["distractor"]["training"]["milestones"] == [6, 8]
+    assert out["distractor"]["seeds"] == [1, 0]
+
+
+@pytest.mark.slow
+def test_amp_on_a_cpu_run_reruns_nothing(tiny_run):
+    """``training.amp`` has no effect where jobs ask for no GPU (the tiny run's): switching
+    it on retrains nothing."""
+    config = yaml.safe_load(yaml.safe_dump(tiny_run.config))
+    assert config["distractor"]["training"]["amp"] is False
+    config["distractor"]["training"]["amp"] = True
+    path = tiny_run.directory / "amp.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = run_snakemake(tiny_run.workdir, path, "-n")
+    assert proc.returncode == 0, describe(proc)
+    assert planned_jobs(proc) == {} and nothing_to_be_done(proc), describe(proc)
 
 
 # ---- the workflow: cosmetic config edits rerun nothing ------------------------------

@@ -11,8 +11,9 @@ reruns exactly the jobs that run that code.
 
 ``canonical(value)`` puts a params value in a form that depends only on its values: mapping
 keys sorted, tuples as lists, so that reordering keys in the config reruns nothing.
-``coerce_numbers(config, schema)`` turns integers in number-typed keys into floats, so that
-``lr: 1`` and ``lr: 1.0`` are the same value.
+``schema_values(config, schema)`` turns integers in number-typed keys into floats, so that
+``lr: 1`` and ``lr: 1.0`` are the same value, and sorts the lists the schema marks as sets
+(``x-unordered: true``), so that milestones ``[8, 6]`` and ``[6, 8]`` are too.
 """
 
 from __future__ import annotations
@@ -152,9 +153,10 @@ def canonical(value: Any) -> Any:
     return value
 
 
-def coerce_numbers(instance: Any, schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Any:
+def schema_values(instance: Any, schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Any:
     """``instance`` with each integer in a key the JSON schema types as ``number`` (and not
-    ``integer``) turned into a float, so that ``1`` and ``1.0`` there are one value.
+    ``integer``) turned into a float, so that ``1`` and ``1.0`` there are one value, and
+    each list of a key the schema marks ``x-unordered: true`` (a set of values) sorted.
 
     Follows local ``$ref``s, ``properties``, ``additionalProperties``, ``items`` and, for
     ``oneOf``/``anyOf``, the branches whose type admits the instance. Returns a new object."""
@@ -170,20 +172,23 @@ def coerce_numbers(instance: Any, schema: Mapping[str, Any], root: Mapping[str, 
     for combinator in ("oneOf", "anyOf"):
         for branch in schema.get(combinator, []):
             if _admits(branch, instance, root):
-                instance = coerce_numbers(instance, branch, root)
+                instance = schema_values(instance, branch, root)
     if isinstance(instance, dict):
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties")
         return {
-            k: coerce_numbers(v, properties[k], root)
+            k: schema_values(v, properties[k], root)
             if k in properties
-            else coerce_numbers(v, extra, root)
+            else schema_values(v, extra, root)
             if isinstance(extra, Mapping)
             else v
             for k, v in instance.items()
         }
-    if isinstance(instance, list) and isinstance(schema.get("items"), Mapping):
-        return [coerce_numbers(v, schema["items"], root) for v in instance]
+    if isinstance(instance, list):
+        if isinstance(schema.get("items"), Mapping):
+            instance = [schema_values(v, schema["items"], root) for v in instance]
+        if schema.get("x-unordered"):
+            instance = sorted(instance)
     return instance
 
 

@@ -38,7 +38,7 @@ from pags.gallery import IMAGES_PATTERN, galleries, images_key, parse_images
 from pags.labels import OBJECTIVE_NAMES
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
 from pags.pretrained import as_experiment, get_family
-from pags.provenance import canonical, code_version, coerce_numbers
+from pags.provenance import canonical, code_version, schema_values
 from pags.runtime import gpu_requested
 from pags.score import POSTERIOR_ESTIMATES
 from pags.slurm_groups import run_group_members_at_once
@@ -54,7 +54,7 @@ try:
     # Params hold values only (DESIGN.md section 9): the config's keys are sorted and the
     # integers of number-typed keys made floats, so key order and `1` vs `1.0` rerun nothing.
     canonical_config = canonical(
-        coerce_numbers(config, yaml.safe_load(SCHEMA.read_text()))
+        schema_values(config, yaml.safe_load(SCHEMA.read_text()))
     )
     config.clear()
     config.update(canonical_config)
