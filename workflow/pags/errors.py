@@ -27,3 +27,7 @@ class WeightsError(PagsError):
 
 class DeviceError(PagsError):
     """A job asked for a GPU that is absent or that this torch cannot use."""
+
+
+class NoSpaceLeft(PagsError):
+    """A result could not be written: its file system is full or the quota is used up."""
