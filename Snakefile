@@ -35,6 +35,7 @@ localrules:
     fig_gallery,
     test_images,
     score_images,
+    unknown_target,
 
 
 onstart:

@@ -177,7 +177,8 @@ def data_subset(exp, split):
 def train_hparams(wildcards):
     """Everything that determines a trained model, and nothing else: with a ``subset``
     of the data, also that (its images are the model's training data). Not
-    ``training.amp``: like the device, it is how the arithmetic is done (``train_amp``)."""
+    ``training.amp``: like the device, it is how the arithmetic is done (``train_amp``).
+    """
     exp = experiment(wildcards.dataset)
     options = dict(exp["objectives"][wildcards.objective])
     options.pop("grid")
@@ -265,6 +266,15 @@ def figure_names():
     if "imagenet64" in config["sweep"] or "imagenet" in config["pretrained"]:
         names += ["fig_imagenet"]
     return names
+
+
+def unknown_target(wildcards):
+    """Raise the error of an unknown target, listing the figures the config makes."""
+    raise WorkflowError(
+        f"'{wildcards.target}' is not a target of this workflow. Figure targets of this config: "
+        f"{', '.join(figure_names())}, and fig_gallery (every gallery); or name a file under "
+        f"{RESULTS}/ that a rule makes. `snakemake --list-target-rules` lists every rule."
+    )
 
 
 def all_targets():
