@@ -11,14 +11,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
-from pags.provenance import canonical, code_modules, code_version, schema_values, normalised_source
+from pags.provenance import canonical, code_modules, code_version, normalised_source, schema_values
+from pags.stale import describe_change
 from workflow_helpers import (
+    DRY_RUN_TIMEOUT,
     REPO,
     copy_workflow,
     describe,
@@ -26,7 +29,10 @@ from workflow_helpers import (
     planned_job_blocks,
     planned_jobs,
     provenance_triggered_rules,
+    run_command,
     run_snakemake,
+    updated_config,
+    write_config,
 )
 
 # ---- normalised source and code versions ---------------------------------------
@@ -333,3 +339,54 @@ def test_touch_accepts_a_code_change_without_rerunning(tiny_run, tmp_path):
     assert touched.returncode == 0, describe(touched)
     proc = run_snakemake(workdir, tiny_run.configfile, "-n", snakefile=snakefile)
     assert planned_jobs(proc) == {} and nothing_to_be_done(proc), describe(proc)
+
+
+# ---- what is stale, and why: pags.stale ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_stale_names_the_changed_values_and_code_files(tiny_run, tmp_path):
+    """After an lr edit and an edit of objectives.py, ``python -m pags.stale`` names
+    exactly those: the value with its old and new value, the module by name; the models'
+    metrics and figures are counted as following from them."""
+    config = updated_config(tiny_run.config, ["distractor", "training", "lr"], 0.05)
+    configfile = write_config(tmp_path / "lr.yaml", config)
+    edit = {"workflow/pags/objectives.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")}  # fmt: skip
+    snakefile = edited_copy(tmp_path / "workflow_copy", edit)
+    command = [
+        sys.executable, "-m", "pags.stale", "-s", str(snakefile), "--directory", str(tiny_run.workdir),
+        "--configfile", str(configfile), "--replace-workflow-config", "--cores", "1",
+    ]  # fmt: skip
+    proc = run_command(command, tiny_run.workdir, DRY_RUN_TIMEOUT)
+    assert proc.returncode == 0, describe(proc)
+    text = proc.stdout
+    assert re.search(r"^train_model: \d+ job\(s\) stale", text, flags=re.M), describe(proc)
+    changes = set(re.findall(r"^    (.+)$", text, flags=re.M))
+    assert changes == {"training.lr: 0.1 -> 0.05", "code of pags.objectives changed"}, describe(proc)
+    assert "Also planned" in text and "fig_noise_robustness 1" in text, describe(proc)
+
+
+@pytest.mark.slow
+def test_stale_says_nothing_is_stale_after_a_finished_run(tiny_run):
+    command = [
+        sys.executable, "-m", "pags.stale", "-s", str(REPO / "Snakefile"), "--directory", str(tiny_run.workdir),
+        "--configfile", str(tiny_run.configfile), "--replace-workflow-config", "--cores", "1",
+    ]  # fmt: skip
+    proc = run_command(command, tiny_run.workdir, DRY_RUN_TIMEOUT)
+    assert proc.returncode == 0 and proc.stdout.strip() == "Nothing is stale.", describe(proc)
+
+
+def test_stale_pairs_recorded_and_current_params():
+    """Params are recorded unnamed: a code string pairs with a code string, a mapping with
+    the mapping sharing most keys, and the change is given key by key."""
+    before = [
+        "code 0123456789abcdef (train_model.py aaaaaaaa, pags.objectives bbbbbbbb, pags.train cccccccc)",
+        {"training": {"lr": 0.1, "milestones": [6, 8]}, "seed": 0},
+        10,
+    ]
+    now = [
+        10,
+        {"training": {"lr": 0.1, "milestones": [6, 9]}, "seed": 0},
+        "code fedcba9876543210 (train_model.py aaaaaaaa, pags.objectives dddddddd, pags.train cccccccc)",
+    ]
+    assert describe_change(before, now) == ["training.milestones: [6, 8] -> [6, 9]", "code of pags.objectives changed"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import functools
 import hashlib
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -130,17 +131,33 @@ def file_digest(path: str | Path) -> str:
 
 
 def code_version(script: str | Path, package_dir: Path = PACKAGE_DIR, extra: Iterable[str] = ()) -> str:
-    """``"code <16 hex digits>"``: the digest of ``script`` and of the ``pags`` modules it
-    runs (``code_modules``, with ``extra``) but the reporting ones, each normalised
-    (``normalised_source``).
+    """``"code <16 hex digits> (<script> <8 hex>, pags.a <8 hex>, ...)"``: the digest of
+    ``script`` and of the ``pags`` modules it runs (``code_modules``, with ``extra``) but
+    the reporting ones, each normalised (``normalised_source``), then each file's own
+    digest, so that what changed can be named (``pags.stale``).
 
     Raises ``FileNotFoundError`` if ``script`` does not exist and ``SyntaxError`` if it or
     a module does not parse."""
-    digest = hashlib.sha256(file_digest(script).encode())
-    for name, path in code_modules(script, package_dir, extra).items():
-        if name not in REPORTING_MODULES:
-            digest.update(f"{name}:{file_digest(path)}".encode())
-    return f"code {digest.hexdigest()[:16]}"
+    script_digest = file_digest(script)
+    modules = {
+        name: file_digest(path)
+        for name, path in code_modules(script, package_dir, extra).items()
+        if name not in REPORTING_MODULES
+    }
+    digest = hashlib.sha256(script_digest.encode())
+    for name, file in modules.items():
+        digest.update(f"{name}:{file}".encode())
+    files = ", ".join(f"{name} {file[:8]}" for name, file in {Path(script).name: script_digest, **modules}.items())
+    return f"code {digest.hexdigest()[:16]} ({files})"
+
+
+def code_parts(version: str) -> dict[str, str]:
+    """The files of a ``code_version`` string and their digests: name -> 8 hex digits
+    (empty for the older form without them)."""
+    match = re.fullmatch(r"code [0-9a-f]{16} \((.*)\)", version)
+    if match is None:
+        return {}
+    return dict(part.rsplit(" ", 1) for part in match.group(1).split(", "))
 
 
 def canonical(value: Any) -> Any:
