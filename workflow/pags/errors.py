@@ -31,3 +31,7 @@ class DeviceError(PagsError):
 
 class NoSpaceLeft(PagsError):
     """A result could not be written: its file system is full or the quota is used up."""
+
+
+class JobLocked(PagsError):
+    """Another process holds the lock of the files this job would write (``pags.joblock``)."""

@@ -1,5 +1,6 @@
 """Rule train_model: train one model; resume from its checkpoint if a run was cut off."""
 
+import contextlib
 from pathlib import Path
 
 import torch
@@ -7,11 +8,12 @@ import torch
 from pags.datasets import load_split
 from pags.errors import TrainingDiverged
 from pags.io import save_json
+from pags.joblock import exclusive
 from pags.models import save_diverged, save_model
 from pags.runtime import job_log, keep_freed_memory, pick_device
 from pags.train import diverged_record, fit
 
-with job_log(snakemake.log[0]) as log:
+with job_log(snakemake.log[0]) as log, contextlib.ExitStack() as held:
     torch.set_num_threads(snakemake.threads)
     keep_freed_memory()  # no fresh pages for each step's activations (pags.runtime)
     device = pick_device(snakemake.resources, amp=snakemake.params.amp)
@@ -20,6 +22,8 @@ with job_log(snakemake.log[0]) as log:
     hparams = {**hparams, "training": {**hparams["training"], "amp": snakemake.params.amp}}
     # Beside the outputs but not one of them: Snakemake keeps it when a job fails.
     checkpoint = Path(snakemake.output.model).with_name("checkpoint.pt")
+    # One writer of the checkpoint and the model: a second copy of this job stops here.
+    held.enter_context(exclusive(checkpoint.with_name("checkpoint.lock"), f"the model in {checkpoint.parent}"))
     log.info("training %s on %s", hparams, device)
     try:
         model, spec, record = fit(
