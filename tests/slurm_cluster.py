@@ -33,7 +33,8 @@ child of a killed process outlived its job, and a requeued training ran beside i
 The node declares two GPUs, backed by /dev/null and /dev/zero in gres.conf:
 enough for SLURM to accept and schedule ``--gpus=1`` like on a real cluster (without
 them sbatch refuses a GPU job with "Invalid generic resource"). Jobs cannot use them:
-torch sees no CUDA device and falls back to the CPU.
+``cluster.env`` sets ``PAGS_DEVICE=cpu``, so the jobs that asked for one run on the CPU
+instead of stopping for want of a GPU.
 
 No slurmdbd: ``sacct`` fails here (clients must use ``squeue``), and finished jobs stay
 visible to squeue/scontrol for ``MinJobAge`` seconds (an hour), long enough for a test
@@ -140,7 +141,13 @@ class SlurmCluster:
 
         Jobs inherit them (the SLURM executor submits with ``--export=ALL``).
         """
-        return {"SLURM_CONF": str(self.conf), "PATH": os.pathsep.join([str(self.bin), SEARCH_PATH])}
+        # PAGS_DEVICE=cpu, which jobs inherit: the node's GPUs are /dev/null and /dev/zero,
+        # so a job that asked for one is told to use the CPU (else it stops: pags.runtime).
+        return {
+            "SLURM_CONF": str(self.conf),
+            "PATH": os.pathsep.join([str(self.bin), SEARCH_PATH]),
+            "PAGS_DEVICE": "cpu",
+        }
 
     def client(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
         return subprocess.run(
