@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from pags.provenance import canonical, code_modules, code_version, normalised_source, schema_values
-from pags.stale import describe_change
+from pags import stale
 from workflow_helpers import (
     DRY_RUN_TIMEOUT,
     REPO,
@@ -389,4 +389,24 @@ def test_stale_pairs_recorded_and_current_params():
         {"training": {"lr": 0.1, "milestones": [6, 9]}, "seed": 0},
         "code fedcba9876543210 (train_model.py aaaaaaaa, pags.objectives dddddddd, pags.train cccccccc)",
     ]
-    assert describe_change(before, now) == ["training.milestones: [6, 8] -> [6, 9]", "code of pags.objectives changed"]
+    assert stale.describe_change(before, now) == ["training.milestones: [6, 8] -> [6, 9]", "code of pags.objectives changed"]
+
+
+def test_stale_reads_the_members_of_group_jobs():
+    """Under the SLURM profile a dry run indents a group's members under it."""
+    text = textwrap.dedent("""\
+        Group job train_digits (jobs in lexicogr. order):
+
+            rule train_model:
+                output: results/d/models/standard/0/seed=0/model.pt, results/d/models/standard/0/seed=0/train.json
+                reason: Params have changed since last execution: Union of exclusive params before and now across all output: before: {'training': {'lr': 0.1}},'code 0123456789abcdef (train_model.py aaaaaaaa)' now: {'training': {'lr': 0.2}},'code 0123456789abcdef (train_model.py aaaaaaaa)'; Software environment definition has changed since last execution
+                wildcards: dataset=d
+
+        localrule all:
+            input: results/figures/a.pdf
+            reason: Input files updated by another job: results/figures/a.pdf
+        """)  # fmt: skip
+    assert stale.report(stale.planned_jobs(text)).splitlines() == [
+        "train_model: 1 job(s) stale (results/d/models/standard/0/seed=0/model.pt)",
+        "    training.lr: 0.1 -> 0.2",
+    ]

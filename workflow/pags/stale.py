@@ -43,16 +43,24 @@ class Change:
 
 
 def planned_jobs(text: str) -> list[PlannedJob]:
-    """The jobs of a dry run's output (``rule name:`` blocks with ``output:`` and ``reason:``)."""
+    """The jobs of a dry run's output: ``rule name:`` (or ``localrule``) blocks with their
+    ``output:`` and ``reason:`` lines indented 4 spaces more; the members of a group job
+    are indented under its ``group job`` line."""
     jobs: list[PlannedJob] = []
+    indent = None
     for line in text.splitlines():
-        header = re.fullmatch(r"(?:local)?(?:rule|checkpoint) (\S+):", line.strip())
-        if header and not line.startswith(" "):
-            jobs.append(PlannedJob(header.group(1)))
-        elif jobs and line.startswith("    output: "):
-            jobs[-1].output = line.removeprefix("    output: ").split(", ")[0]
-        elif jobs and line.startswith("    reason: "):
-            jobs[-1].reasons = line.removeprefix("    reason: ")
+        header = re.fullmatch(r"( *)(?:local)?(?:rule|checkpoint) (\S+):", line)
+        if header:
+            jobs.append(PlannedJob(header.group(2)))
+            indent = " " * (len(header.group(1)) + 4)
+            continue
+        if indent is None or not line.startswith(indent) or line[len(indent)] == " ":
+            continue
+        key, _, value = line[len(indent) :].partition(": ")
+        if key == "output":
+            jobs[-1].output = value.split(", ")[0]
+        elif key == "reason":
+            jobs[-1].reasons = value
     return jobs
 
 
