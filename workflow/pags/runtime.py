@@ -29,11 +29,11 @@ def gpu_requested(resources: Mapping[str, Any] | None) -> bool:
     return (isinstance(gpu, (int, float)) and gpu > 0) or any(g.strip().startswith("gpu") for g in gres.split(","))
 
 
-# What to do when the pinned torch cannot use a node's GPU (README, "Running on a SLURM cluster").
+# What to do when the pinned torch cannot use a node's GPU (README, "Reproducible environment").
 CUDA_FIX = (
     "Fix: run it where torch can use a GPU, or install the torch build of your driver's CUDA version "
-    "(pip install torch==<pinned version> --index-url https://download.pytorch.org/whl/cu126, "
-    "or cu128, see README), or give the rule no GPU (remove gpu/gres from its resources) to run it on the CPU"
+    "(pip install torch==<pinned version> --index-url https://download.pytorch.org/whl/cu126, or another "
+    "build: README, 'Reproducible environment'), or set PAGS_DEVICE=cpu to run it on the CPU"
 )
 
 
