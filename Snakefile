@@ -45,6 +45,7 @@ localrules:
     test_images,
     score_images,
     claims,
+    unknown_target,
 
 
 onstart:

@@ -24,11 +24,17 @@ The node is what the workflow's SLURM profile needs, not what the machine has: w
 ``SlurmdParameters=config_overrides`` slurmd reports the configured CPUs and memory, so
 the profile's requests (8 CPUs per GPU, 32 GB per training job, growing with retries)
 are accepted, as on a real GPU node. No resource is enforced (no cgroups:
-proctrack/linuxproc, task/none; memory is not a consumable resource), so jobs share the
-real cores. The node declares two GPUs, backed by /dev/null and /dev/zero in gres.conf:
+proctrack/pgid, task/none; memory is not a consumable resource), so jobs share the
+real cores. Processes are tracked by process group, as cgroups track them on a real
+cluster: a killed or requeued job ends every process it started (Snakemake starts its
+jobs in no process group of their own) before SLURM counts it as ended; with proctrack/linuxproc a
+child of a killed process outlived its job, and a requeued training ran beside it.
+
+The node declares two GPUs, backed by /dev/null and /dev/zero in gres.conf:
 enough for SLURM to accept and schedule ``--gpus=1`` like on a real cluster (without
 them sbatch refuses a GPU job with "Invalid generic resource"). Jobs cannot use them:
-torch sees no CUDA device and falls back to the CPU.
+``cluster.env`` sets ``PAGS_DEVICE=cpu``, so the jobs that asked for one run on the CPU
+instead of stopping for want of a GPU.
 
 No slurmdbd: ``sacct`` fails here (clients must use ``squeue``), and finished jobs stay
 visible to squeue/scontrol for ``MinJobAge`` seconds (an hour), long enough for a test
@@ -135,7 +141,13 @@ class SlurmCluster:
 
         Jobs inherit them (the SLURM executor submits with ``--export=ALL``).
         """
-        return {"SLURM_CONF": str(self.conf), "PATH": os.pathsep.join([str(self.bin), SEARCH_PATH])}
+        # PAGS_DEVICE=cpu, which jobs inherit: the node's GPUs are /dev/null and /dev/zero,
+        # so a job that asked for one is told to use the CPU (else it stops: pags.runtime).
+        return {
+            "SLURM_CONF": str(self.conf),
+            "PATH": os.pathsep.join([str(self.bin), SEARCH_PATH]),
+            "PAGS_DEVICE": "cpu",
+        }
 
     def client(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -182,7 +194,7 @@ SlurmctldLogFile={r}/log/slurmctld.log
 SlurmdLogFile={r}/log/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
-ProctrackType=proctrack/linuxproc
+ProctrackType=proctrack/pgid
 TaskPlugin=task/none
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none

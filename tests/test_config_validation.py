@@ -305,6 +305,22 @@ CASES = [
         ("'distractor.subset.test'", "noise_robustness.n_images uses 40"),
     ),
     Case(
+        "noise-n-images-above-test-split",
+        {f"{NOISE}.n_images": 100000},
+        (f"'{NOISE}.n_images'", "100000 images", "test split of digits_distractor has 300 images", "at most 300"),
+    ),
+    Case(
+        "score-n-images-above-test-split",
+        {"sweep": sweep(score={"n_images": 100000}), "synthetic": {"n_test": 500}},
+        (f"'{SYN}.score.n_images'", "test split of synthetic has 500 images"),
+    ),
+    Case(
+        "gallery-image-index-out-of-range",
+        {"sweep": sweep(), "synthetic": {"n_test": 3000}, "figures": gallery(images=[3, 5000])},
+        ("'figures.galleries.g.images'", "image index 5000", "indices 0 to 2999"),
+    ),
+    Case("lr-quoted", {f"{T}.lr": "0.05"}, (f"'{T}.lr'", "is quoted", "remove the quotes")),
+    Case(
         "mnist-offline-without-data",
         {"distractor.dataset": "mnist", "data.download": False, "data.root": "no_such_dir"},
         ("'data.root'", "no_such_dir/MNIST/raw", "data.download is false"),
@@ -377,7 +393,9 @@ def test_tiny_config_passes_dry_run(tmp_path):
 
 def test_minimal_config_relies_on_schema_defaults(tmp_path):
     """Only the required keys: every other one takes the schema's default (model, seeds,
-    noise_robustness, figures, data, the objectives' options), and the DAG is complete."""
+    noise_robustness, figures, data, the objectives' options), and the DAG is complete.
+    But the test images of the noise-robustness metric: digits has 300, below the
+    default 1000, which validation refuses."""
     workdir = tmp_path / "work"
     workdir.mkdir()
     minimal = {
@@ -385,6 +403,7 @@ def test_minimal_config_relies_on_schema_defaults(tmp_path):
             "dataset": "digits",
             "training": {"epochs": 2, "batch_size": 64, "lr": 0.1, "milestones": [1]},
             "objectives": {"standard": {}, "pgd": {"grid": [1], "eps_convention": "per_example"}},
+            "noise_robustness": {"n_images": 300},
         }
     }
     proc = run_snakemake(workdir, write_config(tmp_path / "config.yaml", minimal), "-n")

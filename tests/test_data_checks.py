@@ -19,12 +19,11 @@ import pytest
 
 from pags.config import check_data, check_raw_data
 from pags.datasets import loader
-from pags.datasets.cifar10 import CLASSES
 from pags.datasets.imagenet import load_imagenet_val
 from pags.datasets.imagenet64 import CLASS_MAP, TRAIN_FILES
 from pags.datasets.mnist import RAW_FILES
 from pags.errors import ConfigError, DataError
-from test_imagenet64 import write_class_map, write_png, write_release
+from test_imagenet64 import write_png, write_release
 from test_imagenet_val import write_val
 
 # ---- MNIST in torchvision's raw layout, tiny -------------------------------------------

@@ -11,14 +11,17 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
-from pags.provenance import canonical, code_modules, code_version, coerce_numbers, normalised_source
+from pags.provenance import canonical, code_modules, code_version, normalised_source, schema_values
+from pags import stale
 from workflow_helpers import (
+    DRY_RUN_TIMEOUT,
     REPO,
     copy_workflow,
     describe,
@@ -26,7 +29,10 @@ from workflow_helpers import (
     planned_job_blocks,
     planned_jobs,
     provenance_triggered_rules,
+    run_command,
     run_snakemake,
+    updated_config,
+    write_config,
 )
 
 # ---- normalised source and code versions ---------------------------------------
@@ -150,7 +156,7 @@ def test_canonical_sorts_keys_recursively_and_keeps_list_order():
     assert canonical([2, 1]) == [2, 1]
 
 
-def test_coerce_numbers_follows_the_schema():
+def test_schema_values_follows_the_schema():
     config = {
         "distractor": {
             "training": {"lr": 1, "epochs": 9, "weight_decay": 0, "milestones": [3, 6], "amp": True},
@@ -161,7 +167,7 @@ def test_coerce_numbers_follows_the_schema():
             "seeds": [0, 1],
         },
     }
-    out = coerce_numbers(config, SCHEMA)
+    out = schema_values(config, SCHEMA)
     training, objectives = out["distractor"]["training"], out["distractor"]["objectives"]
     assert type(training["lr"]) is float and training["lr"] == 1.0
     assert type(training["epochs"]) is int and training["milestones"] == [3, 6]
@@ -171,6 +177,29 @@ def test_coerce_numbers_follows_the_schema():
     assert type(objectives["pgd"]["grid"]["logspace"][2]) is int
     assert type(objectives["pgd"]["steps"]) is int and type(objectives["pgd"]["step_size"]) is float
     assert all(type(s) is int for s in out["distractor"]["seeds"])
+
+
+def test_milestones_are_a_set_and_seeds_a_list():
+    """Milestones [8, 6] are the schedule of [6, 8]: one value. Seeds keep their order
+    (the first is the one the galleries show)."""
+    config = {"distractor": {"training": {"epochs": 9, "milestones": [8, 6]}, "seeds": [1, 0]}}
+    out = schema_values(config, SCHEMA)
+    assert out["distractor"]["training"]["milestones"] == [6, 8]
+    assert out["distractor"]["seeds"] == [1, 0]
+
+
+@pytest.mark.slow
+def test_amp_on_a_cpu_run_reruns_nothing(tiny_run):
+    """``training.amp`` has no effect where jobs ask for no GPU (the tiny run's): switching
+    it on retrains nothing."""
+    config = yaml.safe_load(yaml.safe_dump(tiny_run.config))
+    assert config["distractor"]["training"]["amp"] is False
+    config["distractor"]["training"]["amp"] = True
+    path = tiny_run.directory / "amp.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = run_snakemake(tiny_run.workdir, path, "-n")
+    assert proc.returncode == 0, describe(proc)
+    assert planned_jobs(proc) == {} and nothing_to_be_done(proc), describe(proc)
 
 
 # ---- the workflow: cosmetic config edits rerun nothing ------------------------------
@@ -310,3 +339,74 @@ def test_touch_accepts_a_code_change_without_rerunning(tiny_run, tmp_path):
     assert touched.returncode == 0, describe(touched)
     proc = run_snakemake(workdir, tiny_run.configfile, "-n", snakefile=snakefile)
     assert planned_jobs(proc) == {} and nothing_to_be_done(proc), describe(proc)
+
+
+# ---- what is stale, and why: pags.stale ---------------------------------------------
+
+
+@pytest.mark.slow
+def test_stale_names_the_changed_values_and_code_files(tiny_run, tmp_path):
+    """After an lr edit and an edit of objectives.py, ``python -m pags.stale`` names
+    exactly those: the value with its old and new value, the module by name; the models'
+    metrics and figures are counted as following from them."""
+    config = updated_config(tiny_run.config, ["distractor", "training", "lr"], 0.05)
+    configfile = write_config(tmp_path / "lr.yaml", config)
+    edit = {"workflow/pags/objectives.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")}  # fmt: skip
+    snakefile = edited_copy(tmp_path / "workflow_copy", edit)
+    command = [
+        sys.executable, "-m", "pags.stale", "-s", str(snakefile), "--directory", str(tiny_run.workdir),
+        "--configfile", str(configfile), "--replace-workflow-config", "--cores", "1",
+    ]  # fmt: skip
+    proc = run_command(command, tiny_run.workdir, DRY_RUN_TIMEOUT)
+    assert proc.returncode == 0, describe(proc)
+    text = proc.stdout
+    assert re.search(r"^train_model: \d+ job\(s\) stale", text, flags=re.M), describe(proc)
+    changes = set(re.findall(r"^    (.+)$", text, flags=re.M))
+    assert changes == {"training.lr: 0.1 -> 0.05", "code of pags.objectives changed"}, describe(proc)
+    assert "Also planned" in text and "fig_noise_robustness 1" in text, describe(proc)
+
+
+@pytest.mark.slow
+def test_stale_says_nothing_is_stale_after_a_finished_run(tiny_run):
+    command = [
+        sys.executable, "-m", "pags.stale", "-s", str(REPO / "Snakefile"), "--directory", str(tiny_run.workdir),
+        "--configfile", str(tiny_run.configfile), "--replace-workflow-config", "--cores", "1",
+    ]  # fmt: skip
+    proc = run_command(command, tiny_run.workdir, DRY_RUN_TIMEOUT)
+    assert proc.returncode == 0 and proc.stdout.strip() == "Nothing is stale.", describe(proc)
+
+
+def test_stale_pairs_recorded_and_current_params():
+    """Params are recorded unnamed: a code string pairs with a code string, a mapping with
+    the mapping sharing most keys, and the change is given key by key."""
+    before = [
+        "code 0123456789abcdef (train_model.py aaaaaaaa, pags.objectives bbbbbbbb, pags.train cccccccc)",
+        {"training": {"lr": 0.1, "milestones": [6, 8]}, "seed": 0},
+        10,
+    ]
+    now = [
+        10,
+        {"training": {"lr": 0.1, "milestones": [6, 9]}, "seed": 0},
+        "code fedcba9876543210 (train_model.py aaaaaaaa, pags.objectives dddddddd, pags.train cccccccc)",
+    ]
+    assert stale.describe_change(before, now) == ["training.milestones: [6, 8] -> [6, 9]", "code of pags.objectives changed"]
+
+
+def test_stale_reads_the_members_of_group_jobs():
+    """Under the SLURM profile a dry run indents a group's members under it."""
+    text = textwrap.dedent("""\
+        Group job train_digits (jobs in lexicogr. order):
+
+            rule train_model:
+                output: results/d/models/standard/0/seed=0/model.pt, results/d/models/standard/0/seed=0/train.json
+                reason: Params have changed since last execution: Union of exclusive params before and now across all output: before: {'training': {'lr': 0.1}},'code 0123456789abcdef (train_model.py aaaaaaaa)' now: {'training': {'lr': 0.2}},'code 0123456789abcdef (train_model.py aaaaaaaa)'; Software environment definition has changed since last execution
+                wildcards: dataset=d
+
+        localrule all:
+            input: results/figures/a.pdf
+            reason: Input files updated by another job: results/figures/a.pdf
+        """)  # fmt: skip
+    assert stale.report(stale.planned_jobs(text)).splitlines() == [
+        "train_model: 1 job(s) stale (results/d/models/standard/0/seed=0/model.pt)",
+        "    training.lr: 0.1 -> 0.2",
+    ]

@@ -10,7 +10,9 @@ allocations of up to sixteen:
    started before the other ended); both metric jobs are one SLURM job too.
 2. Requeued (preemption): ``--forcerun train_model``, and once both trainings have a
    checkpoint the group's job is requeued (``scontrol requeue``; the profile submits with
-   ``--requeue``). SLURM runs it again under the same job id.
+   ``--requeue``). SLURM runs it again under the same job id, once every process of its
+   first run has ended (the test checks that none holds a model's lock, ``pags.joblock``,
+   before it lets the job start).
 3. Cancelled (a timeout or a lost node look the same to Snakemake): the same, with
    ``scancel``; the job fails and Snakemake submits the group again (the profile's
    ``retries``).
@@ -33,6 +35,7 @@ import pandas as pd
 import pytest
 import torch
 
+from pags.joblock import exclusive
 from slurm_cluster import profile_command, run, running_cluster, slurm_jobs, started
 from test_resume_workflow import EPOCHS, one_model_config, state
 from workflow_helpers import describe, run_snakemake, write_config
@@ -122,13 +125,17 @@ def test_metrics_of_a_data_set_share_one_allocation(undisturbed):
     assert job["JobState"] == "COMPLETED" and job.get("TresPerNode") == "gres:gpu:1", job
 
 
-def release(cluster, job_id, timeout=60):
+def release(cluster, job_id, locks, timeout=60):
     """SLURM holds a requeued job for about two minutes (its BeginTime): once the killed
-    job is pending again, set its start time to now."""
+    job is pending again, and so none of its first run's processes is left (no training
+    holds its model's lock), set its start time to now."""
     deadline = time.monotonic() + timeout
     while (state_ := jobs_of(cluster, "train_model")[job_id]["JobState"]) != "PENDING":
         assert time.monotonic() < deadline, f"job {job_id} still {state_} after the requeue"
         time.sleep(0.2)
+    for lock in locks:
+        with exclusive(lock, "the model"):  # JobLocked: a training of the killed run still writes
+            pass
     update = cluster.client("scontrol", "update", f"JobId={job_id}", "StartTime=now")
     assert update.returncode == 0, update.stderr
 
@@ -149,7 +156,7 @@ def test_killed_group_resumes_every_member_from_its_checkpoint(cluster, undistur
         (job_id,) = set(jobs_of(cluster, "train_model")) - earlier
         if kill == "requeue":
             assert cluster.client("scontrol", "requeue", job_id).returncode == 0
-            release(cluster, job_id)
+            release(cluster, job_id, [c.with_name("checkpoint.lock") for c in checkpoints])
         else:
             assert cluster.client("scancel", job_id).returncode == 0
         assert not any((workdir / d / "model.pt").exists() for d in MODEL_DIRS), "killed too late"

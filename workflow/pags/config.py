@@ -17,14 +17,14 @@ import yaml
 
 from .compatibility import check_classifier, check_edm_config, check_forward
 from .datasets import cifar10, imagenet, imagenet64, mnist
-from .datasets.registry import BASE_SHAPES
+from .datasets.registry import BASE_SHAPES, BASE_TEST_SIZES
 from .errors import ConfigError, DataError
 from .gallery import check_galleries
 from .grid import expand_grid, format_strength
 from .manifold.autoencoder import Autoencoder
 from .models import ARCHITECTURES, build_model
 from .pretrained import check_family_config
-from .provenance import canonical, coerce_numbers
+from .provenance import canonical, schema_values
 from .score.denoiser import check_denoiser_shape
 
 
@@ -48,7 +48,7 @@ def validated_config(config: dict[str, Any], schema: str | os.PathLike) -> dict[
         if not isinstance(cause, jsonschema.ValidationError):
             raise
         raise ConfigError(describe_validation_error(cause)) from None
-    checked = canonical(coerce_numbers(config, yaml.safe_load(Path(schema).read_text())))
+    checked = canonical(schema_values(config, yaml.safe_load(Path(schema).read_text())))
     check_config(checked)
     return checked
 
@@ -79,11 +79,20 @@ def describe_validation_error(error) -> str:
     elif hint:
         message += f" Expected: {' '.join(hint.split())}"
     if best.validator == "type" and isinstance(best.instance, str) and _is_number(best.instance):
-        message += (
-            f" YAML reads {best.instance} as a string (its floats need a dot: 1.0e-3, not 1e-3). "
+        message += f" {_number_as_string_hint(best.instance)}"
+    return message
+
+
+def _number_as_string_hint(text: str) -> str:
+    """Why YAML gave a string where a number was meant: an exponent without a dot (YAML's
+    floats need one) or, for anything else that reads as a number, quotes around it."""
+    mantissa, exponent, _ = text.lower().partition("e")
+    if exponent and "." not in mantissa:
+        return (
+            f"YAML reads {text} as a string (its floats need a dot: 1.0e-3, not 1e-3). "
             "Fix: write it with a dot before the exponent."
         )
-    return message
+    return f"The number is quoted, so YAML reads '{text}' as a string. Fix: remove the quotes: {text}."
 
 
 def _is_number(text: str) -> bool:
@@ -219,7 +228,7 @@ def check_posterior_estimates(name: str, dataset: str, score: dict[str, Any], co
 
 def check_subset(name: str, dataset: str, exp: dict[str, Any], config: dict[str, Any]) -> None:
     """The experiment's ``subset`` (if any): a real data set's, each size a multiple of the
-    classes, and the test subset holds every test image the metrics and galleries use."""
+    classes."""
     subset = exp.get("subset")
     if subset is None:
         return
@@ -236,21 +245,48 @@ def check_subset(name: str, dataset: str, exp: dict[str, Any], config: dict[str,
                 f"config key '{name}.subset.{split}': {n} images do not divide among the {classes} classes of "
                 f"{dataset}. Fix: use a multiple of {classes}."
             )
-    n_test = subset["test"]
-    if n_test is None:
-        return
-    used = {"noise_robustness.n_images": exp["noise_robustness"]["n_images"]} if name == "distractor" else {
-        "score.n_images": exp["score"]["n_images"], "manifold_robustness.n_images": exp["manifold_robustness"]["n_images"],
-    }  # fmt: skip
-    used.update(
-        {f"figures.galleries.{g}.images": max(spec["images"]) + 1 for g, spec in config["figures"]["galleries"].items() if spec["dataset"] == dataset}
-    )
-    for key, n in used.items():
-        if n > n_test:
+
+
+def used_test_images(name: str, dataset: str, exp: dict[str, Any], config: dict[str, Any]) -> dict[str, int]:
+    """Config key -> how many of ``dataset``'s test images it uses (the first n, or up to the
+    largest index + 1), for the experiment ``name`` (a config section path)."""
+    figures = config["figures"]
+    if name == "distractor":
+        used = {"distractor.noise_robustness.n_images": exp["noise_robustness"]["n_images"]}
+    else:
+        used = {f"{name}.score.n_images": exp["score"]["n_images"]}
+        if "manifold_robustness" in exp:
+            used[f"{name}.manifold_robustness.n_images"] = exp["manifold_robustness"]["n_images"]
+        if "top1" in exp:
+            used[f"{name}.top1.n_images"] = exp["top1"]["n_images"]
+        if name.startswith("sweep."):
+            used["figures.gallery.n_images"] = figures["gallery"]["n_images"]
+            used["figures.tangent_noise_examples"] = figures["tangent_noise_examples"]
+    for gallery, spec in figures["galleries"].items():
+        if spec["dataset"] == dataset:
+            used[f"figures.galleries.{gallery}.images"] = max(spec["images"]) + 1
+    return used
+
+
+def check_test_images(name: str, dataset: str, exp: dict[str, Any], config: dict[str, Any]) -> None:
+    """Every count of test images and every test index the config uses lies within the
+    test split the experiment ``name`` has: its ``subset``, or the whole split."""
+    subset = (exp.get("subset") or {}).get("test")
+    n_test = subset if subset is not None else test_size(config, dataset)
+    for key, n in used_test_images(name, dataset, exp, config).items():
+        if n <= n_test:
+            continue
+        what = "index" if key.endswith(".images") else "count"
+        uses = f"image index {n - 1}" if what == "index" else f"{n} images"
+        if subset is not None:
             raise ConfigError(
                 f"config key '{name}.subset.test': {n_test} test images, but {key} uses {n}. "
                 f"Fix: raise {name}.subset.test to at least {n} or lower {key}."
             )
+        raise ConfigError(
+            f"config key '{key}': {uses}, but the test split of {dataset} has {n_test} images "
+            f"(indices 0 to {n_test - 1}). Fix: {'pick indices below' if what == 'index' else 'use at most'} {n_test}."
+        )
 
 
 def check_pretrained(dataset: str, section: dict[str, Any], config: dict[str, Any]) -> None:
@@ -289,6 +325,15 @@ def check_synthetic(spec: dict[str, Any]) -> None:
             f"config key 'synthetic.k_signal': k_signal + k_distractor exceeds the {c * h * w} pixel dimensions. "
             "Fix: lower them or enlarge image_shape."
         )
+
+
+def test_size(config: dict[str, Any], dataset: str) -> int:
+    """Images in the whole test split of a data set the config trains or evaluates on."""
+    if dataset == "imagenet":
+        return imagenet.NUM_VAL_IMAGES
+    if dataset == "synthetic":
+        return config["synthetic"]["n_test"]
+    return BASE_TEST_SIZES[dataset.removesuffix("_distractor")]
 
 
 def data_shape(config: dict[str, Any], dataset: str) -> tuple[tuple[int, int, int], int]:
@@ -394,15 +439,18 @@ def check_config(config: dict[str, Any]) -> None:
     """Raise ``ConfigError`` for the first problem the schema cannot catch."""
     check_experiment("distractor", config["distractor"])
     check_subset("distractor", f"{config['distractor']['dataset']}_distractor", config["distractor"], config)
+    check_test_images("distractor", f"{config['distractor']['dataset']}_distractor", config["distractor"], config)
     check_logspace("distractor.noise_robustness.stds", config["distractor"]["noise_robustness"]["stds"])
     for dataset, exp in config["sweep"].items():
         check_sweep(f"sweep.{dataset}", exp)
         check_alignment(dataset, exp, config)
         check_subset(f"sweep.{dataset}", dataset, exp, config)
+        check_test_images(f"sweep.{dataset}", dataset, exp, config)
     check_gallery(config)
     if "synthetic" in config["sweep"]:
         check_synthetic(config["synthetic"])
     check_networks(config)
     for dataset, section in config["pretrained"].items():
         check_pretrained(dataset, section, config)
+        check_test_images(f"pretrained.{dataset}", dataset, section, config)
     check_data(config, [config["distractor"]["dataset"], *config["sweep"]])

@@ -31,3 +31,15 @@ class CodeChanged(PagsError):
 
 class DownloadError(PagsError):
     """A download failed or ended short; nothing of it is kept."""
+
+
+class DeviceError(PagsError):
+    """A job asked for a GPU that is absent or that this torch cannot use."""
+
+
+class NoSpaceLeft(PagsError):
+    """A result could not be written: its file system is full or the quota is used up."""
+
+
+class JobLocked(PagsError):
+    """Another process holds the lock of the files this job would write (``pags.joblock``)."""

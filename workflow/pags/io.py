@@ -5,12 +5,14 @@ place, so a killed job never leaves a half-written file under a result's name. T
 temporary file is deleted whenever the write does not finish: on an error, and on a stop
 signal, which jobs turn into an exception (``pags.runtime.Terminated``). Only a process
 killed outright (SIGKILL, a node failure) leaves it behind; the next write of the same
-target deletes it.
+target deletes it. A write that fails for want of space raises ``NoSpaceLeft`` naming
+the file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -20,7 +22,7 @@ from typing import Any, Iterator
 
 import torch
 
-from .errors import DataError
+from .errors import DataError, NoSpaceLeft
 from .runtime import log
 
 
@@ -57,8 +59,39 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp.unlink(missing_ok=True)
 
 
+# errno of a full file system and of an exhausted quota
+FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+@contextlib.contextmanager
+def no_space_reported(path: str | os.PathLike) -> Iterator[None]:
+    """Turn a write's failure for want of space into ``NoSpaceLeft`` naming ``path``: an
+    ``OSError`` with ENOSPC or EDQUOT, or torch.save's ``RuntimeError`` "unexpected pos
+    ..." (its zip writer's only report of a short write)."""
+    try:
+        yield
+    except OSError as e:
+        if e.errno not in FULL:
+            raise
+        raise NoSpaceLeft(_no_space_message(path, e)) from e
+    except RuntimeError as e:
+        if "unexpected pos" not in str(e):
+            raise
+        raise NoSpaceLeft(_no_space_message(path, e)) from e
+
+
+def _no_space_message(path: str | os.PathLike, error: Exception) -> str:
+    folder = Path(path).resolve().parent
+    detail = " ".join(str(error).split())
+    return (
+        f"cannot write '{path}': no space left on the device or quota exceeded ({type(error).__name__}: {detail}). "
+        f"Nothing was left under its name. Fix: free space where it is written (df -h {folder}; quota), "
+        "or run the workflow in a directory on a larger file system, then rerun."
+    )
+
+
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
+    with no_space_reported(path), atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
@@ -76,10 +109,10 @@ def load_torch(path: str | os.PathLike, what: str = "file") -> Any:
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
+    with no_space_reported(path), atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True) + "\n")
 
 
 def save_csv(frame, path: str | os.PathLike) -> None:
-    with atomic_path(path) as tmp:
+    with no_space_reported(path), atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)

@@ -11,8 +11,9 @@ reruns exactly the jobs that run that code.
 
 ``canonical(value)`` puts a params value in a form that depends only on its values: mapping
 keys sorted, tuples as lists, so that reordering keys in the config reruns nothing.
-``coerce_numbers(config, schema)`` turns integers in number-typed keys into floats, so that
-``lr: 1`` and ``lr: 1.0`` are the same value.
+``schema_values(config, schema)`` turns integers in number-typed keys into floats, so that
+``lr: 1`` and ``lr: 1.0`` are the same value, and sorts the lists the schema marks as sets
+(``x-unordered: true``), so that milestones ``[8, 6]`` and ``[6, 8]`` are too.
 
 A job checks, as it starts, that the code it runs still has the digest its run was planned
 with (``check_job_code``): code edited while a run goes on stops the jobs that would run
@@ -25,6 +26,7 @@ import ast
 import functools
 import hashlib
 import importlib
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -136,19 +138,33 @@ def file_digest(path: str | Path) -> str:
 
 
 def code_version(script: str | Path, package_dir: Path = PACKAGE_DIR, extra: Iterable[str] = ()) -> str:
-    """``"code <16 hex digits>"``: the digest of ``script`` and of the ``pags`` modules it
-    runs (``code_modules``, with ``extra``) but the reporting ones, each normalised
-    (``normalised_source``); followed by `` with <extra modules>`` when ``extra`` names
-    any, so that the job can check it (``check_job_code``).
+    """``"code <16 hex digits> (<script> <8 hex>, pags.a <8 hex>, ...)"``: the digest of
+    ``script`` and of the ``pags`` modules it runs (``code_modules``, with ``extra``) but
+    the reporting ones, each normalised (``normalised_source``), then each file's own
+    digest, so that what changed can be named (``pags.stale``).
 
     Raises ``FileNotFoundError`` if ``script`` does not exist and ``SyntaxError`` if it or
     a module does not parse."""
-    extra = sorted(set(extra))
-    digest = hashlib.sha256(file_digest(script).encode())
-    for name, path in code_modules(script, package_dir, extra).items():
-        if name not in REPORTING_MODULES:
-            digest.update(f"{name}:{file_digest(path)}".encode())
-    return f"code {digest.hexdigest()[:16]}" + (f" with {' '.join(extra)}" if extra else "")
+    script_digest = file_digest(script)
+    modules = {
+        name: file_digest(path)
+        for name, path in code_modules(script, package_dir, extra).items()
+        if name not in REPORTING_MODULES
+    }
+    digest = hashlib.sha256(script_digest.encode())
+    for name, file in modules.items():
+        digest.update(f"{name}:{file}".encode())
+    files = ", ".join(f"{name} {file[:8]}" for name, file in {Path(script).name: script_digest, **modules}.items())
+    return f"code {digest.hexdigest()[:16]} ({files})"
+
+
+def code_parts(version: str) -> dict[str, str]:
+    """The files of a ``code_version`` string and their digests: name -> 8 hex digits
+    (empty for the older form without them)."""
+    match = re.fullmatch(r"code [0-9a-f]{16} \((.*)\)", version)
+    if match is None:
+        return {}
+    return dict(part.rsplit(" ", 1) for part in match.group(1).split(", "))
 
 
 def check_job_code(script: str | Path, planned: str, package_dir: Path = PACKAGE_DIR) -> None:
@@ -158,7 +174,7 @@ def check_job_code(script: str | Path, planned: str, package_dir: Path = PACKAGE
     Imports those modules first, those the script would import later included, so that
     the code the job runs is the code that was digested. A module whose own dependencies
     are not installed is left to fail where the job uses it."""
-    extra = planned.partition(" with ")[2].split()
+    extra = [name for name in code_parts(planned) if name.startswith(PACKAGE)]
     for name in code_modules(script, package_dir, extra):
         try:
             importlib.import_module(name)
@@ -166,10 +182,12 @@ def check_job_code(script: str | Path, planned: str, package_dir: Path = PACKAGE
             continue
     found = code_version(script, package_dir, extra)
     if found != planned:
+        now, then = code_parts(found), code_parts(planned)
+        changed = sorted(name for name in now.keys() | then.keys() if now.get(name) != then.get(name))
         raise CodeChanged(
-            f"the code changed since the run was planned: {Path(script).name} and the pags modules it runs are "
-            f"'{found}' now, the run was planned with '{planned}'. Fix: rerun snakemake, which plans the jobs "
-            "of the changed code again (or undo the edit)."
+            f"the code changed since the run was planned: {', '.join(changed) or Path(script).name} "
+            f"('{found}' now, '{planned}' planned). Fix: rerun snakemake, which plans the jobs of the changed "
+            "code again (or undo the edit)."
         )
 
 
@@ -183,9 +201,10 @@ def canonical(value: Any) -> Any:
     return value
 
 
-def coerce_numbers(instance: Any, schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Any:
+def schema_values(instance: Any, schema: Mapping[str, Any], root: Mapping[str, Any] | None = None) -> Any:
     """``instance`` with each integer in a key the JSON schema types as ``number`` (and not
-    ``integer``) turned into a float, so that ``1`` and ``1.0`` there are one value.
+    ``integer``) turned into a float, so that ``1`` and ``1.0`` there are one value, and
+    each list of a key the schema marks ``x-unordered: true`` (a set of values) sorted.
 
     Follows local ``$ref``s, ``properties``, ``additionalProperties``, ``items`` and, for
     ``oneOf``/``anyOf``, the branches whose type admits the instance. Returns a new object."""
@@ -201,20 +220,23 @@ def coerce_numbers(instance: Any, schema: Mapping[str, Any], root: Mapping[str, 
     for combinator in ("oneOf", "anyOf"):
         for branch in schema.get(combinator, []):
             if _admits(branch, instance, root):
-                instance = coerce_numbers(instance, branch, root)
+                instance = schema_values(instance, branch, root)
     if isinstance(instance, dict):
         properties = schema.get("properties", {})
         extra = schema.get("additionalProperties")
         return {
-            k: coerce_numbers(v, properties[k], root)
+            k: schema_values(v, properties[k], root)
             if k in properties
-            else coerce_numbers(v, extra, root)
+            else schema_values(v, extra, root)
             if isinstance(extra, Mapping)
             else v
             for k, v in instance.items()
         }
-    if isinstance(instance, list) and isinstance(schema.get("items"), Mapping):
-        return [coerce_numbers(v, schema["items"], root) for v in instance]
+    if isinstance(instance, list):
+        if isinstance(schema.get("items"), Mapping):
+            instance = [schema_values(v, schema["items"], root) for v in instance]
+        if schema.get("x-unordered"):
+            instance = sorted(instance)
     return instance
 
 

@@ -12,23 +12,106 @@ import platform
 import signal
 import sys
 import threading
+import warnings
 from importlib import metadata
 from pathlib import Path
+from typing import Any, Mapping
 
 import torch
 
 from . import __version__
-from .errors import PagsError
+from .errors import DeviceError, PagsError
 from .provenance import check_job_code
 
 log = logging.getLogger("pags")
 
 
-def pick_device() -> torch.device:
-    """CUDA when present; ``PAGS_DEVICE`` overrides (device is not a hyperparameter,
-    so it is not in the config and changing it reruns nothing)."""
-    name = os.environ.get("PAGS_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+def gpu_requested(resources: Mapping[str, Any] | None) -> bool:
+    """Whether a job's Snakemake resources ask for a GPU: ``gpu`` above 0 or a ``gres``
+    naming one (``"gpu:1"``, ``"gpu:a100:1"``), as the SLURM profile's GPU rules do."""
+    resources = dict(resources.items()) if resources is not None else {}
+    gpu, gres = resources.get("gpu") or 0, str(resources.get("gres") or "")
+    return (isinstance(gpu, (int, float)) and gpu > 0) or any(g.strip().startswith("gpu") for g in gres.split(","))
+
+
+# What to do when the pinned torch cannot use a node's GPU (README, "Reproducible environment").
+CUDA_FIX = (
+    "Fix: run it where torch can use a GPU, or install the torch build of your driver's CUDA version "
+    "(pip install torch==<pinned version> --index-url https://download.pytorch.org/whl/cu126, or another "
+    "build: README, 'Reproducible environment'), or set PAGS_DEVICE=cpu to run it on the CPU"
+)
+
+
+def cuda_problem(amp: bool = False) -> str | None:
+    """Why this process cannot compute on CUDA device 0 (with bfloat16 autocast if ``amp``),
+    or None if it can: a CPU-only torch build, no device visible (with the driver's own
+    complaint, e.g. "driver too old", where torch reported one), a compute capability the
+    build has no kernels for, or no bfloat16."""
+    if not torch.version.cuda:
+        return f"this torch ({torch.__version__}) is a CPU-only build"
+    with warnings.catch_warnings(record=True) as caught:  # torch warns why CUDA failed to initialise
+        warnings.simplefilter("always")
+        available = torch.cuda.is_available()
+    if not available:
+        why = "; ".join(str(w.message).strip() for w in caught)
+        visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+        return (
+            f"torch {torch.__version__} (CUDA {torch.version.cuda}) sees no usable GPU"
+            + (f": {why}" if why else "")
+            + (f" (CUDA_VISIBLE_DEVICES={visible!r})" if visible is not None else "")
+        )
+    major, minor = torch.cuda.get_device_capability(0)
+    arches = torch.cuda.get_arch_list()
+    if arches and not _runs_on(arches, major, minor):
+        return (
+            f"GPU {torch.cuda.get_device_name(0)} has compute capability {major}.{minor}, but this torch "
+            f"(CUDA {torch.version.cuda}) has kernels for {', '.join(arches)} only"
+        )
+    if amp and not torch.cuda.is_bf16_supported():
+        return (
+            f"GPU {torch.cuda.get_device_name(0)} (compute capability {major}.{minor}) has no bfloat16, "
+            "which training.amp asks for. Fix: set training.amp: false for this experiment"
+        )
+    return None
+
+
+def _runs_on(arches: list[str], major: int, minor: int) -> bool:
+    """Whether kernels for ``arches`` (``sm_80``; ``compute_80`` for PTX) run on a device of
+    compute capability major.minor: a cubin of the same major version and a lower or equal
+    minor one, or PTX of a lower or equal capability (compiled when loaded)."""
+    for arch in arches:
+        kind, _, number = arch.partition("_")
+        if not number.isdigit():
+            continue
+        a_major, a_minor = divmod(int(number), 10)
+        if kind == "sm" and a_major == major and a_minor <= minor:
+            return True
+        if kind == "compute" and (a_major, a_minor) <= (major, minor):
+            return True
+    return False
+
+
+def pick_device(resources: Mapping[str, Any] | None = None, amp: bool = False) -> torch.device:
+    """The device a job computes on. ``PAGS_DEVICE`` overrides (device is not a
+    hyperparameter, so it is not in the config and changing it reruns nothing).
+
+    A job whose ``resources`` ask for a GPU (``gpu_requested``) gets CUDA, or stops at once
+    with ``DeviceError`` saying what it found (no GPU, a driver torch cannot use, a compute
+    capability without kernels in this build, no bfloat16 with ``amp``) and the fix, rather
+    than run on the CPU until its time limit. A job that asked for none takes CUDA where
+    present, else the CPU."""
+    name = os.environ.get("PAGS_DEVICE")
+    asked = gpu_requested(resources)
+    if name is None and not asked:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name or "cuda")
+    if device.type == "cuda":
+        problem = cuda_problem(amp)
+        if problem is not None:
+            asked_by = "this job asked for a GPU (its resources)" if asked else "PAGS_DEVICE asks for CUDA"
+            fix = "" if "Fix:" in problem else f". {CUDA_FIX}"
+            raise DeviceError(f"{asked_by}, but {problem}{fix}.")
+    return device
 
 
 # glibc's mallopt parameters (malloc.h)

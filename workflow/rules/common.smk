@@ -30,6 +30,7 @@ from pags.labels import OBJECTIVE_NAMES
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
 from pags.pretrained import as_experiment, get_family
 from pags.provenance import code_version
+from pags.runtime import gpu_requested
 from pags.score import POSTERIOR_ESTIMATES
 from pags.score.edm import check_edm_source
 from pags.slurm_groups import run_group_members_at_once
@@ -157,7 +158,9 @@ def data_subset(exp, split):
 
 def train_hparams(wildcards):
     """Everything that determines a trained model, and nothing else: with a ``subset``
-    of the data, also that (its images are the model's training data)."""
+    of the data, also that (its images are the model's training data). Not
+    ``training.amp``: like the device, it is how the arithmetic is done (``train_amp``).
+    """
     exp = experiment(wildcards.dataset)
     options = dict(exp["objectives"][wildcards.objective])
     options.pop("grid")
@@ -169,9 +172,17 @@ def train_hparams(wildcards):
         "objective": wildcards.objective,
         "strength": parse_strength(wildcards.strength),
         "objective_options": options,
-        "training": exp["training"],
+        "training": {k: v for k, v in exp["training"].items() if k != "amp"},
         "seed": int(wildcards.seed),
     }
+
+
+def train_amp(wildcards, resources):
+    """Whether a training job computes in bfloat16 autocast: ``training.amp`` where the job
+    asks for a GPU (it has no effect on the CPU). A param derived from resources, which
+    Snakemake leaves out of its params trigger: switching amp, like the device, retrains
+    nothing (``--forcerun train_model`` does)."""
+    return experiment(wildcards.dataset)["training"]["amp"] and gpu_requested(resources)
 
 
 def manifold_params(wildcards):
@@ -237,6 +248,15 @@ def figure_names():
     if "imagenet64" in config["sweep"] or "imagenet" in config["pretrained"]:
         names += ["fig_imagenet"]
     return names
+
+
+def unknown_target(wildcards):
+    """Raise the error of an unknown target, listing the figures the config makes."""
+    raise WorkflowError(
+        f"'{wildcards.target}' is not a target of this workflow. Figure targets of this config: "
+        f"{', '.join(figure_names())}, and fig_gallery (every gallery); or name a file under "
+        f"{RESULTS}/ that a rule makes. `snakemake --list-target-rules` lists every rule."
+    )
 
 
 def all_targets():

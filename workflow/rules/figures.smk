@@ -220,3 +220,16 @@ rule fig_imagenet:
         },
     script:
         "../scripts/fig_imagenet.py"
+
+
+# A bare name that is no rule ("fig_noise_robustnes") would get Snakemake's "No rule to
+# produce"; this rule matches only such names (no folder, no extension: no output of the
+# workflow looks like that), and its input function stops the run while it is planned,
+# listing the figure targets.
+rule unknown_target:
+    input:
+        unknown_target,
+    output:
+        "{target}",
+    wildcard_constraints:
+        target=r"[A-Za-z][\w-]*",

@@ -32,6 +32,9 @@ rule train_denoiser:
         record=f"{RESULTS}/{{dataset}}/denoiser/train.json",
     log:
         f"{LOGS}/{{dataset}}/denoiser.log",
+    # The longest job of a run that trains a denoiser: started first among the ready ones,
+    # it is not left running alone at the end.
+    priority: 2
     conda:
         "../../envs/pags.yaml"
     threads: 1

@@ -12,12 +12,16 @@ rule train_model:
         f"{LOGS}/{{dataset}}/train/{{objective}}/{{strength}}/seed={{seed}}.log",
     wildcard_constraints:
         dataset=one_of(trained_datasets()),
+    # Before shorter jobs that are ready too: the distractor's models train longest
+    # (twice the pixels, PGD); the denoiser's job comes first (score.smk).
+    priority: lambda w: 1 if w.dataset == distractor_dataset() else 0
     conda:
         "../../envs/pags.yaml"
     threads: 1
     params:
         code=script_code("train_model.py"),
         hparams=train_hparams,
+        amp=train_amp,
         num_classes=lambda w: data_shape(config, w.dataset)[1],
     script:
         "../scripts/train_model.py"

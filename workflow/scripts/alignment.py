@@ -18,7 +18,7 @@ from pags.runtime import job_log, pick_device
 
 with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
-    device = pick_device()
+    device = pick_device(snakemake.resources)
     p = snakemake.params.settings
     scores = {b: load_torch(f, what="score")["score"] for b, f in zip(p["backends"], snakemake.input.scores)}
     n = len(next(iter(scores.values())))

@@ -18,7 +18,7 @@ from pags.evaluate import accuracy
 
 with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
-    device = pick_device()
+    device = pick_device(snakemake.resources)
     settings = snakemake.params.settings
     test = load_split(snakemake.input.test)
     n = settings["n_images"]

@@ -17,7 +17,7 @@ from pags.stats import nan_metrics
 
 with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
-    device = pick_device()
+    device = pick_device(snakemake.resources)
     params = snakemake.params
     with open(snakemake.input.record) as f:
         record = json.load(f)

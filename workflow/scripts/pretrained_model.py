@@ -11,7 +11,7 @@ from pags.runtime import job_log, pick_device
 
 with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
-    device = pick_device()
+    device = pick_device(snakemake.resources)
     p = snakemake.params.settings
     family = get_family(p["family"], f"pretrained.{snakemake.wildcards.dataset}.family")
     model = family.load(snakemake.input.weights, p["sha256"], f"weights.{p['weights']}").to(device)

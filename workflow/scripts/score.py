@@ -17,7 +17,7 @@ from pags.score.edm import edm_score, load_edm
 
 with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
-    device = pick_device()
+    device = pick_device(snakemake.resources)
     w, settings = snakemake.wildcards, snakemake.params.settings
     section = "pretrained" if w.dataset in snakemake.config["pretrained"] else "sweep"
     sigma, conditional = parse_strength(w.sigma), w.conditioning == "cond"

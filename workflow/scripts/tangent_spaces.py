@@ -10,7 +10,7 @@ from pags.runtime import job_log, pick_device
 
 with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
-    device = pick_device()
+    device = pick_device(snakemake.resources)
     autoencoder = load_autoencoder(snakemake.input.model).to(device)
     x = load_split(snakemake.input.test).floats()[: snakemake.params.n_images]
     basis, singular_values = tangent_spaces(autoencoder.encode, autoencoder.decode, x.to(device), progress=True)

@@ -12,7 +12,7 @@ from pags.runtime import job_log, keep_freed_memory, pick_device
 with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
     keep_freed_memory()  # no fresh pages for each step's activations (pags.runtime)
-    device = pick_device()
+    device = pick_device(snakemake.resources)
     settings = dict(snakemake.params.settings)
     generator = torch.Generator(device=device).manual_seed(settings.pop("seed"))
     checkpoint = Checkpoint.of_job(snakemake)

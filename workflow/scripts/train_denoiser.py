@@ -13,7 +13,7 @@ from pags.score.denoiser import denoising_error, save_denoiser, train_denoiser
 
 with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
-    device = pick_device()
+    device = pick_device(snakemake.resources)
     settings = dict(snakemake.params.settings)
     generator = torch.Generator(device=device).manual_seed(settings.pop("seed"))
     train, test = load_split(snakemake.input.train, mmap=True), load_split(snakemake.input.test, mmap=True)

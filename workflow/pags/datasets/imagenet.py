@@ -48,6 +48,7 @@ from .store import ImageSplit, empty_images
 RESIZE = 256
 CROP = 224
 NUM_CLASSES = 1000
+NUM_VAL_IMAGES = 50_000  # ILSVRC-2012 validation set
 DEVKIT = "ILSVRC2012_devkit_t12.tar.gz"
 VAL_TAR = "ILSVRC2012_img_val.tar"
 EXTENSIONS = (".jpeg", ".jpg", ".png")

@@ -45,6 +45,11 @@ BASE_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
     "imagenet64": ((3, 64, 64), 1000),
 }
 
+# Images in each base data set's test split (ImageNet-64's: the 50,000 validation images;
+# digits': the loader's fixed sixth of scikit-learn's 1,797), so that counts and indices of
+# test images in the config are checked before any job.
+BASE_TEST_SIZES: dict[str, int] = {"mnist": 10_000, "digits": 300, "cifar10": 10_000, "imagenet64": 50_000}
+
 # loaders that take ``scratch_dir``: their large splits are assembled in a scratch file there
 LARGE_DATASETS = frozenset({"imagenet64"})
 

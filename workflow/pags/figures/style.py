@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..io import atomic_path  # noqa: E402
+from ..io import atomic_path, no_space_reported  # noqa: E402
 
 RC = {
     "font.size": 9,
@@ -75,6 +75,6 @@ def color_for(objective: str) -> str:
 
 def save_figure(fig, pdf: str | os.PathLike, png: str | os.PathLike) -> None:
     for path, fmt in ((pdf, "pdf"), (png, "png")):
-        with atomic_path(path) as tmp:
+        with no_space_reported(path), atomic_path(path) as tmp:
             fig.savefig(tmp, format=fmt)
     plt.close(fig)
