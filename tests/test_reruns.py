@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from pags.provenance import canonical, code_modules, code_version, coerce_numbers, normalised_source
+from pags.schema import config_schema
 from workflow_helpers import (
     REPO,
     copy_workflow,
@@ -140,7 +141,7 @@ def test_every_rule_that_runs_a_script_has_its_code_param():
 
 # ---- canonical values -------------------------------------------------------------
 
-SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+SCHEMA = config_schema()
 
 
 def test_canonical_sorts_keys_recursively_and_keeps_list_order():
@@ -232,8 +233,8 @@ def edited_copy(destination: Path, edits: dict[str, tuple[str, str]]) -> Path:
     return snakefile
 
 
-_DOWNSTREAM_OF_TRAINING = {
-    "noise_robustness": 2,
+_DOWNSTREAM_OF_ONE_MODEL = {
+    "noise_robustness": 1,
     "noise_robustness_table": 1,
     "fig_noise_robustness": 1,
     "fig_distractor": 1,
@@ -242,11 +243,11 @@ _DOWNSTREAM_OF_TRAINING = {
 
 CODE_EDITS = [
     pytest.param(
-        {"workflow/pags/objectives.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")},
+        {"workflow/pags/objectives/standard.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")},
         (),
-        {"train_model": 2, **_DOWNSTREAM_OF_TRAINING},
+        {"train_model": 1, **_DOWNSTREAM_OF_ONE_MODEL},
         {"train_model"},
-        id="objective-code-retrains-the-models",
+        id="objective-code-retrains-that-objectives-models-only",
     ),
     pytest.param(
         {"workflow/pags/figures/noise_robustness.py": ("alpha=0.2", "alpha=0.3")},
@@ -264,7 +265,7 @@ CODE_EDITS = [
     ),
     pytest.param(
         {
-            "workflow/pags/objectives.py": ('    """Plain cross-entropy: the unrobust baseline."""\n', '    """The unrobust baseline,\n    plain cross-entropy."""\n\n    # why: the reference every robust objective is compared with\n'),
+            "workflow/pags/objectives/standard.py": ('    """Plain cross-entropy: the unrobust baseline."""\n', '    """The unrobust baseline,\n    plain cross-entropy."""\n\n    # why: the reference every robust objective is compared with\n'),
             "workflow/scripts/train_model.py": ("import torch\n", "import torch  # models are torch modules\n\n\n"),
             "workflow/pags/train.py": ("import torch\n", "import torch\n\n# a comment\n"),
             "workflow/pags/runtime.py": ('log = logging.getLogger("pags")', 'log = logging.getLogger("pags")\nlog.debug("reporting only")'),
@@ -275,7 +276,7 @@ CODE_EDITS = [
         id="comments-docstrings-formatting-and-reporting-rerun-nothing",
     ),
     pytest.param(
-        {"workflow/pags/objectives.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")},
+        {"workflow/pags/objectives/standard.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")},
         ("--rerun-triggers", "mtime", "input", "software-env"),
         {},
         set(),

@@ -23,6 +23,7 @@ from .gallery import check_galleries
 from .grid import expand_grid, format_strength
 from .manifold.autoencoder import Autoencoder
 from .models import ARCHITECTURES, build_model
+from .objectives import OBJECTIVES
 from .pretrained import check_family_config
 from .score.denoiser import check_denoiser_shape
 
@@ -149,7 +150,7 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any], s
     if set(exp["objectives"]) == {"standard"}:
         raise ConfigError(
             f"config key '{name}.objectives': nothing to sweep besides the standard model. "
-            "Fix: add a robust objective (gnorm, smooth, randsmooth or pgd) with a grid."
+            f"Fix: add a robust objective ({', '.join(o for o in OBJECTIVES if o != 'standard')}) with a grid."
         )
 
 

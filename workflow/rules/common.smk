@@ -6,7 +6,6 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 # Jobs import the package from this checkout, so the code that ran is the code in the repo.
 PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
@@ -22,7 +21,6 @@ if PACKAGE_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
     )
 
 import jsonschema
-import yaml
 
 from pags.config import (
     NOT_DOWNLOADABLE,
@@ -35,25 +33,25 @@ from pags.datasets import BASE_DATASETS
 from pags.datasets.registry import loader_module
 from pags.errors import ConfigError
 from pags.gallery import IMAGES_PATTERN, galleries, images_key, parse_images
-from pags.labels import OBJECTIVE_NAMES
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
 from pags.pretrained import as_experiment, get_family
-from pags.provenance import canonical, code_version, coerce_numbers
+from pags.objectives import objective_module
+from pags.provenance import canonical, code_modules, code_version, coerce_numbers
+from pags.schema import config_schema, validate_config
 from pags.score import POSTERIOR_ESTIMATES
 from pags.slurm_groups import run_group_members_at_once
 
 # The SLURM profile's groups (several models per GPU) run their members at once.
 run_group_members_at_once()
 
-SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 try:
-    validate(config, schema=str(SCHEMA))
+    validate_config(config)
     # Params hold values only (DESIGN.md section 9): the config's keys are sorted and the
     # integers of number-typed keys made floats, so key order and `1` vs `1.0` rerun nothing.
     canonical_config = canonical(
-        coerce_numbers(config, yaml.safe_load(SCHEMA.read_text()))
+        coerce_numbers(config, config_schema())
     )
     config.clear()
     config.update(canonical_config)
@@ -89,8 +87,23 @@ def script_code(name, *modules):
     """The ``code`` param of the jobs that run ``workflow/scripts/<name>``, a digest of
     the script and the package modules it imports, blind to comments, docstrings and
     formatting (``pags.provenance``), so that a change to what a job runs reruns it.
-    ``modules``: what the script imports by name at run time (a data set's loader)."""
-    return code_version(SCRIPTS / name, extra=modules)
+    ``modules``: what the script imports by name at run time (a data set's loader). A
+    script that uses the objectives' registry (their labels, colours) also covers the
+    modules of the objectives the config trains, and no other objective's."""
+    script = SCRIPTS / name
+    if "pags.objectives" in code_modules(script):
+        modules = (*modules, *map(objective_module, configured_objectives()))
+    return code_version(script, extra=modules)
+
+
+def model_code(name):
+    """The ``code`` param of a job on one model (an ``objective`` wildcard): as
+    ``script_code``, covering that model's objective only, so that adding or editing an
+    objective reruns only its own models. (The Bayes-optimal reference has none.)"""
+    return lambda w: code_version(
+        SCRIPTS / name,
+        extra=[objective_module(w.objective)] if hasattr(w, "objective") else [],
+    )
 
 
 # ---- experiments ------------------------------------------------------------
@@ -110,6 +123,12 @@ def experiment(dataset):
     if dataset in config["pretrained"]:
         return pretrained_experiment(dataset)
     raise WorkflowError(f"no experiment in the config trains on data set '{dataset}'")
+
+
+def configured_objectives():
+    """Every objective some experiment of the config trains or evaluates."""
+    datasets = [*trained_datasets(), *pretrained_datasets()]
+    return sorted({o for d in datasets for o in experiment(d)["objectives"]})
 
 
 def sweep_datasets():
