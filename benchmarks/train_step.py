@@ -44,6 +44,7 @@ import argparse
 import copy
 import multiprocessing
 import platform
+import re
 import resource
 import sys
 import time
@@ -66,6 +67,7 @@ OBJECTIVES = {
     "smooth": (1.0, {"noise_std": 0.1}),
     "randsmooth": (0.25, {}),
     "pgd": (1.0, {"steps": 10, "step_size": 0.2, "random_start": 0.5, "eps_convention": "batch"}),
+    "trades": (1.0, {"eps": 0.5, "steps": 10, "step_size": 0.2, "random_start": 0.1}),
 }
 
 
@@ -80,7 +82,7 @@ class Runner:
 
     def __init__(self, name: str, model: torch.nn.Module, args, device: torch.device, batch, compiled=False) -> None:
         strength, options = OBJECTIVES[name]
-        if name == "pgd":
+        if name in ("pgd", "trades"):
             options = {**options, "steps": args.pgd_steps}
         self.name, self.device, self.batch = name, device, batch
         self.model = copy.deepcopy(model).train()
@@ -246,8 +248,8 @@ def main() -> None:
     for name, r in runners.items():
         seconds, cpu_seconds, system, _ = r.best()
         ratio, ideal = seconds / base, step_cost(r.name, {"steps": args.pgd_steps})
-        label = name.replace("pgd", f"pgd k={args.pgd_steps}")
-        line = f"{label:19s} {seconds:8.3f} {args.batch_size / seconds:9.1f} {ratio:6.2f} {ideal:6.0f} {ratio / ideal:11.2f}"
+        label = re.sub(r"^(pgd|trades)", rf"\1 k={args.pgd_steps}", name)
+        line = f"{label:19s} {seconds:8.3f} {args.batch_size / seconds:9.1f} {ratio:6.2f} {ideal:6.2f} {ratio / ideal:11.2f}"
         if cpu:
             line += f"  {cpu_seconds:10.3f}  {cpu_seconds / base_cpu / ideal:15.2f}  {system:6.1%}"
         if name.endswith(" compiled"):

@@ -19,17 +19,16 @@ import traceback
 from typing import Any
 
 import pytest
-import yaml
 
 import pags.compatibility
 import pags.config
 from pags.config import validated_config
 from pags.errors import ConfigError
+from pags.schema import config_schema
 from test_config_validation import CASES, edited
-from workflow_helpers import REPO, tiny_config
+from workflow_helpers import tiny_config
 
-SCHEMA_PATH = REPO / "workflow" / "schemas" / "config.schema.yaml"
-SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
+SCHEMA = config_schema()
 # a dotted path that starts with a top-level key of the schema: data.root, sweep.cifar10.score
 KEY_PATH = re.compile(rf"\b(?:{'|'.join(map(re.escape, SCHEMA['properties']))})(?:\.[A-Za-z0-9_-]+)*")
 # where the ConfigErrors the cases must all reach are raised: pags.config, and the checks
@@ -68,7 +67,7 @@ def resolves(node: dict[str, Any], parts: list[str]) -> bool:
 def rejection(case) -> ConfigError:
     config = edited(copy.deepcopy(tiny_config()), case.edits)
     with pytest.raises(ConfigError) as info:
-        validated_config(config, SCHEMA_PATH)
+        validated_config(config)
     return info.value
 
 

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pags.provenance import canonical, code_modules, code_version, normalised_source, schema_values
 from pags import stale
+from pags.provenance import canonical, code_modules, code_version, normalised_source, schema_values
+from pags.schema import config_schema
 from workflow_helpers import (
     DRY_RUN_TIMEOUT,
     REPO,
@@ -146,7 +147,7 @@ def test_every_rule_that_runs_a_script_has_its_code_param():
 
 # ---- canonical values -------------------------------------------------------------
 
-SCHEMA = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+SCHEMA = config_schema()
 
 
 def test_canonical_sorts_keys_recursively_and_keeps_list_order():
@@ -261,8 +262,8 @@ def edited_copy(destination: Path, edits: dict[str, tuple[str, str]]) -> Path:
     return snakefile
 
 
-_DOWNSTREAM_OF_TRAINING = {
-    "noise_robustness": 2,
+_DOWNSTREAM_OF_ONE_MODEL = {
+    "noise_robustness": 1,
     "noise_robustness_table": 1,
     "fig_noise_robustness": 1,
     "fig_distractor": 1,
@@ -271,11 +272,11 @@ _DOWNSTREAM_OF_TRAINING = {
 
 CODE_EDITS = [
     pytest.param(
-        {"workflow/pags/objectives.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")},
+        {"workflow/pags/objectives/standard.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")},
         (),
-        {"train_model": 2, **_DOWNSTREAM_OF_TRAINING},
+        {"train_model": 1, **_DOWNSTREAM_OF_ONE_MODEL},
         {"train_model"},
-        id="objective-code-retrains-the-models",
+        id="objective-code-retrains-that-objectives-models-only",
     ),
     pytest.param(
         {"workflow/pags/figures/noise_robustness.py": ("alpha=0.2", "alpha=0.3")},
@@ -293,7 +294,7 @@ CODE_EDITS = [
     ),
     pytest.param(
         {
-            "workflow/pags/objectives.py": ('    """Plain cross-entropy: the unrobust baseline."""\n', '    """The unrobust baseline,\n    plain cross-entropy."""\n\n    # why: the reference every robust objective is compared with\n'),
+            "workflow/pags/objectives/standard.py": ('    """Plain cross-entropy: the unrobust baseline."""\n', '    """The unrobust baseline,\n    plain cross-entropy."""\n\n    # why: the reference every robust objective is compared with\n'),
             "workflow/scripts/train_model.py": ("import torch\n", "import torch  # models are torch modules\n\n\n"),
             "workflow/pags/train.py": ("import torch\n", "import torch\n\n# a comment\n"),
             "workflow/pags/runtime.py": ('log = logging.getLogger("pags")', 'log = logging.getLogger("pags")\nlog.debug("reporting only")'),
@@ -304,7 +305,7 @@ CODE_EDITS = [
         id="comments-docstrings-formatting-and-reporting-rerun-nothing",
     ),
     pytest.param(
-        {"workflow/pags/objectives.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")},
+        {"workflow/pags/objectives/standard.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")},
         ("--rerun-triggers", "mtime", "input", "software-env"),
         {},
         set(),
@@ -346,12 +347,12 @@ def test_touch_accepts_a_code_change_without_rerunning(tiny_run, tmp_path):
 
 @pytest.mark.slow
 def test_stale_names_the_changed_values_and_code_files(tiny_run, tmp_path):
-    """After an lr edit and an edit of objectives.py, ``python -m pags.stale`` names
+    """After an lr edit and an edit of the standard objective, ``python -m pags.stale`` names
     exactly those: the value with its old and new value, the module by name; the models'
     metrics and figures are counted as following from them."""
     config = updated_config(tiny_run.config, ["distractor", "training", "lr"], 0.05)
     configfile = write_config(tmp_path / "lr.yaml", config)
-    edit = {"workflow/pags/objectives.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")}  # fmt: skip
+    edit = {"workflow/pags/objectives/standard.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")}  # fmt: skip
     snakefile = edited_copy(tmp_path / "workflow_copy", edit)
     command = [
         sys.executable, "-m", "pags.stale", "-s", str(snakefile), "--directory", str(tiny_run.workdir),
@@ -362,7 +363,7 @@ def test_stale_names_the_changed_values_and_code_files(tiny_run, tmp_path):
     text = proc.stdout
     assert re.search(r"^train_model: \d+ job\(s\) stale", text, flags=re.M), describe(proc)
     changes = set(re.findall(r"^    (.+)$", text, flags=re.M))
-    assert changes == {"training.lr: 0.1 -> 0.05", "code of pags.objectives changed"}, describe(proc)
+    assert changes == {"training.lr: 0.1 -> 0.05", "code of pags.objectives.standard changed"}, describe(proc)
     assert "Also planned" in text and "fig_noise_robustness 1" in text, describe(proc)
 
 

@@ -112,15 +112,18 @@ def test_stopped_training_resumes_to_the_same_weights_and_table(tmp_path, uninte
     pd.testing.assert_frame_equal(pd.read_csv(reference / METRIC), pd.read_csv(killed / METRIC))
 
 
-# A real change to what training computes: label smoothing in the standard objective's loss.
-EDIT = ("cross_entropy(model(x), y)", "cross_entropy(model(x), y, label_smoothing=0.1)")
+# A real change to what training computes: label smoothing in the PGD objective's loss.
+EDIT = ("objectives/pgd.py", "cross_entropy(model(x_adv), y)", "cross_entropy(model(x_adv), y, label_smoothing=0.1)")
+# ... and one in what every objective's module imports (how a strength is drawn).
+SHARED_EDIT = ("objectives/spec.py", "if len(values) == 1:", "if len(values) <= 1:")
 
 
 def edit_objectives(snakefile, edit=EDIT):
-    path = snakefile.parent / "workflow" / "pags" / "objectives.py"
+    name, old, new = edit
+    path = snakefile.parent / "workflow" / "pags" / name
     source = path.read_text()
-    assert source.count(edit[0]) >= 1, f"objectives.py no longer has {edit[0]!r}"
-    path.write_text(source.replace(*edit))
+    assert source.count(old) >= 1, f"{name} no longer has {old!r}"
+    path.write_text(source.replace(old, new))
 
 
 def test_a_checkpoint_of_other_code_starts_afresh_and_the_log_says_why(tmp_path):
@@ -142,7 +145,7 @@ def test_a_checkpoint_of_other_code_starts_afresh_and_the_log_says_why(tmp_path)
 
 
 def test_code_edited_during_a_run_is_never_recorded_as_the_planned_code(tmp_path):
-    """Two trainings, one after the other; objectives.py is edited while the first trains
+    """Two trainings, one after the other; the objectives' shared module is edited while the first trains
     and reverted after the run: the second job refuses the edited code, so the dry run
     plans it again rather than keep a model of other code as current."""
     config = one_model_config()
@@ -159,9 +162,10 @@ def test_code_edited_during_a_run_is_never_recorded_as_the_planned_code(tmp_path
         time.sleep(0.02)
     first = next(name for name, d in models.items() if (d / "checkpoint.pt").exists())
     second = next(name for name in models if name != first)
-    edit_objectives(snakefile)
+    edit_objectives(snakefile, SHARED_EDIT)
     assert proc.wait(timeout=600) != 0, "the second training ran code other than the planned"
-    edit_objectives(snakefile, EDIT[::-1])  # reverted
+    name, old, new = SHARED_EDIT
+    edit_objectives(snakefile, (name, new, old))  # reverted
 
     second_log = work / "results/logs/digits_distractor/train" / f"{second}" / "seed=0.log"
     assert "the code changed since the run was planned" in second_log.read_text(), second_log.read_text()

@@ -13,12 +13,22 @@ statistics at every attack step, as the authors' ImageNet-64 code does).
 from __future__ import annotations
 
 import contextlib
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .norms import l2_norm, unit_direction
+
+# An attack's objective: the loss to maximise, summed over the batch, from the logits at
+# x + delta and the labels.
+AttackLoss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def cross_entropy_sum(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(logits, y, reduction="sum")
+
 
 def project(delta: torch.Tensor, eps: float, convention: str) -> torch.Tensor:
     """``delta`` scaled onto the L2 ball of radius ``eps`` (per image, or for the batch) where
@@ -55,14 +65,16 @@ def pgd_l2(
     convention: str,
     generator: torch.Generator | None = None,
     mode: str = "eval",
+    loss: AttackLoss = cross_entropy_sum,
 ) -> torch.Tensor:
-    """Maximise cross-entropy over the L2 ball of radius ``eps`` around ``x``.
+    """Maximise ``loss`` (cross-entropy by default) over the L2 ball of radius ``eps``
+    around ``x``.
 
     ``step_size`` and ``random_start`` are absolute L2 lengths under ``convention``: every
     step has length exactly ``step_size`` (per image, or for the batch) wherever the
     gradient is nonzero, however small it is, and is zero where the gradient is zero.
-    The loss is the sum of the per-example cross-entropies, so an image's gradient does
-    not depend on the batch size. Adversarial images stay in the image domain [0, 1].
+    The loss is a sum over examples (the cross-entropies by default), so an image's
+    gradient does not depend on the batch size. Adversarial images stay in the image domain [0, 1].
 
     ``mode`` is the model's mode during the attack (``ATTACK_MODES``); the model's own
     mode is restored afterwards. In ``eval`` the BatchNorm running statistics are left
@@ -82,8 +94,7 @@ def pgd_l2(
     with attack_mode(model, mode):
         for _ in range(steps):
             delta.requires_grad_(True)
-            loss = F.cross_entropy(model(x + delta), y, reduction="sum")
-            (grad,) = torch.autograd.grad(loss, delta)
+            (grad,) = torch.autograd.grad(loss(model(x + delta), y), delta)
             delta = delta.detach() + step_size * unit_direction(grad, convention)
             delta = project(delta, eps, convention)
             delta = (x + delta).clamp(0, 1) - x

@@ -8,39 +8,38 @@ any job starts.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import torch
-import yaml
 
 from .compatibility import check_classifier, check_edm_config, check_forward
 from .datasets import cifar10, imagenet, imagenet64, mnist
 from .datasets.registry import BASE_SHAPES, BASE_TEST_SIZES
 from .errors import ConfigError, DataError
 from .gallery import check_galleries
+from .schema import config_schema, validate_config
 from .grid import expand_grid, format_strength
 from .manifold.autoencoder import Autoencoder
 from .models import ARCHITECTURES, build_model
+from .objectives import OBJECTIVES
 from .pretrained import check_family_config
 from .provenance import canonical, schema_values
 from .score.denoiser import check_denoiser_shape
 
 
-def validated_config(config: dict[str, Any], schema: str | os.PathLike) -> dict[str, Any]:
-    """``config`` (a mapping as read from YAML) checked against ``schema`` with its
-    defaults filled in, canonical (``pags.provenance``: keys sorted, the integers of
-    number-typed keys made floats, so that key order and ``1`` vs ``1.0`` rerun nothing),
-    then checked by ``check_config``. ``config`` itself gets the defaults. Raises one
-    ``ConfigError`` naming the key, the problem and the fix: what the workflow prints when
-    it is parsed."""
+def validated_config(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` (a mapping as read from YAML) checked against the schema
+    (``pags.schema.config_schema``) with its defaults filled in, canonical
+    (``pags.provenance``: keys sorted, the integers of number-typed keys made floats and the
+    schema's sets sorted, so that key order, ``1`` vs ``1.0`` and milestones ``[8, 6]``
+    rerun nothing), then checked by ``check_config``. ``config`` itself gets the defaults.
+    Raises one ``ConfigError`` naming the key, the problem and the fix: what the workflow
+    prints when it is parsed."""
     import jsonschema
     from snakemake.exceptions import WorkflowError
-    from snakemake.utils import validate
 
     try:
-        validate(config, schema=str(schema))
+        validate_config(config)
     except WorkflowError as e:
         # WorkflowError joins its arguments into one string, so the schema's error is found
         # as the exception being handled when `validate` raised (its __context__), not in args.
@@ -48,7 +47,7 @@ def validated_config(config: dict[str, Any], schema: str | os.PathLike) -> dict[
         if not isinstance(cause, jsonschema.ValidationError):
             raise
         raise ConfigError(describe_validation_error(cause)) from None
-    checked = canonical(schema_values(config, yaml.safe_load(Path(schema).read_text())))
+    checked = canonical(schema_values(config, config_schema()))
     check_config(checked)
     return checked
 
@@ -188,7 +187,7 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any], s
     if set(exp["objectives"]) == {"standard"}:
         raise ConfigError(
             f"config key '{name}.objectives': nothing to sweep besides the standard model. "
-            "Fix: add a robust objective (gnorm, smooth, randsmooth or pgd) with a grid."
+            f"Fix: add a robust objective ({', '.join(o for o in OBJECTIVES if o != 'standard')}) with a grid."
         )
 
 

@@ -32,16 +32,15 @@ import argparse
 import functools
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
-from snakemake.utils import validate
 
 from .grid import expand_grid
+from .objectives import get_spec
+from .schema import validate_config
 
-SCHEMA = str(Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml")
 
 # One plain-step image of the reference model: benchmarks/train_step.py's default.
 REFERENCE = ("resnet18", {}, (3, 32, 32), 10)
@@ -72,13 +71,9 @@ GRADIENT = 1.0  # an input gradient (forward + backward to the input), in traini
 
 def step_cost(objective: str, options: dict[str, Any]) -> float:
     """A training step of ``objective`` over a plain step of the same model, in forward +
-    backward passes: standard 1; gnorm 3 (forward, backward with its graph, and the
-    backward of that backward, about twice a forward + backward); smooth 2 (clean and
-    noisy batch in one pass); randsmooth 1; pgd steps + 1 (each attack step a forward and
-    a backward to the input)."""
-    if objective == "pgd":
-        return float(options["steps"]) + 1
-    return {"standard": 1.0, "gnorm": 3.0, "smooth": 2.0, "randsmooth": 1.0}[objective]
+    backward passes, as its spec states (``ObjectiveSpec.step_cost``): e.g. standard 1,
+    gnorm 3, pgd steps + 1. ``KeyError`` for an unknown objective."""
+    return float(get_spec(objective).step_cost(options))
 
 
 def forward_flops(arch: str, options: dict[str, Any], shape: tuple[int, int, int], classes: int) -> float:
@@ -237,7 +232,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with open(args.config) as f:
         config = yaml.safe_load(f)
-    validate(config, SCHEMA, set_default=True)  # the schema's defaults filled, as the workflow sees them
+    validate_config(config)  # the schema's defaults filled, as the workflow sees them
     ratios = {name: float(value) for name, value in (r.split("=", 1) for r in args.ratio)}
     if args.images_per_second:
         throughput = Throughput(args.images_per_second, args.device_name, "given")

@@ -22,7 +22,7 @@ from typing import Any, Sequence
 
 from .errors import ConfigError, DataError
 from .grid import expand_grid, format_strength, parse_strength, strength_values
-from .labels import OBJECTIVE_NAMES
+from .objectives import OBJECTIVES
 from .pretrained import as_experiment
 
 IMAGE_SEPARATOR = "_"
@@ -31,8 +31,9 @@ IMAGES_PATTERN = r"\d+(_\d+)*"
 
 
 def swept_objectives(exp: dict[str, Any]) -> list[str]:
-    """An experiment's objectives other than the standard one, in the paper's order."""
-    return [o for o in OBJECTIVE_NAMES if o in exp["objectives"] and o != "standard"]
+    """An experiment's objectives other than the standard one, in the registry's order (the
+    paper's first)."""
+    return [o for o in OBJECTIVES if o in exp["objectives"] and o != "standard"]
 
 
 def grid_strengths(exp: dict[str, Any], objective: str) -> list[str]:

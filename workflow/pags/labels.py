@@ -5,28 +5,33 @@ from __future__ import annotations
 from typing import Any
 
 from .grid import format_strength, strength_values
+from .objectives import OBJECTIVES
 
-OBJECTIVE_NAMES = {
-    "standard": "standard",
-    "gnorm": "gradient norm",
-    "smooth": "smoothness",
-    "randsmooth": "randomized smoothing",
-    "pgd": "PGD-L2",
-    "bayes": "Bayes optimal",
-}
-STRENGTH_SYMBOLS = {"gnorm": "λ", "smooth": "λ", "randsmooth": "σ", "pgd": "ε"}
+# Models in the tables that no objective trains: on synthetic, the exact Bayes-optimal classifier.
+REFERENCE_NAMES = {"bayes": "Bayes optimal"}
 EPS_CONVENTION_NAMES = {"per_example": "per-example ε", "batch": "batch-shared ε"}
+
+
+def objective_name(objective: str) -> str:
+    """An objective's name in tables and figures (its spec's label)."""
+    if objective in REFERENCE_NAMES:
+        return REFERENCE_NAMES[objective]
+    return OBJECTIVES[objective].label if objective in OBJECTIVES else objective
+
+
+def strength_symbol(objective: str) -> str:
+    """The symbol of an objective's strength ("λ", "σ", "ε", ...)."""
+    return OBJECTIVES[objective].symbol if objective in OBJECTIVES else "λ"
 
 
 def model_label(objective: str, strength: Any, options: dict[str, Any]) -> str:
     """E.g. 'PGD-L2, ε ∈ {1, 4, 8} (batch-shared ε)': says which eps is meant."""
-    name = OBJECTIVE_NAMES.get(objective, objective)
-    if objective in ("standard", "bayes"):
+    name = objective_name(objective)
+    if objective in REFERENCE_NAMES or not strength_symbol(objective):
         return name
     values = strength_values(strength)
     value = f"= {values[0]:g}" if len(values) == 1 else "∈ {" + ", ".join(f"{v:g}" for v in values) + "}"
-    symbol = STRENGTH_SYMBOLS.get(objective, "λ")
-    label = f"{name}, {symbol} {value}"
+    label = f"{name}, {strength_symbol(objective)} {value}"
     if "eps_convention" in options:
         label += f" ({EPS_CONVENTION_NAMES[options['eps_convention']]})"
     return label

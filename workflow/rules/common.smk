@@ -26,10 +26,10 @@ from pags.datasets.download import DOWNLOADS
 from pags.datasets.registry import loader_module
 from pags.errors import ConfigError, PagsError
 from pags.gallery import IMAGES_PATTERN, galleries, images_key, parse_images
-from pags.labels import OBJECTIVE_NAMES
 from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_strength
 from pags.pretrained import as_experiment, get_family
-from pags.provenance import code_version
+from pags.objectives import objective_module
+from pags.provenance import code_modules, code_version
 from pags.runtime import gpu_requested
 from pags.score import POSTERIOR_ESTIMATES
 from pags.score.edm import check_edm_source
@@ -39,13 +39,12 @@ from pags.weights import check_usable
 # The SLURM profile's groups (several models per GPU) run their members at once.
 run_group_members_at_once()
 
-SCHEMA = Path(workflow.basedir) / "workflow" / "schemas" / "config.schema.yaml"
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
 
 try:
     # Params hold values only: validated_config sorts the config's keys and makes the
     # integers of number-typed keys floats, so key order and `1` vs `1.0` rerun nothing.
-    canonical_config = validated_config(config, SCHEMA)
+    canonical_config = validated_config(config)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
 config.clear()
@@ -72,8 +71,23 @@ def script_code(name, *modules):
     """The ``code`` param of the jobs that run ``workflow/scripts/<name>``, a digest of
     the script and the package modules it imports, blind to comments, docstrings and
     formatting (``pags.provenance``), so that a change to what a job runs reruns it.
-    ``modules``: what the script imports by name at run time (a data set's loader)."""
-    return code_version(SCRIPTS / name, extra=modules)
+    ``modules``: what the script imports by name at run time (a data set's loader). A
+    script that uses the objectives' registry (their labels, colours) also covers the
+    modules of the objectives the config trains, and no other objective's."""
+    script = SCRIPTS / name
+    if "pags.objectives" in code_modules(script):
+        modules = (*modules, *map(objective_module, configured_objectives()))
+    return code_version(script, extra=modules)
+
+
+def model_code(name):
+    """The ``code`` param of a job on one model (an ``objective`` wildcard): as
+    ``script_code``, covering that model's objective only, so that adding or editing an
+    objective reruns only its own models. (The Bayes-optimal reference has none.)"""
+    return lambda w: code_version(
+        SCRIPTS / name,
+        extra=[objective_module(w.objective)] if hasattr(w, "objective") else [],
+    )
 
 
 # ---- experiments ------------------------------------------------------------
@@ -93,6 +107,12 @@ def experiment(dataset):
     if dataset in config["pretrained"]:
         return pretrained_experiment(dataset)
     raise WorkflowError(f"no experiment in the config trains on data set '{dataset}'")
+
+
+def configured_objectives():
+    """Every objective some experiment of the config trains or evaluates."""
+    datasets = [*trained_datasets(), *pretrained_datasets()]
+    return sorted({o for d in datasets for o in experiment(d)["objectives"]})
 
 
 def sweep_datasets():

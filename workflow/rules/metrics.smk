@@ -14,7 +14,7 @@ rule noise_robustness:
         "../../envs/pags.yaml"
     threads: 1
     params:
-        code=script_code("noise_robustness.py"),
+        code=model_code("noise_robustness.py"),
         stds=lambda w: noise_stds(experiment(w.dataset)["noise_robustness"]),
         n_images=lambda w: experiment(w.dataset)["noise_robustness"]["n_images"],
         draws=lambda w: experiment(w.dataset)["noise_robustness"]["draws"],
@@ -51,7 +51,7 @@ rule manifold_robustness:
         "../../envs/pags.yaml"
     threads: 1
     params:
-        code=script_code("manifold_robustness.py"),
+        code=model_code("manifold_robustness.py"),
         settings=manifold_params,
     script:
         "../scripts/manifold_robustness.py"
@@ -107,7 +107,7 @@ rule alignment:
         "../../envs/pags.yaml"
     threads: 1
     params:
-        code=script_code("alignment.py"),
+        code=model_code("alignment.py"),
         settings=alignment_params,
     script:
         "../scripts/alignment.py"

@@ -19,7 +19,7 @@ rule train_model:
         "../../envs/pags.yaml"
     threads: 1
     params:
-        code=script_code("train_model.py"),
+        code=model_code("train_model.py"),
         hparams=train_hparams,
         amp=train_amp,
         num_classes=lambda w: data_shape(config, w.dataset)[1],

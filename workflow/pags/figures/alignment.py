@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ..alignment import METRIC_NAMES
-from ..labels import OBJECTIVE_NAMES, STRENGTH_SYMBOLS
+from ..labels import objective_name, strength_symbol
 from .style import DIVERGED_HANDLE_STYLE, apply_style, color_for, figure_legend, mark_diverged
 from .sweep import ACC_COLOR, band, diverged_strengths, log_strength_axis, over_seeds, swept_objectives
 
@@ -114,8 +114,8 @@ def plot_score_alignment(panels: dict[str, dict]):
                 mark_diverged(ax, diverged_strengths(ours))
                 ax.set_ylabel(ylabel if col == 0 else "")
                 if k == 0:
-                    symbol = STRENGTH_SYMBOLS.get(objective, "λ")
-                    ax.set_title(f"{dataset}: {OBJECTIVE_NAMES.get(objective, objective)} ({symbol})")
+                    symbol = strength_symbol(objective)
+                    ax.set_title(f"{dataset}: {objective_name(objective)} ({symbol})")
                     ax.set_xlabel("")
         for col in range(len(swept_objectives(rows)), ncols):  # a data set with fewer objectives
             axes[2 * row, col].set_visible(False)

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..alignment import METRIC_NAMES
-from ..labels import OBJECTIVE_NAMES, STRENGTH_SYMBOLS
+from ..labels import objective_name, strength_symbol
 from .alignment import REGIME_COLORS
 from .style import apply_style
 from .tangent_noise import as_image, signed_image
@@ -20,7 +20,7 @@ def gallery_title(objective: str, strength: str) -> str:
     the model's path); 'ε∈{1, 4, 8}' for a strength drawn per batch; 'standard'."""
     if objective == "standard":
         return "standard"
-    symbol = STRENGTH_SYMBOLS.get(objective, "λ")
+    symbol = strength_symbol(objective)
     parts = strength.split("_")
     if len(parts) > 1:
         return f"{symbol}∈{{{', '.join(parts)}}}"
@@ -71,5 +71,5 @@ def plot_gallery(
 def gallery_heading(dataset: str, objective: str, gradient_resize: str | None = None, side: int | None = None) -> str:
     """The gallery's title; where the gradients were resized to the score's ``side`` for
     the numbers, how (alignment.gradient_resize)."""
-    heading = f"{dataset}: {OBJECTIVE_NAMES.get(objective, objective)}"
+    heading = f"{dataset}: {objective_name(objective)}"
     return heading if gradient_resize is None else f"{heading} (gradients {gradient_resize} to {side} px)"

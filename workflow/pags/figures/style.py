@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from ..io import atomic_path, no_space_reported  # noqa: E402
+from ..objectives import OBJECTIVES  # noqa: E402
 
 RC = {
     "font.size": 9,
@@ -26,13 +27,6 @@ RC = {
     "figure.dpi": 150,
     "savefig.dpi": 200,
     "savefig.bbox": "tight",
-}
-OBJECTIVE_COLORS = {
-    "standard": "#4d4d4d",
-    "pgd": "#d6604d",
-    "gnorm": "#4393c3",
-    "smooth": "#5aae61",
-    "randsmooth": "#9970ab",
 }
 GRADIENT_CMAP = "RdBu_r"
 
@@ -70,7 +64,8 @@ def apply_style() -> None:
 
 
 def color_for(objective: str) -> str:
-    return OBJECTIVE_COLORS.get(objective, "#000000")
+    """An objective's colour (its spec's); black for the references (the Bayes-optimal model)."""
+    return OBJECTIVES[objective].color if objective in OBJECTIVES else "#000000"
 
 
 def save_figure(fig, pdf: str | os.PathLike, png: str | os.PathLike) -> None:

@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.ticker import NullFormatter
 
-from ..labels import OBJECTIVE_NAMES
+from ..labels import objective_name
+from ..objectives import OBJECTIVES
 from .style import DIVERGED_HANDLE_STYLE, apply_style, color_for, figure_legend, mark_diverged
 
 REFERENCE_OBJECTIVES = ("standard", "bayes")  # plotted as horizontal references, not curves
@@ -37,7 +38,7 @@ def diverged_strengths(frame: pd.DataFrame) -> list[float]:
 
 
 def swept_objectives(table: pd.DataFrame) -> list[str]:
-    order = list(OBJECTIVE_NAMES)
+    order = list(OBJECTIVES)
     found = [o for o in table["objective"].unique() if o not in REFERENCE_OBJECTIVES]
     return sorted(found, key=lambda o: order.index(o) if o in order else len(order))
 
@@ -78,7 +79,7 @@ def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[s
                 drawn.add("diverged")
             log_strength_axis(ax)
             mark_diverged(ax, diverged_strengths(rows))
-            ax.set_title(f"{dataset}: {OBJECTIVE_NAMES.get(objective, objective)}")
+            ax.set_title(f"{dataset}: {objective_name(objective)}")
             if col == 0:
                 ax.set_ylabel(f"softmax L1 change (step {plot_steps[dataset]:g})")
             acc = ax.twinx()
@@ -139,12 +140,12 @@ def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame, score_qua
             rows = per_model[per_model["objective"] == objective]
             summary = over_seeds(rows, column)
             band(ax, summary["strength_value"], summary, color=color_for(objective),
-                 label=OBJECTIVE_NAMES.get(objective, objective))
+                 label=objective_name(objective))
             mark_diverged(ax, diverged_strengths(rows), color_for(objective))
         for name, ls in (("standard", ":"), ("bayes", "--")):
             ref = per_model.loc[per_model["objective"] == name, column]
             if not ref.empty:
-                ax.axhline(ref.mean(), color="black", ls=ls, lw=0.8, label=OBJECTIVE_NAMES[name])
+                ax.axhline(ref.mean(), color="black", ls=ls, lw=0.8, label=objective_name(name))
         log_strength_axis(ax)
         ax.set(ylim=(0, 1.02), ylabel="fraction of squared norm", title=title)
     if diverged_strengths(per_model[per_model["objective"].isin(swept_objectives(per_model))]):  # crosses drawn
@@ -183,7 +184,7 @@ def plot_score_checks(axes, score_quality: pd.DataFrame, alignment: pd.DataFrame
             ours = exact[exact["objective"] == objective]
             summary = over_seeds(ours, "similarity")
             band(ax, summary["strength_value"], summary, color=color_for(objective),
-                 label=OBJECTIVE_NAMES.get(objective, objective))
+                 label=objective_name(objective))
             mark_diverged(ax, diverged_strengths(ours), color_for(objective))
         standard = exact.loc[exact["objective"] == "standard", "similarity"]
         if not standard.empty:

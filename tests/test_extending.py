@@ -1,0 +1,264 @@
+"""Extending pags with an objective: one module, and everything else follows from it.
+
+The registry (``pags.objectives``) against the schema, the spec's checks at import, the
+contract every registered objective meets, TRADES against known answers, and the
+workflow: a new objective module reruns nothing, a new objective in the config trains
+only its own models, and the README's worked example runs to its figures.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pags.attacks import l2_norm
+from pags.cost import step_cost
+from pags.figures.style import color_for
+from pags.labels import model_label
+from pags.objectives import OBJECTIVES, make_objective
+from pags.objectives.spec import ObjectiveSpec
+from pags.objectives.trades import Trades
+from pags.schema import config_schema
+from workflow_helpers import (
+    REPO,
+    copy_workflow,
+    describe,
+    nothing_to_be_done,
+    planned_job_blocks,
+    planned_jobs,
+    run_snakemake,
+    write_config,
+)
+
+# ---- the registry and the schema ----------------------------------------------------
+
+
+def test_the_schema_names_exactly_the_registered_objectives():
+    schema = config_schema()
+    assert list(schema["$defs"]["objectives"]["properties"]) == list(OBJECTIVES)
+    assert schema["$defs"]["swept_objective"]["enum"] == [o for o in OBJECTIVES if o != "standard"]
+    for name, spec in OBJECTIVES.items():
+        entry = schema["$defs"]["objectives"]["properties"][name]
+        assert entry["additionalProperties"] is False and set(entry["required"]) <= set(entry["properties"])
+
+
+def spec_parts(**changes):
+    parts = dict(
+        name="toy", label="toy", symbol="τ", color="#123456", build=lambda values, options: None,
+        step_cost=lambda options: 1.0, options={"grid": {}}, description="a toy",
+    )  # fmt: skip
+    parts.update(changes)
+    return parts
+
+
+def test_a_spec_with_a_missing_part_is_an_error():
+    parts = spec_parts()
+    del parts["color"]
+    with pytest.raises(TypeError, match="color"):
+        ObjectiveSpec(**parts)
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"color": "red"}, "#rrggbb"),
+        ({"label": ""}, "label is empty"),
+        ({"options": {"eps": {}}}, "must include 'grid'"),
+        ({"required": ("grid", "eps")}, r"required keys \['eps'\]"),
+        ({"name": "Toy-1"}, "lower-case"),
+        ({"step_cost": 1.0}, "callables"),
+    ],
+)
+def test_a_malformed_spec_is_an_error(changes, message):
+    with pytest.raises(ValueError, match=message):
+        ObjectiveSpec(**spec_parts(**changes))
+
+
+def test_a_module_without_a_spec_stops_the_import(tmp_path):
+    """Found when the registry is built, naming the module: never silently left out."""
+    copy_workflow(tmp_path)
+    (tmp_path / "workflow" / "pags" / "objectives" / "toy.py").write_text("LOSS = None\n")
+    proc = subprocess.run(
+        [sys.executable, "-c", "import pags.objectives"], capture_output=True, text=True,
+        env={"PYTHONPATH": str(tmp_path / "workflow"), "PATH": ""},
+    )  # fmt: skip
+    assert proc.returncode != 0 and "pags.objectives.toy defines no SPEC" in proc.stderr, proc.stderr
+
+
+def defaults(name: str) -> dict:
+    """An objective's options as the schema fills them in, plus values for required keys."""
+    properties = OBJECTIVES[name].options
+    options = {k: v["default"] for k, v in properties.items() if "default" in v and k != "grid"}
+    required = {"eps": 0.5, "eps_convention": "per_example"}
+    options.update({k: required[k] for k in properties if k in required and k not in options})
+    return options
+
+
+@pytest.mark.parametrize("name", list(OBJECTIVES))
+def test_every_objective_trains_a_model(name):
+    """The contract of a registered objective: a finite scalar loss with gradients for the
+    model's parameters, a label, a colour and a step cost for the bill."""
+    g = torch.Generator().manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
+    x, y = torch.rand(8, 1, 4, 4, generator=g), torch.randint(3, (8,), generator=g)
+    loss = make_objective(name, 0.0 if name == "standard" else 0.1, defaults(name))(model, x, y, g)
+    assert loss.dim() == 0 and math.isfinite(loss.item())
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    assert step_cost(name, defaults(name)) >= 1
+    assert color_for(name) == OBJECTIVES[name].color
+    assert model_label(name, 0.1, {}).startswith(OBJECTIVES[name].label)
+
+
+# ---- TRADES against known answers ---------------------------------------------------
+
+
+def linear_problem(seed=0, n=6, d=5, k=3):
+    g = torch.Generator().manual_seed(seed)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(d, k)).double()
+    with torch.no_grad():
+        model[1].weight.copy_(torch.randn(k, d, generator=g, dtype=torch.float64))
+    x = 0.25 + 0.5 * torch.rand(n, 1, 1, d, generator=g, dtype=torch.float64)
+    y = torch.randint(k, (n,), generator=g)
+    return model, x, y
+
+
+def trades(beta, eps=0.1, steps=10, step_size=0.25, random_start=0.1):
+    return Trades([beta], eps=eps, steps=steps, step_size=step_size, random_start=random_start)
+
+
+def test_trades_with_beta_zero_is_cross_entropy():
+    model, x, y = linear_problem()
+    loss = trades(0.0)(model, x, y, torch.Generator().manual_seed(0))
+    assert torch.equal(loss, F.cross_entropy(model(x), y))
+
+
+def test_trades_of_a_model_blind_to_its_input_is_cross_entropy():
+    """A constant model has the same prediction at x and x_adv: KL 0."""
+    model, x, y = linear_problem()
+    with torch.no_grad():
+        model[1].weight.zero_()
+    loss = trades(6.0)(model, x, y, torch.Generator().manual_seed(0))
+    assert torch.allclose(loss, F.cross_entropy(model(x), y), atol=1e-12)
+
+
+def test_trades_penalty_is_beta_times_the_kl_at_the_attack():
+    """loss - CE = beta * mean KL(p(x) || p(x_adv)) >= 0, linear in beta for the same x_adv."""
+    model, x, y = linear_problem()
+    ce = F.cross_entropy(model(x), y)
+    gap = [(trades(beta)(model, x, y, torch.Generator().manual_seed(1)) - ce).item() for beta in (1.0, 3.0)]
+    assert gap[0] > 0 and gap[1] == pytest.approx(3 * gap[0], rel=1e-9)
+
+
+def test_trades_attack_finds_the_kl_maximiser_of_a_binary_linear_model():
+    """For two classes and a linear model, p(x + delta) depends on delta only through
+    w . delta (w = w_1 - w_0), and KL(p(x) || p(x + delta)) grows with |w . delta| on
+    either side: its maximiser in the L2 ball of radius eps is x +- eps w / |w|. The
+    attack (``pgd_l2`` on the KL, via ``Trades``) must end there: on the ball's boundary,
+    parallel to w."""
+    model, x, y = linear_problem(k=2)
+    captured = {}
+
+    def spy(module, inputs, output):
+        captured["x_adv"] = inputs[0][len(x) :].detach()  # the second half of the training pass
+
+    model.register_forward_hook(spy)
+    eps = 0.05
+    trades(1.0, eps=eps, steps=40, step_size=0.1)(model, x, y, torch.Generator().manual_seed(0))
+    delta = (captured["x_adv"] - x).flatten(1)
+    w = (model[1].weight[1] - model[1].weight[0]).detach()
+    assert torch.allclose(l2_norm(delta, "per_example").flatten(), torch.full((len(x),), eps, dtype=x.dtype), rtol=1e-6)
+    cosine = (delta @ w).abs() / (delta.norm(dim=1) * w.norm())
+    assert (cosine > 0.999).all(), cosine
+
+
+def test_trades_bills_its_passes():
+    """Clean forward for the target, each attack step a forward and backward, clean and
+    adversarial batch in one training pass: steps + 2 1/3 plain steps."""
+    assert step_cost("trades", {"steps": 3}) == pytest.approx(3 + 2 + 1 / 3)
+
+
+# ---- the workflow: an objective added in one place ----------------------------------
+
+TOY = '''
+"""toy: cross-entropy of a copy of the logits scaled by 1 + strength."""
+
+import torch.nn.functional as F
+
+from .spec import GRID, ObjectiveSpec, draw
+
+
+class Toy:
+    def __init__(self, strengths):
+        self.strengths = strengths
+
+    def __call__(self, model, x, y, generator):
+        return F.cross_entropy((1 + draw(self.strengths, generator)) * model(x), y)
+
+
+SPEC = ObjectiveSpec(
+    name="toy",
+    label="toy",
+    symbol="τ",
+    color="#1b7837",
+    build=lambda values, options: Toy(values),
+    step_cost=lambda options: 1.0,
+    options={"grid": GRID},
+    description="A toy objective.",
+)
+'''
+
+
+def with_toy_objective(destination: Path) -> Path:
+    """A copy of the workflow with the toy objective added as the README says: one module."""
+    snakefile = copy_workflow(destination)
+    (destination / "workflow" / "pags" / "objectives" / "toy.py").write_text(TOY.lstrip())
+    return snakefile
+
+
+@pytest.mark.slow
+def test_a_new_objective_module_reruns_nothing(tiny_run, tmp_path):
+    snakefile = with_toy_objective(tmp_path / "workflow_copy")
+    proc = run_snakemake(tiny_run.workdir, tiny_run.configfile, "-n", snakefile=snakefile)
+    assert proc.returncode == 0, describe(proc)
+    assert planned_jobs(proc) == {} and nothing_to_be_done(proc), describe(proc)
+
+
+@pytest.mark.slow
+def test_a_new_objective_in_the_config_trains_only_its_models(tiny_run, tmp_path):
+    snakefile = with_toy_objective(tmp_path / "workflow_copy")
+    config = tiny_run.config | {"distractor": {**tiny_run.config["distractor"]}}
+    config["distractor"]["objectives"] = {**config["distractor"]["objectives"], "toy": {"grid": [0.5]}}
+    proc = run_snakemake(tiny_run.workdir, write_config(tmp_path / "toy.yaml", config), "-n", snakefile=snakefile)
+    assert proc.returncode == 0, describe(proc)
+    trained = [job for job in planned_job_blocks(proc) if job["rule"] == "train_model"]
+    assert [job["wildcards"]["objective"] for job in trained] == ["toy"], describe(proc)
+    assert planned_jobs(proc)["noise_robustness"] == 1, describe(proc)
+
+
+@pytest.mark.slow
+def test_the_readme_example_objective_runs_to_the_figures(tiny_run, tmp_path):
+    """The README's worked example, as written there, trained and drawn."""
+    readme = (REPO / "README.md").read_text()
+    example = re.search(r"```python\n# workflow/pags/objectives/(\w+)\.py\n(.*?)```", readme, re.S)
+    assert example, "README's 'Extending pags' has no objective example"
+    name, source = example.groups()
+    snakefile = copy_workflow(tmp_path / "workflow_copy")
+    (tmp_path / "workflow_copy" / "workflow" / "pags" / "objectives" / f"{name}.py").write_text(source)
+    config = tiny_run.config | {"distractor": {**tiny_run.config["distractor"]}}
+    config["distractor"]["objectives"] = {**config["distractor"]["objectives"], name: {"grid": [0.5]}}
+    workdir = tmp_path / "work"  # the finished tiny run: only the new objective's jobs run
+    shutil.copytree(tiny_run.workdir, workdir, symlinks=True)
+    proc = run_snakemake(workdir, write_config(tmp_path / "example.yaml", config), snakefile=snakefile)
+    assert proc.returncode == 0, describe(proc)
+    assert (workdir / "results" / "figures" / "fig_noise_robustness.png").stat().st_size > 0
+    assert (workdir / "results" / "digits_distractor" / "models" / name / "0.5" / "seed=0" / "model.pt").is_file()

@@ -1,0 +1,41 @@
+"""The config schema: ``workflow/schemas/config.schema.yaml`` with the parts that the
+registries define filled in (each objective's options, ``pags.objectives``), so that adding
+an objective needs no edit here or in the YAML.
+
+``validate_config`` validates a config against it with Snakemake's own ``validate`` (which
+fills in the schema's defaults)."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .objectives import OBJECTIVES, objectives_schema
+
+SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+
+
+def config_schema() -> dict[str, Any]:
+    """The full JSON schema of a pags config (a new dict on every call)."""
+    schema = yaml.safe_load(SCHEMA_FILE.read_text())
+    defs = schema["$defs"]
+    defs["objectives"] = {**objectives_schema(), **defs["objectives"]}
+    defs["swept_objective"] = {**defs["swept_objective"], "enum": [o for o in OBJECTIVES if o != "standard"]}
+    return schema
+
+
+def validate_config(config: dict[str, Any]) -> None:
+    """Validate ``config`` in place against ``config_schema()``, filling in defaults.
+
+    Raises Snakemake's ``WorkflowError`` whose ``__context__`` is the
+    ``jsonschema.ValidationError`` (``pags.config.describe_validation_error`` words it)."""
+    from snakemake.utils import validate
+
+    with tempfile.TemporaryDirectory(prefix="pags-schema-") as tmp:
+        path = Path(tmp) / "config.schema.json"
+        path.write_text(json.dumps(config_schema()))
+        validate(config, str(path), set_default=True)
