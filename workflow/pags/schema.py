@@ -7,7 +7,6 @@ fills in the schema's defaults)."""
 
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,8 @@ def validate_config(config: dict[str, Any]) -> None:
     from snakemake.utils import validate
 
     with tempfile.TemporaryDirectory(prefix="pags-schema-") as tmp:
-        path = Path(tmp) / "config.schema.json"
-        path.write_text(json.dumps(config_schema()))
+        # YAML, not JSON: Snakemake reads a JSON schema's objects as OrderedDicts, which
+        # would then be the defaults it fills into the config.
+        path = Path(tmp) / "config.schema.yaml"
+        path.write_text(yaml.safe_dump(config_schema(), sort_keys=False))
         validate(config, str(path), set_default=True)
