@@ -28,7 +28,11 @@ def link_data(shared: Path, root: Path) -> Path | None:
     if train is None or not (cifar / "cifar10_test.npz").is_file() or not (shared / "MNIST" / "raw").is_dir():
         return None
     root.mkdir(parents=True, exist_ok=True)
-    for name, target in (("MNIST", shared / "MNIST"), ("cifar10_train.npz", train), ("cifar10_test.npz", cifar / "cifar10_test.npz")):
+    for name, target in (
+        ("MNIST", shared / "MNIST"),
+        ("cifar10_train.npz", train),
+        ("cifar10_test.npz", cifar / "cifar10_test.npz"),
+    ):
         link = root / name
         if not link.exists():
             link.symlink_to(target.resolve())

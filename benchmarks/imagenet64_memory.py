@@ -71,12 +71,11 @@ def fabricate(folder: Path, images: int) -> None:
 
 def measure(phase: str, folder: Path) -> dict:
     import torch
-
+    from pags.checkpoint import Checkpoint
     from pags.datasets import load_split, save_split
     from pags.datasets.imagenet64 import load_imagenet64
     from pags.models import build_model
     from pags.objectives import make_objective
-    from pags.checkpoint import Checkpoint
     from pags.train import TrainSettings, train_loop
 
     torch.set_num_threads(2)
@@ -87,30 +86,44 @@ def measure(phase: str, folder: Path) -> dict:
     result: dict = {}
     if phase.startswith("assemble"):
         mapped = phase == "assemble/map"
-        split = load_imagenet64(
-            "train", str(folder), False, scratch_dir=folder, memmap_bytes=0 if mapped else 1 << 40
-        )  # fmt: skip
+        split = load_imagenet64("train", str(folder), False, scratch_dir=folder, memmap_bytes=0 if mapped else 1 << 40)
         save_split(split, store)
     else:
         split = load_split(store, mmap=phase == "train/map")
         settings = TrainSettings(
-            epochs=1, batch_size=256, lr=0.01, momentum=0.9, weight_decay=1e-4, milestones=(), gamma=0.1,
-            augment="crop_flip", amp=False,
-        )  # fmt: skip
+            epochs=1,
+            batch_size=256,
+            lr=0.01,
+            momentum=0.9,
+            weight_decay=1e-4,
+            milestones=(),
+            gamma=0.1,
+            augment="crop_flip",
+            amp=False,
+        )
         torch.manual_seed(0)
         model = build_model("small_cnn", 3, 1000, width=4)
         history, _ = train_loop(
-            model, make_objective("standard", 0, {}), split, settings, torch.Generator().manual_seed(0),
-            Checkpoint(folder / f"{phase.replace('/', '-')}.ckpt", "bench", "bench"), torch.device("cpu"),
+            model,
+            make_objective("standard", 0, {}),
+            split,
+            settings,
+            torch.Generator().manual_seed(0),
+            Checkpoint(folder / f"{phase.replace('/', '-')}.ckpt", "bench", "bench"),
+            torch.device("cpu"),
             progress_seconds=None,
-        )  # fmt: skip
+        )
         result["loss"] = history[-1]["loss"]
         result["weights"] = float(sum(p.double().sum() for p in model.state_dict().values()))
     peak_anon = sampler.stop()
     result.update(
-        phase=phase, seconds=time.perf_counter() - started, peak_anon_mb=(peak_anon - base_anon) / 1024,
-        peak_rss_mb=(status_kb("VmHWM") - base_hwm) / 1024, images=len(split), data_mb=split.x.nbytes / 2**20,
-    )  # fmt: skip
+        phase=phase,
+        seconds=time.perf_counter() - started,
+        peak_anon_mb=(peak_anon - base_anon) / 1024,
+        peak_rss_mb=(status_kb("VmHWM") - base_hwm) / 1024,
+        images=len(split),
+        data_mb=split.x.nbytes / 2**20,
+    )
     return result
 
 
@@ -129,14 +142,18 @@ def main() -> None:
         for phase in ("assemble/ram", "assemble/map", "train/ram", "train/map"):
             out = subprocess.run(
                 [sys.executable, __file__, "--phase", phase, "--folder", str(args.folder)],
-                check=True, capture_output=True, text=True,
-            )  # fmt: skip
+                check=True,
+                capture_output=True,
+                text=True,
+            )
             results[phase] = json.loads(out.stdout.strip().splitlines()[-1])
         r = results["train/ram"]
         print(f"{r['images']} images, {r['data_mb']:.0f} MiB as uint8; memory above the process after imports (MiB):")
         for phase, r in results.items():
-            print(f"  {phase:13s} peak anonymous {r['peak_anon_mb']:7.0f}   peak resident {r['peak_rss_mb']:7.0f}   "
-                  f"{r['seconds']:6.1f} s")  # fmt: skip
+            print(
+                f"  {phase:13s} peak anonymous {r['peak_anon_mb']:7.0f}   peak resident {r['peak_rss_mb']:7.0f}   "
+                f"{r['seconds']:6.1f} s"
+            )
         same = results["train/ram"]["weights"] == results["train/map"]["weights"]
         print(f"  identical weights after the epoch, in memory vs mapped: {same}")
     finally:

@@ -84,7 +84,7 @@ def main() -> None:
                 zb = z[i : i + b]
                 _, linear = torch.func.linearize(decoder, zb)
                 eye = torch.eye(k, device=device)
-                out.append(torch.func.vmap(lambda v: linear(v.expand_as(zb)))(eye))
+                out.append(torch.func.vmap(lambda v, linear=linear, zb=zb: linear(v.expand_as(zb)))(eye))
         sync()
         return out
 

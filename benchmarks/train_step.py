@@ -88,9 +88,16 @@ class Runner:
         self.model = copy.deepcopy(model).train()
         optimizer = torch.optim.SGD(self.model.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
         settings = TrainSettings(
-            epochs=1, batch_size=len(batch[1]), lr=1e-3, momentum=0.9, weight_decay=5e-4, milestones=(), gamma=0.1,
-            augment="crop_flip", amp=args.amp,
-        )  # fmt: skip
+            epochs=1,
+            batch_size=len(batch[1]),
+            lr=1e-3,
+            momentum=0.9,
+            weight_decay=5e-4,
+            milestones=(),
+            gamma=0.1,
+            augment="crop_flip",
+            amp=args.amp,
+        )
         model = torch.compile(self.model) if compiled else self.model
         self.step = TrainStep(model, make_objective(name, strength, options), optimizer, settings, device)
         self.generator = torch.Generator(device=device).manual_seed(0)
@@ -226,12 +233,16 @@ def main() -> None:
     options = model_options(args)
     runners = {name: Runner(name, model, args, device, batch) for name in args.objectives}
     if args.compile:  # gnorm's double backward cannot go through a compiled graph: it stays eager
-        runners.update({f"{n} compiled": Runner(n, model, args, device, batch, True) for n in args.objectives if n != "gnorm"})
+        runners.update(
+            {f"{n} compiled": Runner(n, model, args, device, batch, True) for n in args.objectives if n != "gnorm"}
+        )
 
     print(f"device: {device_name(device)}; torch {torch.__version__}")
-    print(f"model: {args.arch}{options or ''} on {args.channels}x{args.side}x{args.side}, batch {args.batch_size}, "
-          f"{args.classes} classes, amp {args.amp and device.type == 'cuda'}; best of {args.repeats} repeats "
-          f"of {args.steps} steps")  # fmt: skip
+    print(
+        f"model: {args.arch}{options or ''} on {args.channels}x{args.side}x{args.side}, batch {args.batch_size}, "
+        f"{args.classes} classes, amp {args.amp and device.type == 'cuda'}; best of {args.repeats} repeats "
+        f"of {args.steps} steps"
+    )
 
     if device.type == "cpu":
         malloc_comparison(model, args, device, batch)
@@ -243,8 +254,10 @@ def main() -> None:
 
     cpu = device.type == "cpu"
     base, base_cpu = runners["standard"].best()[:2]
-    print(f"{'objective':19s} {'s/step':>8s} {'images/s':>9s} {'ratio':>6s} {'ideal':>6s} {'ratio/ideal':>11s}"
-          + ("  CPU s/step  CPU ratio/ideal  system" if cpu else ""))  # fmt: skip
+    print(
+        f"{'objective':19s} {'s/step':>8s} {'images/s':>9s} {'ratio':>6s} {'ideal':>6s} {'ratio/ideal':>11s}"
+        + ("  CPU s/step  CPU ratio/ideal  system" if cpu else "")
+    )
     for name, r in runners.items():
         seconds, cpu_seconds, system, _ = r.best()
         ratio, ideal = seconds / base, step_cost(r.name, {"steps": args.pgd_steps})
@@ -258,8 +271,10 @@ def main() -> None:
 
     if args.concurrent > 1:
         serial, together = concurrent(model, args, device, batch, args.concurrent)
-        print(f"{args.concurrent} standard trainings: {serial:.1f} images/s one after another, {together:.1f} at once "
-              f"({together / serial:.2f}x)")  # fmt: skip
+        print(
+            f"{args.concurrent} standard trainings: {serial:.1f} images/s one after another, {together:.1f} at once "
+            f"({together / serial:.2f}x)"
+        )
 
 
 if __name__ == "__main__":

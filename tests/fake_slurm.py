@@ -41,8 +41,12 @@ COMMANDS = ("sbatch", "squeue", "sacct", "scancel", "scontrol", "sinfo", "sacctm
 # Options that say what the stand-ins are: no account, squeue for job status, the first
 # status check after a second.
 FAKE_SITE = (
-    "--slurm-no-account", "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "1",
-)  # fmt: skip
+    "--slurm-no-account",
+    "--slurm-status-command",
+    "squeue",
+    "--slurm-init-seconds-before-status-checks",
+    "1",
+)
 
 
 def fake_slurm(bin_dir: Path, record: Path) -> None:
@@ -61,7 +65,9 @@ def calls(record: Path) -> list[list[str]]:
     return [json.loads(line) for line in record.read_text().splitlines(keepends=True) if line.endswith("\n")]
 
 
-def submissions(command: list[str], cwd: Path, tmp_path: Path, wanted: int, timeout: float) -> tuple[list[list[str]], str]:
+def submissions(
+    command: list[str], cwd: Path, tmp_path: Path, wanted: int, timeout: float
+) -> tuple[list[list[str]], str]:
     """Run ``command`` (a Snakemake run with the SLURM executor) with the stand-ins first on
     PATH until ``sbatch`` was called ``wanted`` times, Snakemake ended, or ``timeout``
     seconds passed; returns the ``sbatch`` calls and Snakemake's output."""
@@ -69,9 +75,14 @@ def submissions(command: list[str], cwd: Path, tmp_path: Path, wanted: int, time
     fake_slurm(tmp_path / "bin", record)
     env = {**subprocess_env(), "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"}
     proc = subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    )
     try:
         # Snakemake ends by itself once it gave up on the FAILED jobs, but takes ~10 s
         # more to shut its executor down; what is tested is there once sbatch was called.

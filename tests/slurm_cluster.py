@@ -275,7 +275,7 @@ PartitionName={self.partition} Nodes={self.host} Default=NO MaxTime=INFINITE Sta
                 raise SlurmUnavailable(f"timed out after {timeout:.0f}s waiting for {what}\n{self.diagnostics()}")
             time.sleep(0.25)
 
-    def start(self, timeout: float = 60) -> "SlurmCluster":
+    def start(self, timeout: float = 60) -> SlurmCluster:
         missing = missing_executables()
         if missing:
             raise SlurmUnavailable("not installed: " + ", ".join(missing) + " (apt-get install slurm-wlm munge)")
@@ -359,7 +359,7 @@ PartitionName={self.partition} Nodes={self.host} Default=NO MaxTime=INFINITE Sta
                     proc.wait(timeout=10)
         self.processes.clear()
 
-    def __enter__(self) -> "SlurmCluster":
+    def __enter__(self) -> SlurmCluster:
         try:
             return self.start()
         except BaseException:
@@ -426,12 +426,30 @@ def profile_command(cluster: SlurmCluster, workdir: Path, configfile: Path, *arg
     (Snakemake does not merge them), so the profile's own entries are passed along."""
     snakefile = PROFILE.parent / "Snakefile"
     return [
-        sys.executable, "-m", "snakemake", "--profile", str(PROFILE), "-s", str(snakefile),
-        "--directory", str(workdir), "--configfile", str(configfile), "--replace-workflow-config",
-        "--default-resources", *profile_default_resources(), f"slurm_partition={cluster.partition}",
-        "--slurm-no-account", "--slurm-status-command", "squeue", "--slurm-init-seconds-before-status-checks", "2",
-        "--jobs", "4", *args,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        str(PROFILE),
+        "-s",
+        str(snakefile),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--replace-workflow-config",
+        "--default-resources",
+        *profile_default_resources(),
+        f"slurm_partition={cluster.partition}",
+        "--slurm-no-account",
+        "--slurm-status-command",
+        "squeue",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--jobs",
+        "4",
+        *args,
+    ]
 
 
 @contextlib.contextmanager

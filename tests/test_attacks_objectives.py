@@ -6,17 +6,16 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from pags.attacks import l2_norm, pgd_l2
+from pags.checkpoint import Checkpoint
 from pags.datasets import ImageSplit
 from pags.models import build_model
-from pags.checkpoint import Checkpoint
 from pags.objectives import make_objective
 from pags.objectives.pgd import PGD
 from pags.objectives.spec import draw
 from pags.objectives.standard import Standard
 from pags.train import TrainSettings, train_loop
+from torch import nn
 
 PGD_OPTIONS = {"steps": 5, "step_size": 0.5, "random_start": 0.5, "eps_convention": "per_example"}
 
@@ -158,7 +157,8 @@ def test_pgd_in_train_mode_attacks_the_batch_normalised_model():
     # initial values (mean 0, var 1) and the batch's are not.
     x, y = interior_batch(n=16)
     steps = {
-        mode: pgd_l2(batchnorm_model(), x, y, 0.2, 1, 0.05, 0, "per_example", mode=mode) - x for mode in ("eval", "train")
+        mode: pgd_l2(batchnorm_model(), x, y, 0.2, 1, 0.05, 0, "per_example", mode=mode) - x
+        for mode in ("eval", "train")
     }
     assert not torch.allclose(steps["eval"], steps["train"])
     model = batchnorm_model().train()
@@ -182,16 +182,30 @@ def train_with_pgd(attack_mode, seed=0):
     x = torch.randint(0, 256, (48, 1, 8, 8), generator=g, dtype=torch.uint8)
     y = torch.randint(0, 2, (48,), generator=g)
     settings = TrainSettings(
-        epochs=1, batch_size=16, lr=0.1, momentum=0.9, weight_decay=5e-4, milestones=(), gamma=0.1, augment="none", amp=False
-    )  # fmt: skip
+        epochs=1,
+        batch_size=16,
+        lr=0.1,
+        momentum=0.9,
+        weight_decay=5e-4,
+        milestones=(),
+        gamma=0.1,
+        augment="none",
+        amp=False,
+    )
     torch.manual_seed(seed)
     model = build_model("small_cnn", 1, 2, width=4)
     objective = make_objective("pgd", [0.5, 1.0], {**PGD_OPTIONS, "steps": 2, "attack_mode": attack_mode})
     with tempfile.TemporaryDirectory() as folder:
         train_loop(
-            model, objective, ImageSplit(x, y), settings, torch.Generator().manual_seed(seed),
-            Checkpoint(Path(folder) / "ckpt.pt", "code 0", f"pgd-{attack_mode}"), torch.device("cpu"), progress_seconds=None,
-        )  # fmt: skip
+            model,
+            objective,
+            ImageSplit(x, y),
+            settings,
+            torch.Generator().manual_seed(seed),
+            Checkpoint(Path(folder) / "ckpt.pt", "code 0", f"pgd-{attack_mode}"),
+            torch.device("cpu"),
+            progress_seconds=None,
+        )
     return model.state_dict()
 
 
@@ -241,7 +255,9 @@ def test_standard_objective_is_cross_entropy():
 
 def test_make_objective_builds_pgd_with_all_listed_strengths():
     objective = make_objective("pgd", [1, 4, 8], PGD_OPTIONS)
-    assert objective == PGD(strengths=[1.0, 4.0, 8.0], steps=5, step_size=0.5, random_start=0.5, eps_convention="per_example")
+    assert objective == PGD(
+        strengths=[1.0, 4.0, 8.0], steps=5, step_size=0.5, random_start=0.5, eps_convention="per_example"
+    )
     assert objective.attack_mode == "eval"  # the key is optional: models trained without it keep their params
     assert make_objective("pgd", 1, {**PGD_OPTIONS, "attack_mode": "train"}).attack_mode == "train"
 

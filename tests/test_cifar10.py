@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from pags.datasets import load_base, loader
 from pags.datasets.cifar10 import CLASSES, TORCHVISION_FILES, cifar10_present, load_cifar10
 from pags.errors import DataError
@@ -153,7 +152,10 @@ def test_failed_download_says_why(tmp_path, monkeypatch):
     monkeypatch.setattr(CIFAR10, "url", "http://127.0.0.1:9/cifar-10-python.tar.gz")  # nothing listens there
     for var in ("http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(var, raising=False)
-    with pytest.raises(DataError, match=r"could not be downloaded: cannot download http://127.0.0.1:9/\S+: .*refused.*snakemake prefetch"):
+    with pytest.raises(
+        DataError,
+        match=r"could not be downloaded: cannot download http://127.0.0.1:9/\S+: .*refused.*snakemake prefetch",
+    ):
         load_cifar10("train", str(tmp_path), True)
     assert list(tmp_path.iterdir()) == []
 

@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from pags.claims import (
     COLUMNS,
     PAPER_IMAGENET64_REGIMES,
@@ -47,18 +46,28 @@ def noise_table(robust_ratio, standard_ratio=1.0, sem=0.001, standard_status="ok
     """Two models at noise stds 0, 0.01 and 1: the ratio at 0.01 as given (distractor change
     0.1, signal change ratio x 0.1), each change with standard error ``sem``."""
     rows = []
-    for objective, strength, ratio, status in (("standard", "0", standard_ratio, standard_status),
-                                               ("pgd", "1_4_8", robust_ratio, "ok")):  # fmt: skip
+    for objective, strength, ratio, status in (
+        ("standard", "0", standard_ratio, standard_status),
+        ("pgd", "1_4_8", robust_ratio, "ok"),
+    ):
         for std in (0.0, 0.01, 1.0):
             d = 0.1 if std else 0.0
             ok = status == "ok"
-            rows.append({
-                "objective": objective, "strength": strength, "strength_value": 8.0 if objective == "pgd" else 0.0,
-                "seed": 0, "status": status, "noise_std": std,
-                "signal_change": ratio * d if ok else math.nan, "signal_sem": sem if ok else math.nan,
-                "distractor_change": d if ok else math.nan, "distractor_sem": sem if ok else math.nan,
-                "ratio": (ratio if d else math.nan) if ok else math.nan,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "objective": objective,
+                    "strength": strength,
+                    "strength_value": 8.0 if objective == "pgd" else 0.0,
+                    "seed": 0,
+                    "status": status,
+                    "noise_std": std,
+                    "signal_change": ratio * d if ok else math.nan,
+                    "signal_sem": sem if ok else math.nan,
+                    "distractor_change": d if ok else math.nan,
+                    "distractor_sem": sem if ok else math.nan,
+                    "ratio": (ratio if d else math.nan) if ok else math.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -69,7 +78,9 @@ def test_fig5_holds_for_a_robust_ratio_above_one_and_above_the_standard_models()
 
 
 def test_fig5_fails_where_the_robust_ratio_is_the_standard_models():
-    rows = noise_robustness_claims(noise_table(1.05, standard_ratio=1.05), "d", noise_k=K, **SETTINGS["noise_robustness"])
+    rows = noise_robustness_claims(
+        noise_table(1.05, standard_ratio=1.05), "d", noise_k=K, **SETTINGS["noise_robustness"]
+    )
     assert verdicts(rows) == ["fails"] and "not above the standard model's" in rows[0]["detail"]
 
 
@@ -80,7 +91,9 @@ def test_fig5_a_ratio_above_the_standard_within_noise_does_not_hold():
 
 
 def test_fig5_is_not_measured_when_the_standard_model_diverged():
-    rows = noise_robustness_claims(noise_table(2.0, standard_status="diverged"), "d", noise_k=K, **SETTINGS["noise_robustness"])
+    rows = noise_robustness_claims(
+        noise_table(2.0, standard_status="diverged"), "d", noise_k=K, **SETTINGS["noise_robustness"]
+    )
     assert verdicts(rows) == ["not measured"] and "diverged" in rows[0]["detail"]
 
 
@@ -96,14 +109,24 @@ def manifold_table(on, off, sem=0.001, standard=(1.0, 1.0), standard_status="ok"
     for i, (objective, value, on_change, off_change, status) in enumerate(models):
         ok = status == "ok"
         frac = fraction[i] if fraction else 0.3
-        rows.append({
-            "objective": objective, "strength": f"{value:g}", "strength_value": value, "seed": 0, "status": status,
-            "tangent": "autoencoder", "step_size": 0.5,
-            "on_change": on_change if ok else math.nan, "on_sem": sem if ok else math.nan,
-            "off_change": off_change if ok else math.nan, "off_sem": sem if ok else math.nan,
-            "gradient_tangent_fraction": frac if ok else math.nan, "gradient_signal_fraction": math.nan,
-            "small_noise_ratio": (ratio[i] if ratio else 1 - frac) if ok else math.nan,
-        })  # fmt: skip
+        rows.append(
+            {
+                "objective": objective,
+                "strength": f"{value:g}",
+                "strength_value": value,
+                "seed": 0,
+                "status": status,
+                "tangent": "autoencoder",
+                "step_size": 0.5,
+                "on_change": on_change if ok else math.nan,
+                "on_sem": sem if ok else math.nan,
+                "off_change": off_change if ok else math.nan,
+                "off_sem": sem if ok else math.nan,
+                "gradient_tangent_fraction": frac if ok else math.nan,
+                "gradient_signal_fraction": math.nan,
+                "small_noise_ratio": (ratio[i] if ratio else 1 - frac) if ok else math.nan,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -113,7 +136,10 @@ def fig3_top(table):
 
 def test_fig3_top_holds_when_off_falls_first_and_both_fall_at_the_end():
     rows = fig3_top(manifold_table(on=[1.0, 0.95, 0.9, 0.2], off=[0.9, 0.6, 0.3, 0.1]))
-    assert [(r["claim"], r["verdict"]) for r in rows] == [("off_manifold_robustness", "holds"), ("excessive_robustness", "holds")]
+    assert [(r["claim"], r["verdict"]) for r in rows] == [
+        ("off_manifold_robustness", "holds"),
+        ("excessive_robustness", "holds"),
+    ]
     assert "strength 100" in rows[0]["detail"] and rows[0]["value"] == pytest.approx(0.3)
 
 
@@ -137,8 +163,9 @@ def test_fig3_top_is_not_measured_without_its_reference():
 # ---- Fig. 3 bottom, Fig. 4 left --------------------------------------------------------
 
 
-def regimes(alignment, accuracy=None, se=0.005, standard=(0.9, 0.5), standard_status="ok", objective="gnorm",
-            values=None):  # fmt: skip
+def regimes(
+    alignment, accuracy=None, se=0.005, standard=(0.9, 0.5), standard_status="ok", objective="gnorm", values=None
+):
     """The regime table (pags.regimes) of the standard model and one objective."""
     n = len(alignment)
     accuracy = accuracy or [0.9] * n
@@ -146,8 +173,20 @@ def regimes(alignment, accuracy=None, se=0.005, standard=(0.9, 0.5), standard_st
     ok = standard_status == "ok"
     rows = [("standard", "0", 0.0, 0, *(standard if ok else (math.nan, math.nan)), 1.0, se, standard_status)]
     rows += [(objective, f"{v:g}", v, 0, acc, a, 1.0, se, "ok") for v, acc, a in zip(values, accuracy, alignment)]
-    models = pd.DataFrame(rows, columns=["objective", "strength", "strength_value", "seed", "accuracy", "alignment",
-                                         "on_manifold", "alignment_sem", "status"])  # fmt: skip
+    models = pd.DataFrame(
+        rows,
+        columns=[
+            "objective",
+            "strength",
+            "strength_value",
+            "seed",
+            "accuracy",
+            "alignment",
+            "on_manifold",
+            "alignment_sem",
+            "status",
+        ],
+    )
     table = regime_table(models, max_accuracy_drop=0.1, min_on_manifold_ratio=None, aligned_fraction=0.75, noise_k=K)
     return table.assign(metric="lpips", score="edm")
 
@@ -182,8 +221,9 @@ def test_fig3_bottom_is_not_measured_when_the_standard_model_diverged():
 
 def test_fig4_left_also_needs_accuracy_to_fall_with_eps():
     curve = dict(alignment=[0.3, 0.6, 0.4], standard=(0.6, 0.3), objective="pgd", values=[0.1, 50, 5000])
-    assert verdicts(fig3_bottom(regimes(accuracy=[0.6, 0.55, 0.1], **curve), "imagenet64_alignment_peak",
-                                accuracy_falls=True)) == ["holds"]  # fmt: skip
+    assert verdicts(
+        fig3_bottom(regimes(accuracy=[0.6, 0.55, 0.1], **curve), "imagenet64_alignment_peak", accuracy_falls=True)
+    ) == ["holds"]
     rows = fig3_bottom(regimes(accuracy=[0.6, 0.55, 0.55], **curve), "imagenet64_alignment_peak", accuracy_falls=True)
     assert verdicts(rows) == ["fails"] and "accuracy at the strongest" in rows[0]["detail"]
 
@@ -202,7 +242,10 @@ def pretrained(table, top1_table):
 def test_fig4_right_holds_when_alignment_rises_with_eps_and_top1_matches():
     table = regimes([0.55, 0.6, 0.7, 0.8], standard=(0.53, 0.5), objective="pgd", values=[0.1, 0.5, 1, 5])
     rows = pretrained(table, top1([53.0, 52.6]))
-    assert [(r["claim"], r["verdict"]) for r in rows] == [("pretrained_alignment_rises", "holds"), ("pretrained_top1", "holds")]
+    assert [(r["claim"], r["verdict"]) for r in rows] == [
+        ("pretrained_alignment_rises", "holds"),
+        ("pretrained_top1", "holds"),
+    ]
 
 
 def test_fig4_right_fails_when_alignment_falls_or_top1_is_off():
@@ -252,21 +295,37 @@ def test_theorem4_on_the_bayes_optimal_model():
     bayes = pd.DataFrame({"objective": ["bayes"], "tangent": ["true"], "gradient_signal_fraction": [0.99999]})
     assert verdicts(theorem4_claims(bayes, "synthetic", 0.01)) == ["holds"]
     assert verdicts(theorem4_claims(bayes.assign(gradient_signal_fraction=0.8), "synthetic", 0.01)) == ["fails"]
-    assert verdicts(theorem4_claims(bayes.assign(gradient_signal_fraction=math.nan), "synthetic", 0.01)) == ["not measured"]
+    assert verdicts(theorem4_claims(bayes.assign(gradient_signal_fraction=math.nan), "synthetic", 0.01)) == [
+        "not measured"
+    ]
 
 
 # ---- the whole table ---------------------------------------------------------------------
 
 
 def test_a_run_without_imagenet_or_cifar10_says_so_and_holds_nothing_it_cannot_measure():
-    sweeps = {"synthetic": {"manifold_robustness": manifold_table(on=[1.0, 0.95, 0.9, 0.2], off=[0.9, 0.6, 0.3, 0.1]),
-                            "regimes": regimes([0.75, 0.8, 0.86, 0.72], standard=(0.9, 0.74)), "plot_step": 0.5}}  # fmt: skip
-    table = evaluate_claims({"dataset": "digits_distractor", "noise_robustness": noise_table(2.0)}, sweeps, None, SETTINGS)
+    sweeps = {
+        "synthetic": {
+            "manifold_robustness": manifold_table(on=[1.0, 0.95, 0.9, 0.2], off=[0.9, 0.6, 0.3, 0.1]),
+            "regimes": regimes([0.75, 0.8, 0.86, 0.72], standard=(0.9, 0.74)),
+            "plot_step": 0.5,
+        }
+    }
+    table = evaluate_claims(
+        {"dataset": "digits_distractor", "noise_robustness": noise_table(2.0)}, sweeps, None, SETTINGS
+    )
     assert list(table.columns) == COLUMNS
     unmeasured = table[table["verdict"] == "not measured"]
-    assert set(unmeasured["claim"]) == {"off_manifold_robustness", "excessive_robustness", "alignment_peak",
-                                        "imagenet64_alignment_peak", "imagenet64_regimes", "pretrained_alignment_rises",
-                                        "pretrained_top1", "theorem4"}  # fmt: skip
+    assert set(unmeasured["claim"]) == {
+        "off_manifold_robustness",
+        "excessive_robustness",
+        "alignment_peak",
+        "imagenet64_alignment_peak",
+        "imagenet64_regimes",
+        "pretrained_alignment_rises",
+        "pretrained_top1",
+        "theorem4",
+    }
     assert unmeasured["detail"].str.len().gt(0).all()
     measured = table[(table["dataset"] == "synthetic") & (table["claim"] != "theorem4")]
     assert set(measured["claim"]) == {"off_manifold_robustness", "excessive_robustness", "alignment_peak", "theorem3"}

@@ -18,10 +18,9 @@ import re
 import traceback
 from typing import Any
 
-import pytest
-
 import pags.compatibility
 import pags.config
+import pytest
 from pags.config import validated_config
 from pags.errors import ConfigError
 from pags.schema import config_schema
@@ -89,7 +88,9 @@ def raise_sites(module, functions: set[str] | None) -> set[tuple[str, int]]:
         (module.__file__, node.lineno)
         for scope in scopes
         for node in ast.walk(scope)
-        if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call) and getattr(node.exc.func, "id", "") == "ConfigError"
+        if isinstance(node, ast.Raise)
+        and isinstance(node.exc, ast.Call)
+        and getattr(node.exc.func, "id", "") == "ConfigError"
     }
 
 

@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-
 from workflow_helpers import (
     describe,
     output,
@@ -67,7 +66,9 @@ def sweep(**changes):
 
 def gallery(**changes):
     """figures with one named gallery, ``g``, valid on ``sweep()`` unless changed."""
-    return {"galleries": {"g": {"dataset": "synthetic", "objective": "gnorm", "strengths": [0.1], "images": [3], **changes}}}
+    return {
+        "galleries": {"g": {"dataset": "synthetic", "objective": "gnorm", "strengths": [0.1], "images": [3], **changes}}
+    }
 
 
 T = "distractor.training"
@@ -76,7 +77,11 @@ NOISE = "distractor.noise_robustness"
 
 CASES = [
     Case("unknown-top-level-key", {"distractor_typo": {}}, ("'distractor_typo'", "was unexpected", "misspelt")),
-    Case("unknown-nested-key", {f"{T}.epochz": 3}, (f"config key '{T}' has no key 'epochz'", "was unexpected", "misspelt", "epochs")),
+    Case(
+        "unknown-nested-key",
+        {f"{T}.epochz": 3},
+        (f"config key '{T}' has no key 'epochz'", "was unexpected", "misspelt", "epochs"),
+    ),
     Case("epochs-string", {f"{T}.epochs": "nine"}, (f"'{T}.epochs'", "'nine' is not of type 'integer'")),
     Case("epochs-zero", {f"{T}.epochs": 0, f"{T}.milestones": []}, (f"'{T}.epochs'", "less than the minimum of 1")),
     Case("lr-string", {f"{T}.lr": "fast"}, (f"'{T}.lr'", "'fast' is not of type 'number'")),
@@ -85,14 +90,38 @@ CASES = [
     Case("milestone-not-below-epochs", {f"{T}.milestones": [2]}, (f"'{T}.milestones'", "milestone 2")),
     Case("grid-empty", {f"{PGD}.grid": []}, (f"'{PGD}.grid'", "should be non-empty")),
     Case("grid-negative-strength", {f"{PGD}.grid": [-1]}, (f"'{PGD}.grid.0'", "-1")),
-    Case("grid-logspace-start-above-stop", {f"{PGD}.grid": {"logspace": [1, 0, 3]}}, (f"'{PGD}.grid'", "start exceeds stop")),
-    Case("grid-logspace-num-zero", {f"{PGD}.grid": {"logspace": [0, 1, 0]}}, (f"'{PGD}.grid.logspace.2'", "less than the minimum of 1")),
-    Case("grid-collides-at-4-digits", {f"{PGD}.grid": [1.00001, 1.00002]}, (f"'{PGD}.grid'", "collide at 4 significant digits")),
-    Case("standard-nonzero-grid", {"distractor.objectives.standard.grid": [0, 1]}, ("'distractor.objectives.standard.grid'", "no strength")),
-    Case("unknown-objective", {"distractor.objectives.no_such_objective": {"grid": [1]}}, ("config key 'distractor.objectives' has no key 'no_such_objective'", "was unexpected", "gnorm")),
+    Case(
+        "grid-logspace-start-above-stop",
+        {f"{PGD}.grid": {"logspace": [1, 0, 3]}},
+        (f"'{PGD}.grid'", "start exceeds stop"),
+    ),
+    Case(
+        "grid-logspace-num-zero",
+        {f"{PGD}.grid": {"logspace": [0, 1, 0]}},
+        (f"'{PGD}.grid.logspace.2'", "less than the minimum of 1"),
+    ),
+    Case(
+        "grid-collides-at-4-digits",
+        {f"{PGD}.grid": [1.00001, 1.00002]},
+        (f"'{PGD}.grid'", "collide at 4 significant digits"),
+    ),
+    Case(
+        "standard-nonzero-grid",
+        {"distractor.objectives.standard.grid": [0, 1]},
+        ("'distractor.objectives.standard.grid'", "no strength"),
+    ),
+    Case(
+        "unknown-objective",
+        {"distractor.objectives.no_such_objective": {"grid": [1]}},
+        ("config key 'distractor.objectives' has no key 'no_such_objective'", "was unexpected", "gnorm"),
+    ),
     Case("no-objectives", {"distractor.objectives": {}}, ("'distractor.objectives'", "should be non-empty")),
     Case("pgd-missing-eps-convention", {f"{PGD}.eps_convention": DELETE}, (f"'{PGD}.eps_convention' is missing",)),
-    Case("pgd-bad-eps-convention", {f"{PGD}.eps_convention": "per_image"}, (f"'{PGD}.eps_convention'", "'per_image' is not one of")),
+    Case(
+        "pgd-bad-eps-convention",
+        {f"{PGD}.eps_convention": "per_image"},
+        (f"'{PGD}.eps_convention'", "'per_image' is not one of"),
+    ),
     Case("pgd-steps-zero", {f"{PGD}.steps": 0}, (f"'{PGD}.steps'", "less than the minimum of 1")),
     Case("seeds-empty", {"distractor.seeds": []}, ("'distractor.seeds'", "should be non-empty")),
     Case("seeds-negative", {"distractor.seeds": [0, -1]}, ("'distractor.seeds.1'", "less than the minimum of 0")),
@@ -101,10 +130,26 @@ CASES = [
     Case("unknown-arch", {"distractor.model.arch": "vgg16"}, ("'distractor.model.arch'", "'vgg16' is not one of")),
     Case("letter-too-long", {"distractor.letter": "AB"}, ("'distractor.letter'", "'AB' is too long")),
     Case("noise-n-images-zero", {f"{NOISE}.n_images": 0}, (f"'{NOISE}.n_images'", "less than the minimum of 1")),
-    Case("noise-stds-logspace-start-above-stop", {f"{NOISE}.stds": {"logspace": [1, -2, 6]}}, (f"'{NOISE}.stds'", "start exceeds stop")),
-    Case("noise-unknown-key", {f"{NOISE}.n_image": 10}, (f"config key '{NOISE}' has no key 'n_image'", "was unexpected", "n_images")),
-    Case("gradient-target-unknown", {"distractor.figures.gradient_target": "input"}, ("'distractor.figures.gradient_target'", "'input' is not one of")),
-    Case("sweep-unknown-dataset", {"sweep": {"imagenet": SWEEP}}, ("config key 'sweep' has no key 'imagenet'", "was unexpected", "imagenet64")),
+    Case(
+        "noise-stds-logspace-start-above-stop",
+        {f"{NOISE}.stds": {"logspace": [1, -2, 6]}},
+        (f"'{NOISE}.stds'", "start exceeds stop"),
+    ),
+    Case(
+        "noise-unknown-key",
+        {f"{NOISE}.n_image": 10},
+        (f"config key '{NOISE}' has no key 'n_image'", "was unexpected", "n_images"),
+    ),
+    Case(
+        "gradient-target-unknown",
+        {"distractor.figures.gradient_target": "input"},
+        ("'distractor.figures.gradient_target'", "'input' is not one of"),
+    ),
+    Case(
+        "sweep-unknown-dataset",
+        {"sweep": {"imagenet": SWEEP}},
+        ("config key 'sweep' has no key 'imagenet'", "was unexpected", "imagenet64"),
+    ),
     Case(
         "sweep-plot-step-not-a-step",
         {"sweep": sweep(manifold_robustness={"step_sizes": [0.5], "plot_step": 1.0})},
@@ -140,10 +185,22 @@ CASES = [
         {"sweep": {"cifar10": {**SWEEP, "score": {"backends": ["analytic"]}}}},
         ("'sweep.cifar10.score.backends'", "known only for the synthetic data set"),
     ),
-    Case("score-unknown-backend", {"sweep": sweep(score={"backends": ["ddpm"]})}, (f"'{SYN}.score.backends.0'", "'ddpm' is not one of")),
+    Case(
+        "score-unknown-backend",
+        {"sweep": sweep(score={"backends": ["ddpm"]})},
+        (f"'{SYN}.score.backends.0'", "'ddpm' is not one of"),
+    ),
     Case("score-sigma-zero", {"sweep": sweep(score={"sigma": 0})}, (f"'{SYN}.score.sigma'", "0")),
-    Case("score-backends-duplicate", {"sweep": sweep(score={"backends": ["trained", "trained"]})}, (f"'{SYN}.score.backends'", "non-unique")),
-    Case("edm-without-network", {"sweep": sweep(score={"backends": ["edm"]})}, (f"'{SYN}.score.edm_network'", "not an entry of 'weights'")),
+    Case(
+        "score-backends-duplicate",
+        {"sweep": sweep(score={"backends": ["trained", "trained"]})},
+        (f"'{SYN}.score.backends'", "non-unique"),
+    ),
+    Case(
+        "edm-without-network",
+        {"sweep": sweep(score={"backends": ["edm"]})},
+        (f"'{SYN}.score.edm_network'", "not an entry of 'weights'"),
+    ),
     Case(
         "denoiser-channels-too-few",
         {"sweep": sweep(score={"denoiser": {"block_channels": [4]}})},
@@ -151,7 +208,10 @@ CASES = [
     ),
     Case(
         "denoiser-blocks-exceed-image-sides",
-        {"sweep": sweep(score={"backends": ["trained"], "denoiser": {"block_channels": [16, 32, 32, 32]}}), "synthetic": {"image_shape": [3, 12, 12]}},
+        {
+            "sweep": sweep(score={"backends": ["trained"], "denoiser": {"block_channels": [16, 32, 32, 32]}}),
+            "synthetic": {"image_shape": [3, 12, 12]},
+        },
         (f"'{SYN}.score.denoiser.block_channels'", "must be divisible by 8", "12x12"),
     ),
     Case(
@@ -159,11 +219,17 @@ CASES = [
         {"sweep": sweep(score={"backends": ["trained"], "denoiser": {"block_channels": [8, 12]}})},
         (f"'{SYN}.score.denoiser.block_channels'", "not all divisible by the 8 groups"),
     ),
-    Case("classifier-unknown-option", {"distractor.model.options": {"depth": 3}}, ("'distractor.model.options'", "not options of small_cnn")),
+    Case(
+        "classifier-unknown-option",
+        {"distractor.model.options": {"depth": 3}},
+        ("'distractor.model.options'", "not options of small_cnn"),
+    ),
     Case(
         "edm-conditional-network-used-unconditionally",
         {
-            "sweep": sweep(score={"backends": ["edm"], "edm_network": "edm-cifar10-32x32-cond-vp", "conditional": False}),
+            "sweep": sweep(
+                score={"backends": ["edm"], "edm_network": "edm-cifar10-32x32-cond-vp", "conditional": False}
+            ),
             "weights": {"edm-cifar10-32x32-cond-vp": {"url": "https://x", "sha256": None}},
         },
         (f"'{SYN}.score.conditional'", "edm-cifar10-32x32-cond-vp"),
@@ -179,10 +245,16 @@ CASES = [
     Case(
         "edm-network-of-other-images",
         {
-            "sweep": {"imagenet64": {**SWEEP, "score": {"backends": ["edm"], "edm_network": "edm-ffhq-64x64-uncond-vp"}}},
+            "sweep": {
+                "imagenet64": {**SWEEP, "score": {"backends": ["edm"], "edm_network": "edm-ffhq-64x64-uncond-vp"}}
+            },
             "weights": {"edm-ffhq-64x64-uncond-vp": {"url": "https://x", "sha256": None}},
         },
-        ("'sweep.imagenet64.score.edm_network'", "trained on FFHQ images", "'sweep.imagenet64.score.allow_other_data: true'"),
+        (
+            "'sweep.imagenet64.score.edm_network'",
+            "trained on FFHQ images",
+            "'sweep.imagenet64.score.allow_other_data: true'",
+        ),
     ),
     Case(
         "edm-network-on-non-square-images",
@@ -196,7 +268,14 @@ CASES = [
     Case(
         "edm-network-of-other-classes",
         {
-            "sweep": sweep(score={"backends": ["edm"], "edm_network": "edm-imagenet-64x64-cond-adm", "conditional": True, "image_side": 64}),
+            "sweep": sweep(
+                score={
+                    "backends": ["edm"],
+                    "edm_network": "edm-imagenet-64x64-cond-adm",
+                    "conditional": True,
+                    "image_side": 64,
+                }
+            ),
             "weights": {"edm-imagenet-64x64-cond-adm": {"url": "https://x", "sha256": None}},
         },
         (f"'{SYN}.score.edm_network'", "trained on 1000 classes, but the data set has 10"),
@@ -211,8 +290,16 @@ CASES = [
         (f"'{SYN}.score.edm_network'", "takes 3-channel images"),
     ),
     Case("number-written-without-a-dot", {f"{T}.lr": "1e-3"}, (f"'{T}.lr'", "YAML reads 1e-3 as a string", "1.0e-3")),
-    Case("alignment-gradient-unknown", {"sweep": sweep(alignment={"gradient": "loss"})}, (f"'{SYN}.alignment.gradient'", "'loss' is not one of")),
-    Case("alignment-metrics-empty", {"sweep": sweep(alignment={"metrics": []})}, (f"'{SYN}.alignment.metrics'", "should be non-empty")),
+    Case(
+        "alignment-gradient-unknown",
+        {"sweep": sweep(alignment={"gradient": "loss"})},
+        (f"'{SYN}.alignment.gradient'", "'loss' is not one of"),
+    ),
+    Case(
+        "alignment-metrics-empty",
+        {"sweep": sweep(alignment={"metrics": []})},
+        (f"'{SYN}.alignment.metrics'", "should be non-empty"),
+    ),
     Case(
         "regimes-metric-not-computed",
         {"sweep": sweep(alignment={"metrics": ["cosine"]}, regimes={"metric": "ssim"})},
@@ -223,31 +310,69 @@ CASES = [
         {"sweep": sweep(regimes={"score": "edm"})},
         (f"'{SYN}.regimes.score'", "not one of score.backends"),
     ),
-    Case("regimes-fraction-above-one", {"sweep": sweep(regimes={"aligned_fraction": 1.5})}, (f"'{SYN}.regimes.aligned_fraction'", "1.5")),
+    Case(
+        "regimes-fraction-above-one",
+        {"sweep": sweep(regimes={"aligned_fraction": 1.5})},
+        (f"'{SYN}.regimes.aligned_fraction'", "1.5"),
+    ),
     Case("regimes-noise-k-negative", {"sweep": sweep(regimes={"noise_k": -1})}, (f"'{SYN}.regimes.noise_k'", "-1")),
-    Case("claims-off-below-above-one", {"claims": {"manifold": {"off_below": 1.5}}}, ("'claims.manifold.off_below'", "1.5")),
+    Case(
+        "claims-off-below-above-one",
+        {"claims": {"manifold": {"off_below": 1.5}}},
+        ("'claims.manifold.off_below'", "1.5"),
+    ),
     Case("claims-unknown-key", {"claims": {"noise": 2}}, ("'claims.noise'", "misspelt")),
     Case(
         "regimes-without-standard-model",
         {"sweep": sweep(objectives={"gnorm": {"grid": [0.1]}})},
         (f"'{SYN}.objectives'", "relative to the standard model"),
     ),
-    Case("sweep-only-standard", {"sweep": sweep(objectives={"standard": {"grid": [0]}})}, (f"'{SYN}.objectives'", "nothing to sweep")),
+    Case(
+        "sweep-only-standard",
+        {"sweep": sweep(objectives={"standard": {"grid": [0]}})},
+        (f"'{SYN}.objectives'", "nothing to sweep"),
+    ),
     Case(
         "gallery-strength-not-in-grid",
         {"sweep": sweep(), "figures": gallery(strengths=[0.2])},
         ("'figures.galleries.g.strengths.0'", "0.2 is not in the grid of sweep.synthetic.objectives.gnorm", "['0.1']"),
     ),
-    Case("gallery-unknown-objective", {"sweep": sweep(), "figures": gallery(objective="no_such_objective")}, ("'figures.galleries.g.objective'", "'no_such_objective' is not one of")),
-    Case("gallery-objective-not-swept", {"sweep": sweep(), "figures": gallery(objective="pgd")}, ("'figures.galleries.g.objective'", "pgd is not swept on synthetic")),
-    Case("gallery-unknown-dataset", {"sweep": sweep(), "figures": gallery(dataset="cifar10")}, ("'figures.galleries.g.dataset'", "cifar10 has no sweep")),
-    Case("gallery-negative-image", {"sweep": sweep(), "figures": gallery(images=[3, -1])}, ("'figures.galleries.g.images.1'", "less than the minimum of 0")),
-    Case("weights-sha256-malformed", {"weights": {"alexnet": {"url": "https://x", "sha256": "abc"}}}, ("'weights.alexnet.sha256'", "does not match")),
-    Case("weights-missing-url", {"weights": {"edm": {"sha256": None}}}, ("'weights.edm'", "'url' is a required property")),
+    Case(
+        "gallery-unknown-objective",
+        {"sweep": sweep(), "figures": gallery(objective="no_such_objective")},
+        ("'figures.galleries.g.objective'", "'no_such_objective' is not one of"),
+    ),
+    Case(
+        "gallery-objective-not-swept",
+        {"sweep": sweep(), "figures": gallery(objective="pgd")},
+        ("'figures.galleries.g.objective'", "pgd is not swept on synthetic"),
+    ),
+    Case(
+        "gallery-unknown-dataset",
+        {"sweep": sweep(), "figures": gallery(dataset="cifar10")},
+        ("'figures.galleries.g.dataset'", "cifar10 has no sweep"),
+    ),
+    Case(
+        "gallery-negative-image",
+        {"sweep": sweep(), "figures": gallery(images=[3, -1])},
+        ("'figures.galleries.g.images.1'", "less than the minimum of 0"),
+    ),
+    Case(
+        "weights-sha256-malformed",
+        {"weights": {"alexnet": {"url": "https://x", "sha256": "abc"}}},
+        ("'weights.alexnet.sha256'", "does not match"),
+    ),
+    Case(
+        "weights-missing-url", {"weights": {"edm": {"sha256": None}}}, ("'weights.edm'", "'url' is a required property")
+    ),
     Case(
         "cifar10-offline-without-data",
         {"sweep": {"cifar10": SWEEP}, "data.download": False, "data.root": "no_such_dir"},
-        ("'data.root'", "CIFAR-10 (test split) was not found under data.root='no_such_dir'", "no_such_dir/cifar10_test.npz"),
+        (
+            "'data.root'",
+            "CIFAR-10 (test split) was not found under data.root='no_such_dir'",
+            "no_such_dir/cifar10_test.npz",
+        ),
     ),
     Case(
         "posterior-trained-without-label-dropout",
@@ -262,16 +387,41 @@ CASES = [
     Case(
         "posterior-edm-networks-swapped",
         {
-            "sweep": {"cifar10": {**SWEEP, "score": {"backends": ["posterior_edm"], "posterior_edm": {
-                "conditional": "edm-cifar10-32x32-uncond-vp", "unconditional": "edm-cifar10-32x32-cond-vp"}}}},
-            "weights": {n: {"url": "https://x", "sha256": None} for n in ("edm-cifar10-32x32-uncond-vp", "edm-cifar10-32x32-cond-vp")},
-        },  # fmt: skip
+            "sweep": {
+                "cifar10": {
+                    **SWEEP,
+                    "score": {
+                        "backends": ["posterior_edm"],
+                        "posterior_edm": {
+                            "conditional": "edm-cifar10-32x32-uncond-vp",
+                            "unconditional": "edm-cifar10-32x32-cond-vp",
+                        },
+                    },
+                }
+            },
+            "weights": {
+                n: {"url": "https://x", "sha256": None}
+                for n in ("edm-cifar10-32x32-uncond-vp", "edm-cifar10-32x32-cond-vp")
+            },
+        },
         ("'sweep.cifar10.score.posterior_edm.conditional'", "is unconditional"),
     ),
     Case(
         "posterior-edm-network-not-in-weights",
-        {"sweep": {"cifar10": {**SWEEP, "score": {"backends": ["posterior_edm"], "posterior_edm": {
-            "conditional": "edm-cifar10-32x32-cond-vp", "unconditional": "edm-cifar10-32x32-uncond-vp"}}}}},  # fmt: skip
+        {
+            "sweep": {
+                "cifar10": {
+                    **SWEEP,
+                    "score": {
+                        "backends": ["posterior_edm"],
+                        "posterior_edm": {
+                            "conditional": "edm-cifar10-32x32-cond-vp",
+                            "unconditional": "edm-cifar10-32x32-uncond-vp",
+                        },
+                    },
+                }
+            }
+        },
         ("'sweep.cifar10.score.posterior_edm.conditional'", "not an entry of 'weights'"),
     ),
     Case(
@@ -290,10 +440,24 @@ CASES = [
     Case(
         "posterior-edm-network-of-other-classes",
         {
-            "sweep": {"cifar10": {**SWEEP, "score": {"backends": ["posterior_edm"], "image_side": 64, "posterior_edm": {
-                "conditional": "edm-imagenet-64x64-cond-adm", "unconditional": "edm-cifar10-32x32-uncond-vp"}}}},
-            "weights": {n: {"url": "https://x", "sha256": None} for n in ("edm-imagenet-64x64-cond-adm", "edm-cifar10-32x32-uncond-vp")},
-        },  # fmt: skip
+            "sweep": {
+                "cifar10": {
+                    **SWEEP,
+                    "score": {
+                        "backends": ["posterior_edm"],
+                        "image_side": 64,
+                        "posterior_edm": {
+                            "conditional": "edm-imagenet-64x64-cond-adm",
+                            "unconditional": "edm-cifar10-32x32-uncond-vp",
+                        },
+                    },
+                }
+            },
+            "weights": {
+                n: {"url": "https://x", "sha256": None}
+                for n in ("edm-imagenet-64x64-cond-adm", "edm-cifar10-32x32-uncond-vp")
+            },
+        },
         ("'sweep.cifar10.score.posterior_edm.conditional'", "trained on 1000 classes, but the data set has 10"),
     ),
     Case("subset-on-synthetic", {"sweep": sweep(subset={"train": 100})}, (f"'{SYN}.subset'", "synthetic.n_train")),

@@ -1,7 +1,6 @@
 """The bill of a config (``pags.cost``) against one computed by hand."""
 
 import pytest
-
 from pags.cost import DEFAULT_THROUGHPUT, bill, main
 from workflow_helpers import REPO
 

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import gzip
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
-
 from pags.config import check_data, check_raw_data
 from pags.datasets import loader
 from pags.datasets.imagenet import load_imagenet_val
@@ -75,26 +74,58 @@ LAYOUTS: dict[str, tuple[str, str, Callable[[Path], None]]] = {
     "mnist-decompressed": ("mnist", "test", lambda r: write_mnist(r)),
     "mnist-gz-only": ("mnist", "test", lambda r: write_mnist(r, gzipped=ALL_MNIST)),
     "mnist-gz-and-decompressed": ("mnist", "train", lambda r: write_mnist(r, gzipped={"train-images-idx3-ubyte"})),
-    "mnist-one-file-missing": ("mnist", "test", lambda r: write_mnist(r, gzipped=ALL_MNIST, leave_out="train-labels-idx1-ubyte")),
+    "mnist-one-file-missing": (
+        "mnist",
+        "test",
+        lambda r: write_mnist(r, gzipped=ALL_MNIST, leave_out="train-labels-idx1-ubyte"),
+    ),
     "mnist-empty": ("mnist", "test", lambda r: None),
     "cifar10-npz": ("cifar10", "test", lambda r: write_cifar_npz(r, "test")),
     "cifar10-npz-of-the-other-split": ("cifar10", "train", lambda r: write_cifar_npz(r, "test")),
     "cifar10-image-folder": ("cifar10", "train", lambda r: write_cifar_folder(r, "train")),
     "cifar10-class-folders-without-png": ("cifar10", "train", lambda r: write_cifar_folder(r, "train", png=False)),
-    "cifar10-unknown-class-folder": ("cifar10", "train", lambda r: write_cifar_folder(r, "train", classes=("cat", "cats"))),
+    "cifar10-unknown-class-folder": (
+        "cifar10",
+        "train",
+        lambda r: write_cifar_folder(r, "train", classes=("cat", "cats")),
+    ),
     "cifar10-empty": ("cifar10", "test", lambda r: None),
     "imagenet64-release": ("imagenet64", "test", lambda r: write_release(r / "imagenet64")),
-    "imagenet64-without-class-map": ("imagenet64", "test", lambda r: (write_release(r / "imagenet64"), (r / "imagenet64" / CLASS_MAP).unlink())),
+    "imagenet64-without-class-map": (
+        "imagenet64",
+        "test",
+        lambda r: (write_release(r / "imagenet64"), (r / "imagenet64" / CLASS_MAP).unlink()),
+    ),
     "imagenet64-partial-archives-beside-an-image-folder": (
-        "imagenet64", "train",
-        lambda r: (write_release(r / "imagenet64"), (r / "imagenet64" / TRAIN_FILES[3]).unlink(),
-                   write_png(r / "imagenet64" / "train" / "7" / "a.png", np.zeros((64, 64, 3), np.uint8))),
-    ),  # fmt: skip
-    "imagenet64-image-folder": ("imagenet64", "test", lambda r: write_png(r / "imagenet64" / "val" / "7" / "a.png", np.zeros((64, 64, 3), np.uint8))),
-    "imagenet64-image-folder-without-png": ("imagenet64", "test", lambda r: (r / "imagenet64" / "val" / "7").mkdir(parents=True)),
-    "imagenet64-misnamed-class-folder": ("imagenet64", "test", lambda r: write_png(r / "imagenet64" / "val" / "cat" / "a.png", np.zeros((64, 64, 3), np.uint8))),
+        "imagenet64",
+        "train",
+        lambda r: (
+            write_release(r / "imagenet64"),
+            (r / "imagenet64" / TRAIN_FILES[3]).unlink(),
+            write_png(r / "imagenet64" / "train" / "7" / "a.png", np.zeros((64, 64, 3), np.uint8)),
+        ),
+    ),
+    "imagenet64-image-folder": (
+        "imagenet64",
+        "test",
+        lambda r: write_png(r / "imagenet64" / "val" / "7" / "a.png", np.zeros((64, 64, 3), np.uint8)),
+    ),
+    "imagenet64-image-folder-without-png": (
+        "imagenet64",
+        "test",
+        lambda r: (r / "imagenet64" / "val" / "7").mkdir(parents=True),
+    ),
+    "imagenet64-misnamed-class-folder": (
+        "imagenet64",
+        "test",
+        lambda r: write_png(r / "imagenet64" / "val" / "cat" / "a.png", np.zeros((64, 64, 3), np.uint8)),
+    ),
     "imagenet-val": ("imagenet", "test", lambda r: write_val(r / "imagenet" / "val")),
-    "imagenet-val-empty-wnid-folders": ("imagenet", "test", lambda r: (r / "imagenet" / "val" / "n01440764").mkdir(parents=True)),
+    "imagenet-val-empty-wnid-folders": (
+        "imagenet",
+        "test",
+        lambda r: (r / "imagenet" / "val" / "n01440764").mkdir(parents=True),
+    ),
     "imagenet-empty": ("imagenet", "test", lambda r: None),
 }
 
@@ -122,7 +153,9 @@ def test_preflight_check_accepts_exactly_what_the_loader_loads(tmp_path, layout)
         loaded, reason = True, ""
     except DataError as e:
         loaded, reason = False, str(e)
-    assert accepted == loaded, f"pre-flight {'accepted' if accepted else 'refused'} ({message}), loader: {reason or 'loaded'}"
+    assert accepted == loaded, (
+        f"pre-flight {'accepted' if accepted else 'refused'} ({message}), loader: {reason or 'loaded'}"
+    )
     if not accepted:
         assert message == f"config key 'data.root': {reason}"
 

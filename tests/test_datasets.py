@@ -4,9 +4,7 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from pags.datasets import ImageSplit, load_base, load_split, save_split
-from pags.datasets import split_generator
+from pags.datasets import ImageSplit, load_base, load_split, save_split, split_generator
 from pags.datasets.distractor import add_distractor, render_letter, signal_mask
 from pags.errors import DataError
 
@@ -149,7 +147,9 @@ def test_load_split_on_wrong_contents_says_delete_and_rerun(tmp_path):
     torch.save({"x": torch.zeros(3)}, tmp_path / "no_y.pt")
     with pytest.raises(DataError, match="delete it and rerun"):
         load_split(tmp_path / "no_y.pt")
-    torch.save({"x": torch.zeros(2, 1, 4, 4, dtype=torch.int32), "y": torch.zeros(2, dtype=torch.int64)}, tmp_path / "int.pt")
+    torch.save(
+        {"x": torch.zeros(2, 1, 4, 4, dtype=torch.int32), "y": torch.zeros(2, dtype=torch.int64)}, tmp_path / "int.pt"
+    )
     with pytest.raises(DataError, match="[Dd]elete it and rerun"):
         load_split(tmp_path / "int.pt")
 

@@ -8,7 +8,6 @@ import warnings
 
 import pytest
 import torch
-
 from pags.errors import DeviceError
 from pags.runtime import gpu_requested, pick_device
 
@@ -30,9 +29,16 @@ def cuda(monkeypatch):
 
 @pytest.mark.parametrize(
     "resources, asked",
-    [({}, False), ({"mem_mb": 1000, "gpu": 0}, False), ({"gpu": 1}, True), ({"gres": "gpu:1"}, True),
-     ({"gres": "gpu:a100:2"}, True), ({"gres": "tmpdisk:100"}, False), ({"gres": "tmpdisk:100,gpu:1"}, True)],
-)  # fmt: skip
+    [
+        ({}, False),
+        ({"mem_mb": 1000, "gpu": 0}, False),
+        ({"gpu": 1}, True),
+        ({"gres": "gpu:1"}, True),
+        ({"gres": "gpu:a100:2"}, True),
+        ({"gres": "tmpdisk:100"}, False),
+        ({"gres": "tmpdisk:100,gpu:1"}, True),
+    ],
+)
 def test_a_gpu_is_asked_for_by_gpu_or_gres(resources, asked):
     assert gpu_requested(resources) is asked
 
@@ -50,7 +56,9 @@ def test_a_usable_gpu_is_used(cuda):
 
 def test_a_job_that_asked_for_a_gpu_and_sees_none_stops_with_the_drivers_reason(cuda):
     def unavailable():
-        warnings.warn("CUDA initialization: The NVIDIA driver on your system is too old (found version 12040).")
+        warnings.warn(
+            "CUDA initialization: The NVIDIA driver on your system is too old (found version 12040).", stacklevel=2
+        )
         return False
 
     cuda.setattr(torch.cuda, "is_available", unavailable)

@@ -22,14 +22,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from pags.datasets import download as data_download
 from pags.datasets.mnist import decompress_archives
 from pags.download import download
 from pags.errors import ConfigError, DataError, DownloadError, WeightsError
 from pags.score.edm import check_edm_source
 from pags.weights import check_usable, fetch, sha256_file, unpinned_path
-from workflow_helpers import DEMO_EXPERIMENTS, planned_jobs, describe, run_snakemake, write_config
+from workflow_helpers import DEMO_EXPERIMENTS, describe, planned_jobs, run_snakemake, write_config
 
 FULL = bytes(range(256)) * (4 * 4096)  # 4 MiB
 CUT = 1 << 20  # the server closes after 1 MiB
@@ -134,7 +133,10 @@ def test_mnist_download_cut_short(server, tmp_path, monkeypatch):
     monkeypatch.setattr(MNIST, "mirrors", [f"{server.url}/mnist/"])
     monkeypatch.setattr(MNIST, "resources", [(n, hashlib.md5(b).hexdigest()) for n, b in archives.items()])
     raw = tmp_path / "MNIST" / "raw"
-    with pytest.raises(DataError, match=rf"MNIST's {first} could not be downloaded: .*truncated: {CUT} of {len(archives[first])} bytes.*snakemake prefetch"):  # fmt: skip
+    with pytest.raises(
+        DataError,
+        match=rf"MNIST's {first} could not be downloaded: .*truncated: {CUT} of {len(archives[first])} bytes.*snakemake prefetch",
+    ):
         data_download.fetch_mnist(tmp_path)
     assert beside(raw / first) == []
     server.cut.clear()
@@ -159,7 +161,9 @@ def test_cifar10_download_cut_short(server, tmp_path, monkeypatch):
     server.cut.add("/cifar.tar.gz")
     monkeypatch.setattr(CIFAR10, "url", f"{server.url}/cifar.tar.gz")
     monkeypatch.setattr(CIFAR10, "tgz_md5", hashlib.md5(archive).hexdigest())
-    with pytest.raises(DataError, match=f"CIFAR-10 could not be downloaded: .*truncated: {CUT} of {len(archive)} bytes"):
+    with pytest.raises(
+        DataError, match=f"CIFAR-10 could not be downloaded: .*truncated: {CUT} of {len(archive)} bytes"
+    ):
         data_download.fetch_cifar10(tmp_path)
     assert list(tmp_path.iterdir()) == []
     server.cut.clear()

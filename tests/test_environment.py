@@ -18,10 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 from packaging.utils import canonicalize_name
-
 from pags.datasets import BASE_DATASETS
 from pags.pretrained import UNPICKLER_MODULES
-
 from workflow_helpers import REPO
 
 CONSTRAINTS = REPO / "constraints.txt"

@@ -18,8 +18,6 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from pags.attacks import l2_norm
 from pags.cost import step_cost
 from pags.figures.style import color_for
@@ -28,6 +26,7 @@ from pags.objectives import OBJECTIVES, make_objective
 from pags.objectives.spec import ObjectiveSpec
 from pags.objectives.trades import Trades
 from pags.schema import config_schema
+from torch import nn
 from workflow_helpers import (
     REPO,
     copy_workflow,
@@ -46,16 +45,22 @@ def test_the_schema_names_exactly_the_registered_objectives():
     schema = config_schema()
     assert list(schema["$defs"]["objectives"]["properties"]) == list(OBJECTIVES)
     assert schema["$defs"]["swept_objective"]["enum"] == [o for o in OBJECTIVES if o != "standard"]
-    for name, spec in OBJECTIVES.items():
+    for name in OBJECTIVES:
         entry = schema["$defs"]["objectives"]["properties"][name]
         assert entry["additionalProperties"] is False and set(entry["required"]) <= set(entry["properties"])
 
 
 def spec_parts(**changes):
     parts = dict(
-        name="toy", label="toy", symbol="τ", color="#123456", build=lambda values, options: None,
-        step_cost=lambda options: 1.0, options={"grid": {}}, description="a toy",
-    )  # fmt: skip
+        name="toy",
+        label="toy",
+        symbol="τ",
+        color="#123456",
+        build=lambda values, options: None,
+        step_cost=lambda options: 1.0,
+        options={"grid": {}},
+        description="a toy",
+    )
     parts.update(changes)
     return parts
 
@@ -88,9 +93,11 @@ def test_a_module_without_a_spec_stops_the_import(tmp_path):
     copy_workflow(tmp_path)
     (tmp_path / "workflow" / "pags" / "objectives" / "toy.py").write_text("LOSS = None\n")
     proc = subprocess.run(
-        [sys.executable, "-c", "import pags.objectives"], capture_output=True, text=True,
+        [sys.executable, "-c", "import pags.objectives"],
+        capture_output=True,
+        text=True,
         env={"PYTHONPATH": str(tmp_path / "workflow"), "PATH": ""},
-    )  # fmt: skip
+    )
     assert proc.returncode != 0 and "pags.objectives.toy defines no SPEC" in proc.stderr, proc.stderr
 
 

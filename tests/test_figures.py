@@ -14,7 +14,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-
 from pags.figures.alignment import plot_score_alignment  # noqa: E402
 from pags.figures.gallery import gallery_title, plot_gallery  # noqa: E402
 from pags.figures.sweep import plot_manifold_robustness  # noqa: E402
@@ -33,12 +32,20 @@ def manifold_table(tangents=("autoencoder",), diverged=()) -> pd.DataFrame:
             failed = (objective, strength) in diverged
             for tangent in tangents:
                 for step in (1.438, STEP):
-                    rows.append({
-                        "objective": objective, "strength": f"{strength:g}", "strength_value": strength, "seed": 0,
-                        "tangent": tangent, "step_size": step, "status": "diverged" if failed else "ok",
-                        "on_change": math.nan if failed else rng.uniform(), "off_change": math.nan if failed else rng.uniform(),
-                        "test_accuracy": math.nan if failed else 0.9,
-                    })  # fmt: skip
+                    rows.append(
+                        {
+                            "objective": objective,
+                            "strength": f"{strength:g}",
+                            "strength_value": strength,
+                            "seed": 0,
+                            "tangent": tangent,
+                            "step_size": step,
+                            "status": "diverged" if failed else "ok",
+                            "on_change": math.nan if failed else rng.uniform(),
+                            "off_change": math.nan if failed else rng.uniform(),
+                            "test_accuracy": math.nan if failed else 0.9,
+                        }
+                    )
     return pd.DataFrame(rows)
 
 
@@ -87,14 +94,27 @@ def alignment_panel(regimes: dict[tuple[str, float], str], diverged=()) -> dict:
     for objective, grid in GRIDS.items():
         for strength in grid:
             failed = (objective, strength) in diverged
-            rows.append({
-                "objective": objective, "strength": f"{strength:g}", "strength_value": strength, "seed": 0,
-                "score": "edm", "metric": "lpips", "status": "diverged" if failed else "ok",
-                "similarity": math.nan if failed else 0.3, "test_accuracy": math.nan if failed else 0.9,
-            })  # fmt: skip
+            rows.append(
+                {
+                    "objective": objective,
+                    "strength": f"{strength:g}",
+                    "strength_value": strength,
+                    "seed": 0,
+                    "score": "edm",
+                    "metric": "lpips",
+                    "status": "diverged" if failed else "ok",
+                    "similarity": math.nan if failed else 0.3,
+                    "test_accuracy": math.nan if failed else 0.9,
+                }
+            )
             if objective != "standard":
-                labelled.append({"objective": objective, "strength_value": strength,
-                                 "regime": "diverged" if failed else regimes.get((objective, strength), "weak")})  # fmt: skip
+                labelled.append(
+                    {
+                        "objective": objective,
+                        "strength_value": strength,
+                        "regime": "diverged" if failed else regimes.get((objective, strength), "weak"),
+                    }
+                )
     return {"alignment": pd.DataFrame(rows), "regimes": pd.DataFrame(labelled), "metric": "lpips", "score": "edm"}
 
 
@@ -115,7 +135,9 @@ def test_score_alignment_legend_names_divergence_where_drawn():
 
 def test_score_alignment_shows_the_standard_models_noise_band():
     panel = alignment_panel({("gnorm", 0.1): "Bayes-aligned"})
-    panel["regimes"] = panel["regimes"].assign(reference_alignment=0.3, reference_se=0.01, reference_status="ok", noise_k=2.0)
+    panel["regimes"] = panel["regimes"].assign(
+        reference_alignment=0.3, reference_se=0.01, reference_status="ok", noise_k=2.0
+    )
     fig = plot_score_alignment({"cifar10": panel})
     texts = legend_texts(fig)
     bands = [p for ax in fig.axes for p in ax.patches if p.get_alpha() == 0.1]
@@ -127,8 +149,13 @@ def test_score_alignment_shows_the_standard_models_noise_band():
 
 def test_a_diverged_standard_model_is_named_and_its_regimes_hatched_not_coloured():
     panel = alignment_panel({}, diverged={("standard", 0.0)})
-    panel["regimes"] = panel["regimes"].assign(regime="undefined", reference_alignment=math.nan, reference_se=math.nan,
-                                               reference_status="diverged", noise_k=2.0)  # fmt: skip
+    panel["regimes"] = panel["regimes"].assign(
+        regime="undefined",
+        reference_alignment=math.nan,
+        reference_se=math.nan,
+        reference_status="diverged",
+        noise_k=2.0,
+    )
     fig = plot_score_alignment({"cifar10": panel})
     texts = legend_texts(fig)
     notes = [t.get_text() for ax in fig.axes for t in ax.texts]
@@ -147,10 +174,22 @@ def test_gallery_draws_one_row_per_image_and_marks_a_missing_number():
     images, score = torch.rand(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
     columns = [
         {"title": "standard", "regime": "", "gradients": torch.randn(2, 3, 8, 8), "similarity": np.array([0.5, 0.25])},
-        {"title": "λ=1e35", "regime": "diverged", "gradients": torch.zeros(2, 3, 8, 8), "similarity": np.full(2, np.nan)},
+        {
+            "title": "λ=1e35",
+            "regime": "diverged",
+            "gradients": torch.zeros(2, 3, 8, 8),
+            "similarity": np.full(2, np.nan),
+        },
     ]
-    fig = plot_gallery(images, score, columns, "EDM score", "lpips", title="cifar10: gradient norm",
-                       image_labels=["test #7908", "test #2649"])  # fmt: skip
+    fig = plot_gallery(
+        images,
+        score,
+        columns,
+        "EDM score",
+        "lpips",
+        title="cifar10: gradient norm",
+        image_labels=["test #7908", "test #2649"],
+    )
     axes = np.array(fig.axes).reshape(2, 4)
     assert axes[0, 2].get_title() == "standard\n \n0.50" and axes[1, 3].get_title() == "–"
     assert axes[1, 0].get_ylabel() == "test #2649"

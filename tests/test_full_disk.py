@@ -10,7 +10,6 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 import torch
-
 from pags import io
 from pags.errors import NoSpaceLeft
 from pags.figures.style import save_figure

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from pags.datasets import ImageSplit
 from pags.errors import ConfigError, DataError
 from pags.gallery import (
@@ -27,12 +26,17 @@ def config(galleries=None, n_images=4, n_strengths=8):
         "cifar10": {"objectives": {"standard": {"grid": [0.0]}, "gnorm": {"grid": GNORM}, "pgd": {"grid": [0.1, 1.0]}}},
         "synthetic": {"objectives": {"standard": {"grid": [0.0]}, "randsmooth": {"grid": [0.1]}}},
     }
-    return {"sweep": sweep, "pretrained": {}, "figures": {"gallery": {"n_images": n_images, "n_strengths": n_strengths},
-                                        "galleries": galleries or {}}}  # fmt: skip
+    return {
+        "sweep": sweep,
+        "pretrained": {},
+        "figures": {"gallery": {"n_images": n_images, "n_strengths": n_strengths}, "galleries": galleries or {}},
+    }
 
 
 def named(**spec):
-    return {"g": {"dataset": "cifar10", "objective": "gnorm", "strengths": [57.36], "images": [3], "standard": True, **spec}}
+    return {
+        "g": {"dataset": "cifar10", "objective": "gnorm", "strengths": [57.36], "images": [3], "standard": True, **spec}
+    }
 
 
 def test_spread_keeps_the_ends_and_spaces_evenly():
@@ -44,8 +48,12 @@ def test_one_gallery_per_data_set_and_swept_objective():
     found = objective_galleries(config(n_images=2, n_strengths=2))
     assert list(found) == ["cifar10_gnorm", "cifar10_pgd", "synthetic_randsmooth"]
     assert found["cifar10_gnorm"] == {
-        "dataset": "cifar10", "objective": "gnorm", "strengths": ["1e-05", "100"], "images": [0, 1], "standard": True,
-    }  # fmt: skip
+        "dataset": "cifar10",
+        "objective": "gnorm",
+        "strengths": ["1e-05", "100"],
+        "images": [0, 1],
+        "standard": True,
+    }
 
 
 def test_paper_fig1_strengths_are_grid_members_at_4_digits():
@@ -63,7 +71,10 @@ def test_named_gallery_strengths_are_canonical():
 @pytest.mark.parametrize(
     "spec, expected",
     [
-        ({"strengths": [0.0728]}, ("'figures.galleries.g.strengths.0'", "0.0728 is not in the grid", "nearest is 0.07279")),
+        (
+            {"strengths": [0.0728]},
+            ("'figures.galleries.g.strengths.0'", "0.0728 is not in the grid", "nearest is 0.07279"),
+        ),
         ({"strengths": [57.36, 57.3600001]}, ("'figures.galleries.g.strengths.1'", "listed twice")),
         ({"objective": "smooth"}, ("'figures.galleries.g.objective'", "not swept on cifar10", "['gnorm', 'pgd']")),
         ({"dataset": "mnist"}, ("'figures.galleries.g.dataset'", "mnist has no sweep")),
@@ -88,8 +99,9 @@ def test_images_in_paths_keep_their_order():
 
 
 def test_select_images_keeps_order_labels_and_extras():
-    split = ImageSplit(torch.arange(5, dtype=torch.uint8).view(5, 1, 1, 1), torch.arange(5) * 10,
-                       {"mask": torch.arange(5) + 100})  # fmt: skip
+    split = ImageSplit(
+        torch.arange(5, dtype=torch.uint8).view(5, 1, 1, 1), torch.arange(5) * 10, {"mask": torch.arange(5) + 100}
+    )
     picked = select_images(split, [3, 0], "the test split")
     assert picked.x.flatten().tolist() == [3, 0] and picked.y.tolist() == [30, 0]
     assert picked.extras["mask"].tolist() == [103, 100]

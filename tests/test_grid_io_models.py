@@ -7,8 +7,6 @@ import re
 import pandas as pd
 import pytest
 import torch
-from torch import nn
-
 from pags.augment import random_crop_flip
 from pags.errors import CheckpointError, DataError, PagsError
 from pags.gradients import input_gradient
@@ -16,6 +14,7 @@ from pags.grid import STRENGTH_PATTERN, expand_grid, format_strength, parse_stre
 from pags.io import atomic_path, load_torch, save_csv, save_json, save_torch
 from pags.labels import model_columns, model_label
 from pags.models import build_model, load_model, load_state, save_model
+from torch import nn
 
 NUMBERS = [0, 1, 0.5, 0.1, 2.5, 8, 1 / 3, 12.34567, 1e-5, 3.2e-7, 123456, 1e20, 0.001234567]
 
@@ -194,7 +193,9 @@ def test_crop_flip_outputs_a_window_of_the_zero_padded_image():
     shifted = 0
     for i in range(len(x)):
         windows = [
-            (r, c) for r in range(2 * p + 1) for c in range(2 * p + 1)
+            (r, c)
+            for r in range(2 * p + 1)
+            for c in range(2 * p + 1)
             for crop in [padded[i, :, r : r + h, c : c + w]]
             if torch.equal(out[i], crop) or torch.equal(out[i], crop.flip(-1))
         ]
@@ -253,7 +254,12 @@ def test_model_label_says_which_eps_convention():
 
 def test_model_columns_from_a_train_record():
     record = {
-        "hparams": {"objective": "pgd", "strength": [1, 4, 8], "seed": 2, "objective_options": {"eps_convention": "batch"}},
+        "hparams": {
+            "objective": "pgd",
+            "strength": [1, 4, 8],
+            "seed": 2,
+            "objective_options": {"eps_convention": "batch"},
+        },
         "test_accuracy": 0.9,
     }
     assert model_columns(record) == {

@@ -6,7 +6,6 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from pags.datasets import load_split, loader, save_base, save_split
 from pags.datasets.imagenet64 import (
     CLASS_MAP,
@@ -249,7 +248,9 @@ def write_png(path, pixels_hwc):
 @pytest.mark.parametrize("folder", ["val", "test"])
 def test_image_folder_named_by_label(tmp_path, folder):
     rng = np.random.default_rng(0)
-    images = {(label, name): rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for label in (3, 999, 12) for name in "ba"}
+    images = {
+        (label, name): rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for label in (3, 999, 12) for name in "ba"
+    }
     for (label, name), pixels in images.items():
         write_png(tmp_path / "imagenet64" / folder / str(label) / f"{name}.png", pixels)
     assert imagenet64_present(str(tmp_path), ("test",)) and not imagenet64_present(str(tmp_path))

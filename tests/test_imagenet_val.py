@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from PIL import Image
-
 from pags.datasets import BASE_DATASETS
 from pags.datasets import imagenet as imagenet_module
 from pags.datasets.imagenet import imagenet_present, load_imagenet_val, select_images, val_files
 from pags.errors import DataError
+from PIL import Image
 
 WNIDS = ("n02119789", "n01440764", "n04592741")  # sorted: n01440764, n02119789, n04592741
 SIZES = ((500, 375), (256, 256), (333, 500), (230, 224))  # width x height, landscape, square, portrait, near-crop

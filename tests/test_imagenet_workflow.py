@@ -19,9 +19,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
-
 from pags.weights import sha256_file
+from PIL import Image
 from test_pretrained import random_resnet18, robustness_layout
 from test_sweep_workflow import fake_alexnet
 from workflow_helpers import (
@@ -110,14 +109,21 @@ def write_weights(weights: Path, edm_source: Path) -> dict:
     finally:
         sys.path.remove(str(edm_source))
         sys.modules.pop("pags_standin_edm", None)
-    entries["edm-imagenet-64x64-cond-adm"] = {"url": None, "sha256": sha256_file(weights / "edm-imagenet-64x64-cond-adm")}
+    entries["edm-imagenet-64x64-cond-adm"] = {
+        "url": None,
+        "sha256": sha256_file(weights / "edm-imagenet-64x64-cond-adm"),
+    }
     return entries
 
 
 SCORE = {
-    "backends": ["edm"], "sigma": 0.6, "conditional": True, "n_images": 6, "batch_size": 4,
+    "backends": ["edm"],
+    "sigma": 0.6,
+    "conditional": True,
+    "n_images": 6,
+    "batch_size": 4,
     "edm_network": "edm-imagenet-64x64-cond-adm",
-}  # fmt: skip
+}
 
 
 def imagenet_config(root: Path, weights: dict, edm_source: Path) -> dict:
@@ -128,11 +134,24 @@ def imagenet_config(root: Path, weights: dict, edm_source: Path) -> dict:
     config["sweep"] = {
         "imagenet64": {
             "model": {"arch": "small_cnn", "options": {"width": 4}},
-            "training": {"epochs": 1, "batch_size": 64, "lr": 0.05, "milestones": [], "augment": "crop_flip_pad8", "amp": False},
+            "training": {
+                "epochs": 1,
+                "batch_size": 64,
+                "lr": 0.05,
+                "milestones": [],
+                "augment": "crop_flip_pad8",
+                "amp": False,
+            },
             "seeds": [0],
             "objectives": {
                 "standard": {"grid": [0]},
-                "pgd": {"grid": OWN_EPS, "steps": 1, "step_size": 0.6667, "random_start": 0.5, "eps_convention": "batch"},
+                "pgd": {
+                    "grid": OWN_EPS,
+                    "steps": 1,
+                    "step_size": 0.6667,
+                    "random_start": 0.5,
+                    "eps_convention": "batch",
+                },
             },
             "autoencoder": {"latent_dim": 4, "width": 4, "epochs": 1, "batch_size": 64},
             "manifold_robustness": {"n_images": 4, "step_sizes": [1.0], "plot_step": 1.0, "small_noise_draws": 2},
@@ -140,7 +159,7 @@ def imagenet_config(root: Path, weights: dict, edm_source: Path) -> dict:
             "alignment": {"metrics": ["lpips", "cosine"]},
             "regimes": {"metric": "lpips"},
         }
-    }  # fmt: skip
+    }
     config["pretrained"] = {
         "imagenet": {
             "family": "salman2020-resnet18-l2",
@@ -220,7 +239,9 @@ def test_pretrained_models_are_scored_at_64_px_and_aligned_per_image(imagenet_ru
 
 def test_own_imagenet64_models_have_1000_classes(imagenet_run):
     workdir, *_ = imagenet_run
-    model = torch.load(workdir / "results" / "imagenet64" / "models" / "pgd" / "5" / "seed=0" / "model.pt", weights_only=True)
+    model = torch.load(
+        workdir / "results" / "imagenet64" / "models" / "pgd" / "5" / "seed=0" / "model.pt", weights_only=True
+    )
     assert model["spec"]["num_classes"] == 1000 and model["spec"]["in_channels"] == 3
 
 

@@ -16,7 +16,6 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-
 from pags import optim
 from pags.checkpoint import Checkpoint
 from pags.datasets import ImageSplit
@@ -29,14 +28,20 @@ from pags.provenance import check_job_code, code_parts, code_version
 from pags.runtime import Terminated
 from pags.score.denoiser import train_denoiser
 from pags.train import TrainSettings, train_loop
-
 from workflow_helpers import REPO, subprocess_env
 
 CPU = torch.device("cpu")
 SETTINGS = TrainSettings(
-    epochs=3, batch_size=16, lr=0.1, momentum=0.9, weight_decay=5e-4, milestones=(2,), gamma=0.1, augment="crop_flip",
+    epochs=3,
+    batch_size=16,
+    lr=0.1,
+    momentum=0.9,
+    weight_decay=5e-4,
+    milestones=(2,),
+    gamma=0.1,
+    augment="crop_flip",
     amp=False,
-)  # fmt: skip
+)
 
 
 def images(n=64, seed=0):
@@ -50,26 +55,54 @@ def images(n=64, seed=0):
 def classifier(checkpoint):
     torch.manual_seed(0)
     model = build_model("small_cnn", 1, 2, width=4)
-    objective = make_objective("pgd", [0.5, 1.0], {"steps": 2, "step_size": 0.5, "random_start": 0.5,
-                                                   "eps_convention": "per_example"})  # fmt: skip
-    train_loop(model, objective, images(), SETTINGS, torch.Generator().manual_seed(0), checkpoint, CPU, progress_seconds=None)
+    objective = make_objective(
+        "pgd", [0.5, 1.0], {"steps": 2, "step_size": 0.5, "random_start": 0.5, "eps_convention": "per_example"}
+    )
+    train_loop(
+        model, objective, images(), SETTINGS, torch.Generator().manual_seed(0), checkpoint, CPU, progress_seconds=None
+    )
     return model
 
 
 def autoencoder(checkpoint):
     x = images().x
-    return train_autoencoder(x, latent_dim=4, width=4, epochs=3, batch_size=16, generator=torch.Generator().manual_seed(0),
-                             checkpoint=checkpoint)[0]  # fmt: skip
+    return train_autoencoder(
+        x,
+        latent_dim=4,
+        width=4,
+        epochs=3,
+        batch_size=16,
+        generator=torch.Generator().manual_seed(0),
+        checkpoint=checkpoint,
+    )[0]
 
 
 def denoiser(checkpoint):
     data = images()
-    return train_denoiser(data.x, data.y, 2, [8, 16], 1, 3, 16, 1e-3, -1.0, 1.0, torch.Generator().manual_seed(0), CPU,
-                          label_dropout=0.2, ema_halflife=64, checkpoint=checkpoint)[0]  # fmt: skip
+    return train_denoiser(
+        data.x,
+        data.y,
+        2,
+        [8, 16],
+        1,
+        3,
+        16,
+        1e-3,
+        -1.0,
+        1.0,
+        torch.Generator().manual_seed(0),
+        CPU,
+        label_dropout=0.2,
+        ema_halflife=64,
+        checkpoint=checkpoint,
+    )[0]
 
 
-JOBS = {"classifier": (classifier, "pags.train"), "autoencoder": (autoencoder, "pags.optim"),
-        "denoiser": (denoiser, "pags.optim")}  # fmt: skip
+JOBS = {
+    "classifier": (classifier, "pags.train"),
+    "autoencoder": (autoencoder, "pags.optim"),
+    "denoiser": (denoiser, "pags.optim"),
+}
 STEPS_PER_EPOCH = 4  # 64 images in batches of 16
 
 
@@ -98,7 +131,9 @@ def assert_same_weights(a, b):
 
 
 @pytest.mark.parametrize("job", JOBS)
-@pytest.mark.parametrize("how, at", [("sigterm", STEPS_PER_EPOCH + 2), ("sigterm", 2 * STEPS_PER_EPOCH), ("kill", 2 * STEPS_PER_EPOCH + 3)])
+@pytest.mark.parametrize(
+    "how, at", [("sigterm", STEPS_PER_EPOCH + 2), ("sigterm", 2 * STEPS_PER_EPOCH), ("kill", 2 * STEPS_PER_EPOCH + 3)]
+)
 def test_an_interrupted_training_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch, caplog, job, how, at):
     run, module = JOBS[job]
     reference = run(Checkpoint(tmp_path / "reference.pt", "code 0", job))
@@ -160,11 +195,15 @@ def test_the_checkpoint_of_a_snakemake_job_is_identified_by_its_params_and_input
     (tmp_path / "train.pt").write_bytes(b"x")
     job = SimpleNamespace(
         params=SimpleNamespace(code="code 1", items=lambda: [("code", "code 1"), ("settings", {"lr": 1.0})]),
-        input=[str(tmp_path / "train.pt")], output=[str(tmp_path / "out" / "model.pt"), str(tmp_path / "out" / "train.json")],
-    )  # fmt: skip
+        input=[str(tmp_path / "train.pt")],
+        output=[str(tmp_path / "out" / "model.pt"), str(tmp_path / "out" / "train.json")],
+    )
     checkpoint = Checkpoint.of_job(job)
     assert checkpoint.path == tmp_path / "out" / "checkpoint.pt"
-    assert checkpoint.identity == Checkpoint(checkpoint.path, "code 1", {"settings": {"lr": 1.0}}, [tmp_path / "train.pt"]).identity
+    assert (
+        checkpoint.identity
+        == Checkpoint(checkpoint.path, "code 1", {"settings": {"lr": 1.0}}, [tmp_path / "train.pt"]).identity
+    )
 
 
 # ---- a stop signal during a write ---------------------------------------------------
@@ -185,7 +224,9 @@ WRITER = textwrap.dedent("""
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_during_save_split_leaves_no_temporary_file(tmp_path, signum):
     target = tmp_path / "data" / "train.pt"
-    proc = subprocess.Popen([sys.executable, "-c", WRITER, str(target), str(tmp_path / "job.log")], env=subprocess_env())
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(target), str(tmp_path / "job.log")], env=subprocess_env()
+    )
     deadline = time.monotonic() + 120
     while not temporary_files(target):
         assert proc.poll() is None, "the writer ended early"

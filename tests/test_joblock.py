@@ -11,7 +11,6 @@ import sys
 import time
 
 import pytest
-
 from pags.errors import JobLocked
 from pags.joblock import exclusive
 from workflow_helpers import describe, output, run_snakemake, tiny_config, write_config
@@ -36,7 +35,9 @@ def test_a_second_holder_stops_naming_the_first(tmp_path):
     lock = tmp_path / "model" / "checkpoint.lock"
     proc = holding(lock)
     try:
-        with pytest.raises(JobLocked, match=rf"the model is being written by another process \(host .*, pid {proc.pid};"):
+        with pytest.raises(
+            JobLocked, match=rf"the model is being written by another process \(host .*, pid {proc.pid};"
+        ):
             with exclusive(lock, "the model"):
                 pass
     finally:

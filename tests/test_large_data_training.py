@@ -5,22 +5,28 @@ import threading
 
 import pytest
 import torch
-
 from pags.batches import BatchFeed
+from pags.checkpoint import Checkpoint
 from pags.datasets import ImageSplit, load_split, save_split
+from pags.evaluate import accuracy
 from pags.models import ARCHITECTURES, build_model
 from pags.objectives import make_objective
-from pags.progress import Progress, duration
 from pags.optim import minimise_with_adam
-from pags.evaluate import accuracy
-from pags.checkpoint import Checkpoint
+from pags.progress import Progress, duration
 from pags.train import TrainSettings, train_loop
 
 CPU = torch.device("cpu")
 SETTINGS = TrainSettings(
-    epochs=2, batch_size=16, lr=0.05, momentum=0.9, weight_decay=5e-4, milestones=(1,), gamma=0.1,
-    augment="crop_flip", amp=False,
-)  # fmt: skip
+    epochs=2,
+    batch_size=16,
+    lr=0.05,
+    momentum=0.9,
+    weight_decay=5e-4,
+    milestones=(1,),
+    gamma=0.1,
+    augment="crop_flip",
+    amp=False,
+)
 
 
 def fabricated_split(n=72, seed=0):
@@ -34,9 +40,15 @@ def train_once(data, checkpoint, feed_mode=None):
     torch.manual_seed(0)
     model = build_model("small_cnn", 3, 3, width=4)
     train_loop(
-        model, make_objective("standard", 0, {}), data, SETTINGS, torch.Generator().manual_seed(1),
-        Checkpoint(checkpoint, "code 0", "run"), CPU, feed_mode=feed_mode,
-    )  # fmt: skip
+        model,
+        make_objective("standard", 0, {}),
+        data,
+        SETTINGS,
+        torch.Generator().manual_seed(1),
+        Checkpoint(checkpoint, "code 0", "run"),
+        CPU,
+        feed_mode=feed_mode,
+    )
     return model.state_dict()
 
 
@@ -117,15 +129,29 @@ def test_minimise_with_adam_and_train_loop_log_long_epochs(tmp_path, caplog):
         torch.manual_seed(0)
         model = build_model("small_cnn", 3, 3, width=4)
         train_loop(
-            model, make_objective("standard", 0, {}), data, SETTINGS, torch.Generator(), None, CPU,
+            model,
+            make_objective("standard", 0, {}),
+            data,
+            SETTINGS,
+            torch.Generator(),
+            None,
+            CPU,
             progress_seconds=1e-9,
-        )  # fmt: skip
+        )
         net = torch.nn.Linear(2, 1)
         points = torch.randn(20, 2)
         minimise_with_adam(
-            net, 20, lambda idx: net(points[idx]).pow(2).mean(), 1, 5, 1e-3, torch.Generator(), "toy", "fix",
+            net,
+            20,
+            lambda idx: net(points[idx]).pow(2).mean(),
+            1,
+            5,
+            1e-3,
+            torch.Generator(),
+            "toy",
+            "fix",
             progress_seconds=1e-9,
-        )  # fmt: skip
+        )
     messages = [r.getMessage() for r in caplog.records]
     assert any(m.startswith("epoch 1/2: 16/32 images") for m in messages)
     assert any(m.startswith("toy epoch 1/1: 5/20 items") for m in messages)

@@ -5,8 +5,6 @@ import math
 
 import pytest
 import torch
-from torch import nn
-
 from pags.errors import DataError, TrainingDiverged
 from pags.gradients import input_gradient
 from pags.manifold import (
@@ -26,6 +24,7 @@ from pags.manifold import (
     tangent_spaces,
     train_autoencoder,
 )
+from torch import nn
 
 F64 = torch.float64
 SHAPE = (3, 8, 8)
@@ -60,9 +59,13 @@ def test_forward_mode_jacobian_equals_the_per_pixel_backward_loop(autoencoder):
 def test_forward_mode_jacobian_through_batchnorm_in_eval_mode():
     torch.manual_seed(1)
     decoder = nn.Sequential(
-        nn.Linear(4, 2 * 4 * 4), nn.Unflatten(1, (2, 4, 4)), nn.BatchNorm2d(2), nn.ELU(),
-        nn.ConvTranspose2d(2, 3, 4, stride=2, padding=1), nn.Sigmoid(),
-    ).double()  # fmt: skip
+        nn.Linear(4, 2 * 4 * 4),
+        nn.Unflatten(1, (2, 4, 4)),
+        nn.BatchNorm2d(2),
+        nn.ELU(),
+        nn.ConvTranspose2d(2, 3, 4, stride=2, padding=1),
+        nn.Sigmoid(),
+    ).double()
     decoder[2].running_mean.uniform_(-1, 1)  # non-trivial statistics, so BN is not the identity
     decoder[2].running_var.uniform_(0.5, 2)
     decoder.eval()
@@ -137,7 +140,7 @@ def test_principal_angles_known_values():
     assert principal_angles(Q, Q).abs().max() < 1e-12
     # a different basis of the same plane
     c, s = math.cos(1.0), math.sin(1.0)
-    rotated_within = (Q @ torch.tensor([[c, -s], [s, c]], dtype=F64))
+    rotated_within = Q @ torch.tensor([[c, -s], [s, c]], dtype=F64)
     assert principal_angles(Q, rotated_within).abs().max() < 1e-7
     assert torch.allclose(principal_angles(Q, e[:, 2:4][None]), torch.full((1, 2), math.pi / 2, dtype=F64))
     for angle in (0.3, 1.2, 1e-9):  # 1e-9: arccos alone would return 0 (cos = 1 in float64)

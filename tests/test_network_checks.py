@@ -9,15 +9,20 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
-
 from pags.compatibility import check_forward
 from pags.errors import ConfigError
 from pags.score.denoiser import PreconditionedDenoiser, check_denoiser_shape
+from torch import nn
 
 
 def denoiser_runs(shape: list[int], block_channels: list[int]) -> bool:
-    spec = {"sigma_data": 0.5, "shape": shape, "block_channels": block_channels, "layers_per_block": 1, "num_classes": 0}
+    spec = {
+        "sigma_data": 0.5,
+        "shape": shape,
+        "block_channels": block_channels,
+        "layers_per_block": 1,
+        "num_classes": 0,
+    }
     try:
         with torch.device("meta"):
             out = PreconditionedDenoiser(spec)(torch.zeros(2, *shape), torch.ones(2))

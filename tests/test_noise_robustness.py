@@ -4,10 +4,9 @@ import math
 
 import pytest
 import torch
-from torch import nn
-
 from pags.datasets.distractor import signal_mask
 from pags.noise_robustness import masked_noise_change, robustness_table, softmax_l1_change
+from torch import nn
 
 N, H, W = 12, 8, 4
 STDS = [0.0, 0.1, 0.5, 1.0]
@@ -54,7 +53,13 @@ def test_zero_noise_changes_nothing(images):
 def test_result_does_not_depend_on_the_batch_size(images):
     def run(batch_size):
         return masked_noise_change(
-            TopHalfLinear(), images, half_masks(), STDS, torch.Generator().manual_seed(3), draws=2, batch_size=batch_size
+            TopHalfLinear(),
+            images,
+            half_masks(),
+            STDS,
+            torch.Generator().manual_seed(3),
+            draws=2,
+            batch_size=batch_size,
         )
 
     big, small = run(1024), run(5)
@@ -64,7 +69,9 @@ def test_result_does_not_depend_on_the_batch_size(images):
 
 def test_noise_draws_follow_the_generator(images):
     def run(seed):
-        return masked_noise_change(TopHalfLinear(), images, half_masks(), STDS, torch.Generator().manual_seed(seed))["signal"]
+        return masked_noise_change(TopHalfLinear(), images, half_masks(), STDS, torch.Generator().manual_seed(seed))[
+            "signal"
+        ]
 
     assert torch.equal(run(1), run(1))
     assert not torch.equal(run(1), run(2))

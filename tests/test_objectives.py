@@ -3,12 +3,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from pags.objectives import make_objective, scaled_lr
 from pags.objectives.gnorm import GradNorm
 from pags.objectives.randsmooth import RandSmooth
 from pags.objectives.smooth import Smooth
+from torch import nn
 
 
 def linear_problem(seed=0, n=6, d=5, k=3):

@@ -7,10 +7,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-
 from pags.attacks import pgd_l2, project
 from pags.norms import l2_norm, unit_direction
+from torch import nn
 
 SHAPE = (3, 4, 4)
 D = math.prod(SHAPE)
@@ -141,9 +140,13 @@ def test_a_zero_gradient_gives_a_zero_step_and_no_nan(convention):
     x_adv = pgd_l2(Constant(), x, y, eps=1.0, steps=3, step_size=STEP, random_start=0, convention=convention)
     assert torch.equal(x_adv, x)
     g = torch.Generator().manual_seed(1)
-    x_adv = pgd_l2(Constant(), x, y, eps=1.0, steps=3, step_size=STEP, random_start=0.05, convention=convention, generator=g)
+    x_adv = pgd_l2(
+        Constant(), x, y, eps=1.0, steps=3, step_size=STEP, random_start=0.05, convention=convention, generator=g
+    )
     assert torch.isfinite(x_adv).all()
-    torch.testing.assert_close(l2_norm(x_adv - x, convention).flatten(), 0.05 * unit_lengths(convention, 5), rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        l2_norm(x_adv - x, convention).flatten(), 0.05 * unit_lengths(convention, 5), rtol=1e-5, atol=0
+    )
 
 
 @pytest.mark.parametrize("convention", ["per_example", "batch"])
@@ -173,7 +176,9 @@ def test_unit_direction_has_length_one_at_any_scale(convention, scale):
     length = l2_norm(unit_direction(tiny, convention), convention).flatten()
     torch.testing.assert_close(length, unit_lengths(convention, 4), rtol=1e-5, atol=0)
     if scale >= 1e-30:  # normal floats: the direction, not only the length, is v's
-        torch.testing.assert_close(unit_direction(tiny, convention), unit_direction(v, convention), rtol=1e-5, atol=1e-7)
+        torch.testing.assert_close(
+            unit_direction(tiny, convention), unit_direction(v, convention), rtol=1e-5, atol=1e-7
+        )
     zero = torch.zeros_like(v)
     assert torch.equal(unit_direction(zero, convention), zero)
 
@@ -185,7 +190,9 @@ def test_l2_norm_and_project_at_tiny_scales(convention):
     tiny = (v * 1e-25).float()  # squares of 1e-25 underflow in float32
     torch.testing.assert_close(l2_norm(tiny, convention).double(), expected, rtol=1e-5, atol=0)
     projected = project(tiny, 1e-26, convention)
-    torch.testing.assert_close(l2_norm(projected, convention).flatten(), 1e-26 * unit_lengths(convention, 4), rtol=1e-5, atol=0)
+    torch.testing.assert_close(
+        l2_norm(projected, convention).flatten(), 1e-26 * unit_lengths(convention, 4), rtol=1e-5, atol=0
+    )
     assert torch.equal(project(tiny, 1.0, convention), tiny)  # inside the ball: unchanged
     zero = torch.zeros(4, *SHAPE)
     assert torch.equal(project(zero, 0.0, convention), zero)

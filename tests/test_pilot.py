@@ -11,8 +11,16 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-
-from workflow_helpers import REPO, DRY_RUN_TIMEOUT, assert_figure, describe, planned_jobs, run_command, run_snakemake, write_config
+from workflow_helpers import (
+    DRY_RUN_TIMEOUT,
+    REPO,
+    assert_figure,
+    describe,
+    planned_jobs,
+    run_command,
+    run_snakemake,
+    write_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -21,9 +29,13 @@ SHARED_DATA = REPO / ".." / "shared" / "data"
 MNIST_RAW = SHARED_DATA / "MNIST" / "raw"
 CIFAR10 = SHARED_DATA / "CIFAR10"
 PILOT_FIGURES = [
-    "fig_noise_robustness", "fig_distractor", "fig_manifold_robustness", "fig_tangent_noise", "fig_score_alignment",
+    "fig_noise_robustness",
+    "fig_distractor",
+    "fig_manifold_robustness",
+    "fig_tangent_noise",
+    "fig_score_alignment",
     "fig_gallery_cifar10_gnorm",
-]  # fmt: skip
+]
 
 
 def test_pilot_profile_plans_the_paper_figures_on_real_data():
@@ -57,7 +69,10 @@ def tiny_pilot_config(root: Path) -> dict:
     c["subset"] = {"train": 200, "test": 100, "seed": 1}
     c["training"].update(epochs=1, milestones=[])
     c["seeds"] = [0]
-    c["objectives"] = {"standard": c["objectives"]["standard"], "gnorm": {**c["objectives"]["gnorm"], "grid": [0.07279]}}
+    c["objectives"] = {
+        "standard": c["objectives"]["standard"],
+        "gnorm": {**c["objectives"]["gnorm"], "grid": [0.07279]},
+    }
     c["autoencoder"].update(latent_dim=4, width=4, epochs=1)
     c["manifold_robustness"].update(n_images=4, small_noise_draws=2)
     c["score"].update(n_images=4, batch_size=4)
@@ -85,7 +100,11 @@ def test_tiny_pilot_runs_on_real_data(tmp_path):
     for name in PILOT_FIGURES:
         assert_figure(results / "figures" / f"{name}.png")
     # class-balanced subsets of the real splits, in the models' hyperparameters
-    for path, per_class in [("cifar10/data/train.pt", 20), ("cifar10/data/test.pt", 10), ("mnist_distractor/data/test.pt", 5)]:
+    for path, per_class in [
+        ("cifar10/data/train.pt", 20),
+        ("cifar10/data/test.pt", 10),
+        ("mnist_distractor/data/test.pt", 5),
+    ]:
         y = torch.load(results / path, weights_only=True)["y"]
         assert torch.bincount(y, minlength=10).tolist() == [per_class] * 10, path
     record = json.loads((results / "cifar10/models/standard/0/seed=0/train.json").read_text())

@@ -11,9 +11,6 @@ import types
 import pytest
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torchvision.models import resnet18
-
 from pags.compatibility import (
     EDM_RELEASES,
     EDM_TRAINING_DATA,
@@ -41,6 +38,8 @@ from pags.pretrained import (
 )
 from pags.score.edm import edm_score
 from pags.weights import sha256_file
+from torch import nn
+from torchvision.models import resnet18
 
 FAMILY = FAMILIES["salman2020-resnet18-l2"]
 KEY = "weights.resnet18_l2_eps3"
@@ -118,7 +117,9 @@ def test_other_architecture_is_one_checkpoint_error(tmp_path, reference):
     blob["model"]["module.model.fc.weight"] = torch.zeros(10, 512)
     blob["model"]["module.model.fc.bias"] = torch.zeros(10)
     path, digest = save(blob, tmp_path / "cifar.ckpt")
-    with pytest.raises(CheckpointError, match=r"cifar\.ckpt' is not a torchvision resnet18 with 1000 classes.*fc\.weight"):
+    with pytest.raises(
+        CheckpointError, match=r"cifar\.ckpt' is not a torchvision resnet18 with 1000 classes.*fc\.weight"
+    ):
         FAMILY.load(path, digest, KEY)
 
 
@@ -225,8 +226,11 @@ def test_resnet18_family_holds_the_published_table():
     published = [69.79, 69.90, 69.24, 69.15, 68.77, 67.43, 65.49, 62.32, 53.12, 45.59]
     assert list(FAMILY.published_top1.values()) == published
     assert [FAMILY.file_name(e) for e in (0, 0.01, 1, 3.0)] == [
-        "resnet18_l2_eps0.ckpt", "resnet18_l2_eps0.01.ckpt", "resnet18_l2_eps1.ckpt", "resnet18_l2_eps3.ckpt",
-    ]  # fmt: skip
+        "resnet18_l2_eps0.ckpt",
+        "resnet18_l2_eps0.01.ckpt",
+        "resnet18_l2_eps1.ckpt",
+        "resnet18_l2_eps3.ckpt",
+    ]
     assert FAMILY.weight_name(0.25) == "resnet18_l2_eps0.25"
     assert FAMILY.input == ClassifierProperties(1000, 3, 224) and FAMILY.value_range == (0.0, 1.0)
     with pytest.raises(ConfigError, match=r"'sweep\.imagenet\.pretrained\.eps'.*no model at eps 2"):
@@ -270,7 +274,7 @@ def fine_gradients(blur_px: float, side: int = 226, seed: int = 0) -> torch.Tens
     as fine-grained as the input gradients of standard ImageNet models."""
     v = torch.randn(8 * 3, 1, side, side, generator=torch.Generator().manual_seed(seed))
     if blur_px > 0:
-        k = torch.exp(-torch.arange(-6.0, 7.0) ** 2 / (2 * blur_px**2))
+        k = torch.exp(-(torch.arange(-6.0, 7.0) ** 2) / (2 * blur_px**2))
         k = k / k.sum()
         v = F.conv2d(F.conv2d(v, k.view(1, 1, 1, -1), padding=(0, 6)), k.view(1, 1, -1, 1), padding=(6, 0))
     return v.view(8, 3, side, side)
@@ -338,19 +342,29 @@ class StandInDenoiser(nn.Module):
 
 
 IMAGENET_SCORE = dict(
-    network="edm-imagenet-64x64-cond-adm", num_classes=1000, image_shape=(3, 64, 64), dataset="imagenet64",
-    key="sweep.imagenet64.score.edm_network", conditional_key="sweep.imagenet64.score.conditional",
-)  # fmt: skip
+    network="edm-imagenet-64x64-cond-adm",
+    num_classes=1000,
+    image_shape=(3, 64, 64),
+    dataset="imagenet64",
+    key="sweep.imagenet64.score.edm_network",
+    conditional_key="sweep.imagenet64.score.conditional",
+)
 
 
 CIFAR_SCORE = dict(
-    num_classes=10, image_shape=(3, 32, 32), dataset="cifar10", key="sweep.cifar10.score.edm_network",
-    conditional_key="sweep.cifar10.score.conditional", allow_key="sweep.cifar10.score.allow_other_data",
-)  # fmt: skip
+    num_classes=10,
+    image_shape=(3, 32, 32),
+    dataset="cifar10",
+    key="sweep.cifar10.score.edm_network",
+    conditional_key="sweep.cifar10.score.conditional",
+    allow_key="sweep.cifar10.score.allow_other_data",
+)
 
 
 def test_conditional_network_used_unconditionally_is_refused_before_scoring():
-    with pytest.raises(ConfigError, match=r"'sweep\.imagenet64\.score\.conditional' is false.*label_dim 1000.*all-zero"):
+    with pytest.raises(
+        ConfigError, match=r"'sweep\.imagenet64\.score\.conditional' is false.*label_dim 1000.*all-zero"
+    ):
         check_edm_network(StandInDenoiser(), **IMAGENET_SCORE, conditional=False)
     props = check_edm_network(StandInDenoiser(), **IMAGENET_SCORE, conditional=True)
     score = edm_score(StandInDenoiser(), props.label_dim)
@@ -392,9 +406,13 @@ def test_release_table_checks_the_config_by_name():
 
 
 IMAGENET64 = dict(
-    num_classes=1000, image_shape=(3, 64, 64), dataset="imagenet64", key="sweep.imagenet64.score.edm_network",
-    conditional_key="sweep.imagenet64.score.conditional", allow_key="sweep.imagenet64.score.allow_other_data",
-)  # fmt: skip
+    num_classes=1000,
+    image_shape=(3, 64, 64),
+    dataset="imagenet64",
+    key="sweep.imagenet64.score.edm_network",
+    conditional_key="sweep.imagenet64.score.conditional",
+    allow_key="sweep.imagenet64.score.allow_other_data",
+)
 
 
 @pytest.mark.parametrize("network", ["edm-ffhq-64x64-uncond-vp", "edm-afhqv2-64x64-uncond-vp"])
@@ -412,7 +430,10 @@ def test_a_denoiser_trained_on_other_images_is_refused_unless_the_config_allows_
 def test_suggested_releases_are_trained_on_the_same_images():
     # unconditional ImageNet-64 has no release: FFHQ's and AFHQv2's are not offered
     assert matching_releases(1000, 64, 3, False, "imagenet64") == []
-    assert matching_releases(1000, 64, 3, True, "imagenet") == ["edm-imagenet-64x64-cond-adm", "baseline-imagenet-64x64-cond-adm"]
+    assert matching_releases(1000, 64, 3, True, "imagenet") == [
+        "edm-imagenet-64x64-cond-adm",
+        "baseline-imagenet-64x64-cond-adm",
+    ]
     assert matching_releases(10, 32, 3, False, "synthetic") == []
     for dataset in ("cifar10", "imagenet64", "imagenet", "synthetic"):
         for classes, side, conditional in ((10, 32, False), (10, 32, True), (1000, 64, False), (1000, 64, True)):
@@ -426,7 +447,9 @@ def test_suggested_releases_are_trained_on_the_same_images():
 
 def test_loaded_network_must_be_the_release_its_name_says():
     with pytest.raises(WeightsError, match=r"'weights\.edm-cifar10-32x32-uncond-vp'.*not that release"):
-        check_edm_network(StandInDenoiser(), **(IMAGENET_SCORE | {"network": "edm-cifar10-32x32-uncond-vp"}), conditional=True)
+        check_edm_network(
+            StandInDenoiser(), **(IMAGENET_SCORE | {"network": "edm-cifar10-32x32-uncond-vp"}), conditional=True
+        )
     with pytest.raises(WeightsError, match=r"no valid 'label_dim'.*not an EDM network"):
         check_edm_network(nn.Linear(2, 2), **IMAGENET_SCORE, conditional=True)
 

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from pags import stale
 from pags.provenance import canonical, code_modules, code_version, normalised_source, schema_values
 from pags.schema import config_schema
@@ -74,9 +73,7 @@ def test_comments_docstrings_and_formatting_do_not_change_the_normalised_source(
 def test_a_change_of_what_code_does_changes_the_normalised_source():
     assert normalised_source(SEMANTIC) != normalised_source(ORIGINAL)
     # a string that is not a docstring is code (a log message, a key)
-    assert normalised_source(ORIGINAL.replace('"""Docstring."""', 'name = "Docstring."')) != normalised_source(
-        ORIGINAL
-    )
+    assert normalised_source(ORIGINAL.replace('"""Docstring."""', 'name = "Docstring."')) != normalised_source(ORIGINAL)
 
 
 def write_package(root: Path, files: dict[str, str]) -> Path:
@@ -110,8 +107,14 @@ def package(tmp_path) -> tuple[Path, Path]:
 def test_code_modules_follow_imports_transitively(package):
     package_dir, script = package
     assert list(code_modules(script, package_dir)) == [
-        "pags", "pags.a", "pags.b", "pags.c", "pags.runtime", "pags.sub", "pags.sub.d"
-    ]  # fmt: skip
+        "pags",
+        "pags.a",
+        "pags.b",
+        "pags.c",
+        "pags.runtime",
+        "pags.sub",
+        "pags.sub.d",
+    ]
 
 
 def test_modules_imported_by_name_count_when_given(package):
@@ -274,7 +277,12 @@ _DOWNSTREAM_OF_ONE_MODEL = {
 
 CODE_EDITS = [
     pytest.param(
-        {"workflow/pags/objectives/standard.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")},
+        {
+            "workflow/pags/objectives/standard.py": (
+                "return F.cross_entropy(model(x), y)\n",
+                "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n",
+            )
+        },
         (),
         {"train_model": 1, **_DOWNSTREAM_OF_ONE_MODEL},
         {"train_model"},
@@ -288,7 +296,12 @@ CODE_EDITS = [
         id="figure-module-reruns-its-figure-only",
     ),
     pytest.param(
-        {"workflow/scripts/noise_robustness.py": ("torch.set_num_threads(snakemake.threads)", "torch.set_num_threads(max(1, snakemake.threads))")},
+        {
+            "workflow/scripts/noise_robustness.py": (
+                "torch.set_num_threads(snakemake.threads)",
+                "torch.set_num_threads(max(1, snakemake.threads))",
+            )
+        },
         (),
         {"noise_robustness": 2, "noise_robustness_table": 1, "fig_noise_robustness": 1, "all": 1},
         {"noise_robustness"},
@@ -296,10 +309,16 @@ CODE_EDITS = [
     ),
     pytest.param(
         {
-            "workflow/pags/objectives/standard.py": ('    """Plain cross-entropy: the unrobust baseline."""\n', '    """The unrobust baseline,\n    plain cross-entropy."""\n\n    # why: the reference every robust objective is compared with\n'),
+            "workflow/pags/objectives/standard.py": (
+                '    """Plain cross-entropy: the unrobust baseline."""\n',
+                '    """The unrobust baseline,\n    plain cross-entropy."""\n\n    # why: the reference every robust objective is compared with\n',
+            ),
             "workflow/scripts/train_model.py": ("import torch\n", "import torch  # models are torch modules\n\n\n"),
             "workflow/pags/train.py": ("import torch\n", "import torch\n\n# a comment\n"),
-            "workflow/pags/runtime.py": ('log = logging.getLogger("pags")', 'log = logging.getLogger("pags")\nlog.debug("reporting only")'),
+            "workflow/pags/runtime.py": (
+                'log = logging.getLogger("pags")',
+                'log = logging.getLogger("pags")\nlog.debug("reporting only")',
+            ),
         },
         (),
         {},
@@ -307,13 +326,18 @@ CODE_EDITS = [
         id="comments-docstrings-formatting-and-reporting-rerun-nothing",
     ),
     pytest.param(
-        {"workflow/pags/objectives/standard.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")},
+        {
+            "workflow/pags/objectives/standard.py": (
+                "return F.cross_entropy(model(x), y)\n",
+                "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n",
+            )
+        },
         ("--rerun-triggers", "mtime", "input", "software-env"),
         {},
         set(),
         id="the-user-can-leave-code-out",
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.slow
@@ -354,12 +378,27 @@ def test_stale_names_the_changed_values_and_code_files(tiny_run, tmp_path):
     metrics and figures are counted as following from them."""
     config = updated_config(tiny_run.config, ["distractor", "training", "lr"], 0.05)
     configfile = write_config(tmp_path / "lr.yaml", config)
-    edit = {"workflow/pags/objectives/standard.py": ("return F.cross_entropy(model(x), y)\n", "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n")}  # fmt: skip
+    edit = {
+        "workflow/pags/objectives/standard.py": (
+            "return F.cross_entropy(model(x), y)\n",
+            "return F.cross_entropy(model(x), y, label_smoothing=0.1)\n",
+        )
+    }
     snakefile = edited_copy(tmp_path / "workflow_copy", edit)
     command = [
-        sys.executable, "-m", "pags.stale", "-s", str(snakefile), "--directory", str(tiny_run.workdir),
-        "--configfile", str(configfile), "--replace-workflow-config", "--cores", "1",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pags.stale",
+        "-s",
+        str(snakefile),
+        "--directory",
+        str(tiny_run.workdir),
+        "--configfile",
+        str(configfile),
+        "--replace-workflow-config",
+        "--cores",
+        "1",
+    ]
     proc = run_command(command, tiny_run.workdir, DRY_RUN_TIMEOUT)
     assert proc.returncode == 0, describe(proc)
     text = proc.stdout
@@ -372,9 +411,19 @@ def test_stale_names_the_changed_values_and_code_files(tiny_run, tmp_path):
 @pytest.mark.slow
 def test_stale_says_nothing_is_stale_after_a_finished_run(tiny_run):
     command = [
-        sys.executable, "-m", "pags.stale", "-s", str(REPO / "Snakefile"), "--directory", str(tiny_run.workdir),
-        "--configfile", str(tiny_run.configfile), "--replace-workflow-config", "--cores", "1",
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "pags.stale",
+        "-s",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(tiny_run.workdir),
+        "--configfile",
+        str(tiny_run.configfile),
+        "--replace-workflow-config",
+        "--cores",
+        "1",
+    ]
     proc = run_command(command, tiny_run.workdir, DRY_RUN_TIMEOUT)
     assert proc.returncode == 0 and proc.stdout.strip() == "Nothing is stale.", describe(proc)
 
@@ -392,7 +441,10 @@ def test_stale_pairs_recorded_and_current_params():
         {"training": {"lr": 0.1, "milestones": [6, 9]}, "seed": 0},
         "code fedcba9876543210 (train_model.py aaaaaaaa, pags.objectives dddddddd, pags.train cccccccc)",
     ]
-    assert stale.describe_change(before, now) == ["training.milestones: [6, 8] -> [6, 9]", "code of pags.objectives changed"]
+    assert stale.describe_change(before, now) == [
+        "training.milestones: [6, 8] -> [6, 9]",
+        "code of pags.objectives changed",
+    ]
 
 
 def test_stale_reads_the_members_of_group_jobs():
@@ -408,7 +460,7 @@ def test_stale_reads_the_members_of_group_jobs():
         localrule all:
             input: results/figures/a.pdf
             reason: Input files updated by another job: results/figures/a.pdf
-        """)  # fmt: skip
+        """)
     assert stale.report(stale.planned_jobs(text)).splitlines() == [
         "train_model: 1 job(s) stale (results/d/models/standard/0/seed=0/model.pt)",
         "    training.lr: 0.1 -> 0.2",

@@ -18,7 +18,6 @@ import time
 import pandas as pd
 import pytest
 import torch
-
 from workflow_helpers import (
     SNAKEFILE,
     copy_workflow,
@@ -49,12 +48,31 @@ def one_model_config():
 
 def start_snakemake(workdir, configfile, targets, snakefile=SNAKEFILE):
     targets = [targets] if isinstance(targets, str) else targets
-    command = [sys.executable, "-m", "snakemake", "-s", str(snakefile), "--directory", str(workdir),
-               "--configfile", str(configfile), "--replace-workflow-config", "--cores", "1", *targets]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(snakefile),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        "--replace-workflow-config",
+        "--cores",
+        "1",
+        *targets,
+    ]
     # Its own process group, so that the signal reaches the training script too (SLURM
     # signals every process of a job).
-    return subprocess.Popen(command, cwd=workdir, env=subprocess_env(), start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        command,
+        cwd=workdir,
+        env=subprocess_env(),
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def wait_for(proc, path, timeout=300):
@@ -175,8 +193,9 @@ def test_code_edited_during_a_run_is_never_recorded_as_the_planned_code(tmp_path
     second_log = (work / "results/logs/digits_distractor/train" / f"{second}" / "seed=0.log").read_text()
     assert not refused or "the code changed since the run was planned" in second_log, second_log
     assert (models[first] / "model.pt").exists()
-    dry = run_snakemake(work, configfile, *(f"{d.relative_to(work)}/model.pt" for d in models.values()), "-n",
-                        snakefile=snakefile)  # fmt: skip
+    dry = run_snakemake(
+        work, configfile, *(f"{d.relative_to(work)}/model.pt" for d in models.values()), "-n", snakefile=snakefile
+    )
     assert not nothing_to_be_done(dry), describe(dry)
     assert planned_jobs(dry) == {"train_model": 1}, describe(dry)
     (job,) = [job for job in planned_job_blocks(dry) if job["rule"] == "train_model"]

@@ -4,7 +4,6 @@ blown up or turned into NaN, and all-zero maps stay zero."""
 
 import pytest
 import torch
-
 from pags.alignment import cosine, max_normalise
 from pags.manifold.robustness import tangent_fraction
 

@@ -10,8 +10,6 @@ import pickle
 import pandas as pd
 import pytest
 import torch
-from torch import nn
-
 from pags.alignment import (
     alexnet_features_to_lpips,
     load_lpips,
@@ -29,6 +27,7 @@ from pags.score import analytic_score, batched_scores, score_difference, score_f
 from pags.score.denoiser import denoiser_score, denoising_error, load_denoiser, save_denoiser, train_denoiser
 from pags.score.edm import edm_score, load_edm
 from pags.weights import fetch, sha256_file, verify
+from torch import nn
 
 CPU = torch.device("cpu")
 
@@ -103,14 +102,24 @@ def gaussian_data():
 
 def test_trained_denoiser_beats_the_noisy_input_and_round_trips(gaussian_data, tmp_path):
     x, _ = gaussian_data
-    kwargs = dict(num_classes=2, block_channels=[8, 16], layers_per_block=1, batch_size=32, lr=1e-2,
-                  p_mean=math.log(0.1), p_std=0.5, device=CPU)  # fmt: skip
+    kwargs = dict(
+        num_classes=2,
+        block_channels=[8, 16],
+        layers_per_block=1,
+        batch_size=32,
+        lr=1e-2,
+        p_mean=math.log(0.1),
+        p_std=0.5,
+        device=CPU,
+    )
     model, history = train_denoiser(x, None, epochs=6, generator=torch.Generator().manual_seed(0), **kwargs)
     assert len(history) == 6 and all(math.isfinite(h["loss"]) for h in history)
     denoised, noisy = denoising_error(model, x[:128], None, 0.1, torch.Generator().manual_seed(1))
     assert denoised < 0.5 * noisy
-    once, twice = (train_denoiser(x[:64], None, epochs=1, generator=torch.Generator().manual_seed(0), **kwargs)[0]
-                   for _ in range(2))  # fmt: skip
+    once, twice = (
+        train_denoiser(x[:64], None, epochs=1, generator=torch.Generator().manual_seed(0), **kwargs)[0]
+        for _ in range(2)
+    )
     for a, b in zip(once.state_dict().values(), twice.state_dict().values()):
         assert torch.equal(a, b)  # same generator, same denoiser
     save_denoiser(model, tmp_path / "d.pt")
@@ -285,7 +294,9 @@ def test_input_gradients_in_batches_equal_one_batch():
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 8), nn.Tanh(), nn.Linear(8, 3))
     x, y = torch.randn(7, 3, 2, 2), torch.tensor([0, 1, 2, 0, 1, 2, 0])
     for target in ("label", "predicted", "logit_sum"):
-        torch.testing.assert_close(input_gradients(model, x, y, target, CPU, batch_size=3), input_gradient(model, x, y, target))
+        torch.testing.assert_close(
+            input_gradients(model, x, y, target, CPU, batch_size=3), input_gradient(model, x, y, target)
+        )
 
 
 # ---- regimes --------------------------------------------------------------------
@@ -296,19 +307,29 @@ RULE = {"max_accuracy_drop": 0.1, "min_on_manifold_ratio": 0.5, "aligned_fractio
 
 def curve(accuracy, on_manifold, alignment, status=None, se=0.0):
     n = len(accuracy)
-    return pd.DataFrame({
-        "strength_value": [10.0**k for k in range(n)], "accuracy": accuracy, "on_manifold": on_manifold,
-        "alignment": alignment, "alignment_se": se, "status": status or ["ok"] * n,
-    })  # fmt: skip
+    return pd.DataFrame(
+        {
+            "strength_value": [10.0**k for k in range(n)],
+            "accuracy": accuracy,
+            "on_manifold": on_manifold,
+            "alignment": alignment,
+            "alignment_se": se,
+            "status": status or ["ok"] * n,
+        }
+    )
 
 
 def test_regimes_of_a_textbook_curve():
     # alignment rises, peaks at the 4th strength, then accuracy and on-manifold change collapse
     out = label_regimes(
-        curve([0.9, 0.9, 0.89, 0.88, 0.87, 0.7, 0.5], [1, 1, 0.9, 0.8, 0.6, 0.4, 0.1],
-              [0.2, 0.25, 0.45, 0.6, 0.55, 0.4, 0.1]),
-        REFERENCE, **RULE,
-    )  # fmt: skip
+        curve(
+            [0.9, 0.9, 0.89, 0.88, 0.87, 0.7, 0.5],
+            [1, 1, 0.9, 0.8, 0.6, 0.4, 0.1],
+            [0.2, 0.25, 0.45, 0.6, 0.55, 0.4, 0.1],
+        ),
+        REFERENCE,
+        **RULE,
+    )
     assert list(out["regime"]) == ["weak", "weak", "weak", "Bayes-aligned", "Bayes-aligned", "excessive", "excessive"]
     assert "accuracy fell" in out["reason"].iloc[5]
     assert list(out["alignment_gain"]) == pytest.approx([0, 0.05, 0.25, 0.4, 0.35, 0.2, -0.1])
@@ -323,22 +344,39 @@ def test_on_manifold_rigidity_alone_makes_a_strength_excessive():
     out = label_regimes(curve([0.9, 0.9], [1.0, 0.3], [0.5, 0.9]), REFERENCE, **RULE)
     assert list(out["regime"]) == ["Bayes-aligned", "excessive"]
     assert "on-manifold" in out["reason"].iloc[1]
-    relaxed = label_regimes(curve([0.9, 0.9], [1.0, 0.3], [0.5, 0.9]), REFERENCE, **{**RULE, "min_on_manifold_ratio": None})
+    relaxed = label_regimes(
+        curve([0.9, 0.9], [1.0, 0.3], [0.5, 0.9]), REFERENCE, **{**RULE, "min_on_manifold_ratio": None}
+    )
     assert list(relaxed["regime"]) == ["weak", "Bayes-aligned"]
 
 
 def test_no_gain_means_nothing_is_aligned_and_diverged_points_stay_marked():
-    out = label_regimes(curve([0.9, 0.9, 0.9], [1, 1, 1], [0.2, 0.1, float("nan")], ["ok", "ok", "diverged"]), REFERENCE, **RULE)
+    out = label_regimes(
+        curve([0.9, 0.9, 0.9], [1, 1, 1], [0.2, 0.1, float("nan")], ["ok", "ok", "diverged"]), REFERENCE, **RULE
+    )
     assert list(out["regime"]) == ["weak", "weak", "diverged"]
 
 
-MODEL_COLUMNS = ["objective", "strength", "strength_value", "seed", "accuracy", "on_manifold", "alignment", "alignment_sem", "status"]  # fmt: skip
+MODEL_COLUMNS = [
+    "objective",
+    "strength",
+    "strength_value",
+    "seed",
+    "accuracy",
+    "on_manifold",
+    "alignment",
+    "alignment_sem",
+    "status",
+]
 
 
 def test_regime_table_averages_seeds_relative_to_the_standard_model():
     rows = [("standard", "0", 0.0, s, 0.9, 1.0, 0.2, 0.01, "ok") for s in (0, 1)]
     rows += [("gnorm", "0.1", 0.1, 0, 0.9, 1.0, 0.5, 0.01, "ok"), ("gnorm", "0.1", 0.1, 1, 0.9, 1.0, 0.4, 0.01, "ok")]
-    rows += [("gnorm", "1", 1.0, 0, 0.5, 0.2, 0.1, 0.01, "ok"), ("gnorm", "1", 1.0, 1, float("nan"), float("nan"), float("nan"), float("nan"), "diverged")]  # fmt: skip
+    rows += [
+        ("gnorm", "1", 1.0, 0, 0.5, 0.2, 0.1, 0.01, "ok"),
+        ("gnorm", "1", 1.0, 1, float("nan"), float("nan"), float("nan"), float("nan"), "diverged"),
+    ]
     models = pd.DataFrame(rows, columns=MODEL_COLUMNS)
     out = regime_table(models, **RULE)
     assert list(out["objective"]) == ["gnorm", "gnorm"] and list(out["seeds"]) == [2, 2]
@@ -367,7 +405,9 @@ def test_strengths_within_noise_of_the_peak_are_aligned_with_it():
     out = label_regimes(curve([0.9] * 4, [1] * 4, [0.2, 0.5, 0.3, 0.28], se=0.02), REFERENCE, **RULE)
     assert list(out["regime"]) == ["weak", "Bayes-aligned", "excessive", "excessive"]
     # within noise of the peak (0.46 vs 0.5) though short of 0.75 x its gain: aligned with it
-    out = label_regimes(curve([0.9] * 4, [1] * 4, [0.2, 0.5, 0.46, 0.28], se=0.02), REFERENCE, **{**RULE, "aligned_fraction": 0.9})
+    out = label_regimes(
+        curve([0.9] * 4, [1] * 4, [0.2, 0.5, 0.46, 0.28], se=0.02), REFERENCE, **{**RULE, "aligned_fraction": 0.9}
+    )
     assert list(out["regime"]) == ["weak", "Bayes-aligned", "Bayes-aligned", "excessive"]
 
 
@@ -395,8 +435,21 @@ def test_label_dropout_gives_both_scores_and_the_posterior_gradient():
     means = 0.5 + 0.03 * torch.randn(2, 1, 8, 8, generator=g)  # close enough that p(y | x) is uncertain
     y, s, sigma = torch.arange(512) % 2, 0.05, 0.2
     x = means[y] + s * torch.randn(512, 1, 8, 8, generator=g)
-    model, _ = train_denoiser(x, y, 2, [8, 16], 1, 20, 32, 1e-2, math.log(sigma), 0.5, torch.Generator().manual_seed(0), CPU,
-                              label_dropout=0.3)  # fmt: skip
+    model, _ = train_denoiser(
+        x,
+        y,
+        2,
+        [8, 16],
+        1,
+        20,
+        32,
+        1e-2,
+        math.log(sigma),
+        0.5,
+        torch.Generator().manual_seed(0),
+        CPU,
+        label_dropout=0.3,
+    )
     assert model.null_class and model.net.class_embedding.num_embeddings == 3
     score = denoiser_score(model)
     noisy = x[:64] + sigma * torch.randn(64, 1, 8, 8, generator=g)
@@ -452,5 +505,7 @@ def test_the_ema_denoiser_is_seeded_and_not_the_last_weights(gaussian_data):
     ema, _ = train_denoiser(*args, torch.Generator().manual_seed(0), CPU, ema_halflife=64)
     again, _ = train_denoiser(*args, torch.Generator().manual_seed(0), CPU, ema_halflife=64)
     assert type(ema) is type(last) and ema.spec == last.spec
-    weights = [(a, b, c) for a, b, c in zip(last.state_dict().values(), ema.state_dict().values(), again.state_dict().values())]
+    weights = [
+        (a, b, c) for a, b, c in zip(last.state_dict().values(), ema.state_dict().values(), again.state_dict().values())
+    ]
     assert any(not torch.equal(a, b) for a, b, _ in weights) and all(torch.equal(b, c) for _, b, c in weights)

@@ -26,7 +26,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from slurm_cluster import (
     is_group,
     job_rule,

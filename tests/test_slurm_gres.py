@@ -19,7 +19,6 @@ import sys
 from pathlib import Path
 
 import yaml
-
 from fake_slurm import FAKE_SITE, option, submissions
 from workflow_helpers import DEMO_EXPERIMENTS, REPO, SNAKEFILE, write_config
 
@@ -81,10 +80,24 @@ def test_gres_profile_submits_gres_and_cpus_per_task(tmp_path):
         (data / f"{split}.pt").touch()
     configfile = write_config(tmp_path / "config.yaml", yaml.safe_load(DEMO_EXPERIMENTS.read_text()))
     command = [
-        sys.executable, "-m", "snakemake", "--profile", str(profile), "-s", str(SNAKEFILE),
-        "--directory", str(workdir), "--configfile", str(configfile), *FAKE_SITE,
-        "--retries", "0", "--jobs", "1", TARGET,
-    ]  # fmt: skip
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        str(profile),
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        str(configfile),
+        *FAKE_SITE,
+        "--retries",
+        "0",
+        "--jobs",
+        "1",
+        TARGET,
+    ]
     calls, log = submissions(command, workdir, tmp_path, wanted=1, timeout=TIMEOUT)
     assert calls, f"sbatch was not called; Snakemake's output:\n{log[-6000:]}"
     assert len(calls) == 1, calls

@@ -4,7 +4,6 @@ tests/test_slurm_groups.py shows it on a cluster."""
 from __future__ import annotations
 
 import pytest
-
 from pags.slurm_groups import JOBSTEP_ARGS, UnexpectedGroupCommand, members_at_once, run_group_members_at_once
 
 COMMAND = "python -m snakemake --snakefile S --target-jobs a b --local-groupid g --cores 16 --force{} --mode remote"

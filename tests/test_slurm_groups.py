@@ -34,7 +34,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from pags.joblock import exclusive
 from slurm_cluster import profile_command, run, running_cluster, slurm_jobs, started
 from test_resume_workflow import EPOCHS, one_model_config, state
@@ -100,8 +99,14 @@ def undisturbed(cluster, tmp_path_factory):
     for i, path in enumerate([f"{d}/model.pt" for d in MODEL_DIRS] + METRICS):
         shutil.copy(workdir / path, reference / f"{i}_{Path(path).name}")
     spans = [log_span(workdir / log) for log in TRAIN_LOGS]
-    return {"workdir": workdir, "configfile": configfile, "reference": reference, "spans": spans,
-            "training": jobs_of(cluster, "train_model"), "metrics": jobs_of(cluster, "noise_robustness")}  # fmt: skip
+    return {
+        "workdir": workdir,
+        "configfile": configfile,
+        "reference": reference,
+        "spans": spans,
+        "training": jobs_of(cluster, "train_model"),
+        "metrics": jobs_of(cluster, "noise_robustness"),
+    }
 
 
 def test_trainings_of_a_group_share_one_allocation(undisturbed):
@@ -179,4 +184,6 @@ def test_killed_group_resumes_every_member_from_its_checkpoint(cluster, undistur
         a, b = state(reference / f"{i}_model.pt"), state(workdir / model_dir / "model.pt")
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), f"{model_dir}: weights differ"
     for i, metric in enumerate(METRICS, start=len(MODEL_DIRS)):
-        pd.testing.assert_frame_equal(pd.read_csv(reference / f"{i}_{Path(metric).name}"), pd.read_csv(workdir / metric))
+        pd.testing.assert_frame_equal(
+            pd.read_csv(reference / f"{i}_{Path(metric).name}"), pd.read_csv(workdir / metric)
+        )

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from fake_slurm import FAKE_SITE, option, submissions
 from slurm_cluster import read_profile
 from workflow_helpers import (
@@ -36,15 +35,32 @@ PROFILE = REPO / "slurm"
 README = REPO / "README.md"
 TIMEOUT = 180
 DISTRACTOR_RULES = {
-    "base_dataset", "distractor_dataset", "train_model", "noise_robustness", "noise_robustness_table",
-    "fig_noise_robustness", "fig_distractor", "all",
-}  # fmt: skip
+    "base_dataset",
+    "distractor_dataset",
+    "train_model",
+    "noise_robustness",
+    "noise_robustness_table",
+    "fig_noise_robustness",
+    "fig_distractor",
+    "all",
+}
 # The line of slurm/config.yaml that sets the GPU partition's time limit, as the README gives it.
 GPU_LIMIT = "GPU_PARTITION_MAX_MINUTES = 1440"
 
 
 def snakemake(profile: Path, workdir: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "snakemake", "--profile", str(profile), "-s", str(SNAKEFILE), "--directory", str(workdir), *args]
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--profile",
+        str(profile),
+        "-s",
+        str(SNAKEFILE),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
 
 
 @pytest.mark.slow
@@ -75,7 +91,9 @@ def test_retries_stay_within_the_partitions_time_limit(tmp_path):
         (data / f"{split}.pt").touch()  # placeholders: the training is the only job
     configfile = write_config(tmp_path / "config.yaml", config)
     target = "results/digits_distractor/models/standard/0/seed=0/model.pt"
-    command = snakemake(PROFILE, workdir, "--configfile", str(configfile), *FAKE_SITE, "--retries", "2", "--jobs", "1", target)
+    command = snakemake(
+        PROFILE, workdir, "--configfile", str(configfile), *FAKE_SITE, "--retries", "2", "--jobs", "1", target
+    )
     calls, log = submissions(command, workdir, tmp_path, wanted=3, timeout=TIMEOUT)
     assert len(calls) == 3, f"{len(calls)} sbatch calls; Snakemake's output:\n{log[-6000:]}"
     assert [option(argv, "-t") for argv in calls] == ["720", "1440", "1440"], calls
@@ -123,11 +141,15 @@ def test_downloads_run_on_the_submitting_node(tmp_path):
     and nothing else."""
     workdir = tmp_path / "work"
     configfile = mnist_config(tmp_path / "data")
-    proc = run_command(snakemake(PROFILE, workdir, "--configfile", str(configfile), "-n"), cwd=tmp_path, timeout=TIMEOUT)
+    proc = run_command(
+        snakemake(PROFILE, workdir, "--configfile", str(configfile), "-n"), cwd=tmp_path, timeout=TIMEOUT
+    )
     assert proc.returncode == 0, describe(proc)
     data_jobs = [j for j in planned_job_blocks(proc) if j.get("output", "").startswith("results/mnist/data/")]
     assert len(data_jobs) == 2 and {j["rule"] for j in data_jobs} == {"fetch_dataset"}, data_jobs
-    proc = run_command(snakemake(PROFILE, workdir, "--configfile", str(configfile), "-n", "prefetch"), cwd=tmp_path, timeout=TIMEOUT)
+    proc = run_command(
+        snakemake(PROFILE, workdir, "--configfile", str(configfile), "-n", "prefetch"), cwd=tmp_path, timeout=TIMEOUT
+    )
     assert planned_jobs(proc) == {"fetch_dataset": 2, "prefetch": 1}, describe(proc)
 
 
@@ -141,15 +163,25 @@ def test_an_offline_download_fails_on_the_submitting_node_and_says_why(tmp_path)
     calls, log = submissions(command, tmp_path, tmp_path, wanted=1, timeout=TIMEOUT)
     assert calls == [], "a data job was submitted to the cluster"
     job_log = (workdir / "results/logs/mnist/data_train.log").read_text()
-    assert re.search(r"cannot download https://\S+/train-images-idx3-ubyte.gz: .*[Cc]onnection refused", job_log), job_log
+    assert re.search(r"cannot download https://\S+/train-images-idx3-ubyte.gz: .*[Cc]onnection refused", job_log), (
+        job_log
+    )
     assert "snakemake prefetch" in job_log, job_log
 
 
-def cifar10_config(tmp_path: Path, workdir: Path, alexnet: bytes, alexnet_pin: str | None, edm_source: str | None) -> Path:
+def cifar10_config(
+    tmp_path: Path, workdir: Path, alexnet: bytes, alexnet_pin: str | None, edm_source: str | None
+) -> Path:
     """A small CIFAR-10 sweep with EDM's score and LPIPS, its weight files in place."""
     paper = yaml.safe_load((REPO / "config.yaml").read_text())
     sweep = paper["sweep"]["cifar10"]
-    sweep.update(seeds=[0], objectives={"standard": sweep["objectives"]["standard"], "gnorm": {**sweep["objectives"]["gnorm"], "grid": [0.1]}})
+    sweep.update(
+        seeds=[0],
+        objectives={
+            "standard": sweep["objectives"]["standard"],
+            "gnorm": {**sweep["objectives"]["gnorm"], "grid": [0.1]},
+        },
+    )
     sweep["score"].update(backends=["edm"])
     weights = workdir / "results" / "weights"
     weights.mkdir(parents=True)
@@ -179,7 +211,11 @@ def test_problems_known_before_any_job_stop_the_run_before_any_job(tmp_path, pro
     edm.mkdir()
     alexnet = b"not AlexNet" if problem == "weight digest" else b"AlexNet"
     configfile = cifar10_config(
-        tmp_path, workdir, alexnet, hashlib.sha256(b"AlexNet").hexdigest(), None if problem == "edm_source" else str(edm)
+        tmp_path,
+        workdir,
+        alexnet,
+        hashlib.sha256(b"AlexNet").hexdigest(),
+        None if problem == "edm_source" else str(edm),
     )
     command = snakemake(PROFILE, workdir, "--configfile", str(configfile), *FAKE_SITE, "--jobs", "4")
     calls, log = submissions(command, tmp_path, tmp_path, wanted=1, timeout=TIMEOUT)

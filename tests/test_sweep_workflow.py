@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from workflow_helpers import (
     assert_figure,
     describe,
@@ -25,8 +24,12 @@ from workflow_helpers import (
 pytestmark = pytest.mark.slow
 
 SWEEP_FIGURES = [
-    "fig_manifold_robustness", "fig_tangent_noise", "fig_ground_truth", "fig_score_alignment", "fig_gallery",
-]  # fmt: skip
+    "fig_manifold_robustness",
+    "fig_tangent_noise",
+    "fig_ground_truth",
+    "fig_score_alignment",
+    "fig_gallery",
+]
 # fig_gallery draws one gallery per objective and the named one
 GALLERIES = ["fig_gallery_synthetic_gnorm", "fig_gallery_synthetic_randsmooth", "fig_gallery_picked"]
 METRICS = ["lpips", "cosine", "ssim"]
@@ -54,9 +57,18 @@ def tiny_sweep_config():
                 "small_noise_draws": 4,
             },
             "score": {
-                "backends": ["trained", "analytic", "posterior_trained"], "sigma": 0.3, "n_images": 8, "batch_size": 8,
-                "denoiser": {"block_channels": [8, 16], "layers_per_block": 1, "epochs": 1, "batch_size": 64, "label_dropout": 0.2},
-            },  # fmt: skip
+                "backends": ["trained", "analytic", "posterior_trained"],
+                "sigma": 0.3,
+                "n_images": 8,
+                "batch_size": 8,
+                "denoiser": {
+                    "block_channels": [8, 16],
+                    "layers_per_block": 1,
+                    "epochs": 1,
+                    "batch_size": 64,
+                    "label_dropout": 0.2,
+                },
+            },
             "alignment": {"metrics": METRICS},
             "regimes": {"metric": "cosine", "score": "trained"},
         }
@@ -64,7 +76,9 @@ def tiny_sweep_config():
     config["figures"] = {
         "gallery": {"n_images": 2, "n_strengths": 2},
         # test images beyond the 8 scored for alignment, and a diverged model
-        "galleries": {"picked": {"dataset": "synthetic", "objective": "gnorm", "strengths": [1e35, 0.1], "images": [30, 5]}},
+        "galleries": {
+            "picked": {"dataset": "synthetic", "objective": "gnorm", "strengths": [1e35, 0.1], "images": [30, 5]}
+        },
     }
     return config
 
@@ -74,7 +88,6 @@ def fake_alexnet(path):
     the config pins its hash, so the run exercises the whole LPIPS path."""
     import torch
     import torchvision
-
     from pags.weights import sha256_file
 
     torch.manual_seed(0)
@@ -166,7 +179,9 @@ def test_score_quality_compares_each_estimate_with_the_exact_one(sweep_run):
     workdir, _, _ = sweep_run
     quality = pd.read_csv(workdir / "results/synthetic/tables/score_quality.csv")
     pairs = set(zip(quality["score"], quality["reference"]))
-    assert pairs == {("trained", "analytic"), ("posterior_trained", "posterior")} and set(quality["metric"]) == set(METRICS)
+    assert pairs == {("trained", "analytic"), ("posterior_trained", "posterior")} and set(quality["metric"]) == set(
+        METRICS
+    )
     assert len(quality) == 2 * len(METRICS) * 8 and quality["similarity"].between(-1, 1).all()
 
 
@@ -227,7 +242,10 @@ def test_adding_a_strength_trains_only_that_model(sweep_run):
 def test_adding_a_seed_trains_only_the_new_seed(sweep_run):
     proc = dry_run_after(sweep_run, ["sweep", "synthetic", "seeds"], [0, 1])
     assert trained(proc) == [
-        ("gnorm", "0.01", "1"), ("gnorm", "0.1", "1"), ("gnorm", "1e35", "1"), ("randsmooth", "0.1", "1"),
+        ("gnorm", "0.01", "1"),
+        ("gnorm", "0.1", "1"),
+        ("gnorm", "1e35", "1"),
+        ("randsmooth", "0.1", "1"),
         ("standard", "0", "1"),
     ], describe(proc)
     assert "train_autoencoder" not in planned_jobs(proc)
@@ -314,14 +332,18 @@ def test_editing_a_named_gallery_reruns_that_gallery_only(sweep_run):
 def test_other_gallery_images_score_those_images_only(sweep_run):
     """No rerun of the scores or the alignment of the models: one small score file."""
     proc = dry_run_after(sweep_run, ["figures", "galleries", "picked", "images"], [30, 5, 12])
-    assert planned_jobs(proc) == {"test_images": 1, "score_images": 1, "fig_gallery_picked": 1, "fig_gallery": 1}, describe(proc)
+    assert planned_jobs(proc) == {"test_images": 1, "score_images": 1, "fig_gallery_picked": 1, "fig_gallery": 1}, (
+        describe(proc)
+    )
     [job] = [j for j in planned_job_blocks(proc) if j["rule"] == "score_images"]
     assert job["wildcards"]["images"] == "30_5_12", job
 
 
 def test_a_new_gallery_of_scored_images_reuses_their_score(sweep_run):
     _, _, config = sweep_run
-    galleries = {**config["figures"]["galleries"], "more": {"dataset": "synthetic", "objective": "randsmooth",
-                                                             "strengths": [0.1], "images": [0, 1]}}  # fmt: skip
+    galleries = {
+        **config["figures"]["galleries"],
+        "more": {"dataset": "synthetic", "objective": "randsmooth", "strengths": [0.1], "images": [0, 1]},
+    }
     proc = dry_run_after(sweep_run, ["figures", "galleries"], galleries)
     assert planned_jobs(proc) == {"fig_gallery_more": 1, "fig_gallery": 1}, describe(proc)

@@ -5,7 +5,6 @@ import math
 
 import pytest
 import torch
-
 from pags.datasets.synthetic import BayesOptimal, SyntheticManifold, make_manifold
 from pags.errors import ConfigError, DataError
 from pags.gradients import input_gradient
@@ -141,7 +140,7 @@ def test_score_matches_autograd_of_dense_density(tiny, sigma):
     expected = autograd(lambda v: dense_log_density(tiny, v, sigma), x)
     assert relative_error(tiny.score(x, sigma), expected) < 1e-6
     for c in range(tiny.n_classes):
-        expected_c = autograd(lambda v: dense_log_likelihood(tiny, v, sigma)[:, c], x)
+        expected_c = autograd(lambda v, c=c: dense_log_likelihood(tiny, v, sigma)[:, c], x)
         assert relative_error(tiny.class_score(x, sigma, c), expected_c) < 1e-6
 
 

@@ -21,8 +21,11 @@ def test_one_figure_of_the_demo_plans_only_what_it_needs():
     proc = dry_run("fig_tangent_noise")
     assert proc.returncode == 0, describe(proc)
     assert planned_jobs(proc) == {
-        "synthetic_dataset": 1, "train_autoencoder": 1, "tangent_spaces": 1, "fig_tangent_noise": 1,
-    }, describe(proc)  # fmt: skip
+        "synthetic_dataset": 1,
+        "train_autoencoder": 1,
+        "tangent_spaces": 1,
+        "fig_tangent_noise": 1,
+    }, describe(proc)
 
 
 def test_an_unknown_target_lists_the_figure_targets():

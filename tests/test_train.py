@@ -5,19 +5,26 @@ import math
 
 import pytest
 import torch
-
+from pags.checkpoint import Checkpoint
 from pags.datasets import ImageSplit
 from pags.errors import TrainingDiverged
 from pags.io import load_torch
 from pags.models import build_model
 from pags.objectives import make_objective
 from pags.optim import LossSum
-from pags.checkpoint import Checkpoint
 from pags.train import TrainSettings, TrainStep, fit, train_loop
 
 CPU = torch.device("cpu")
 SETTINGS = TrainSettings(
-    epochs=3, batch_size=16, lr=0.1, momentum=0.9, weight_decay=5e-4, milestones=(2,), gamma=0.1, augment="none", amp=False
+    epochs=3,
+    batch_size=16,
+    lr=0.1,
+    momentum=0.9,
+    weight_decay=5e-4,
+    milestones=(2,),
+    gamma=0.1,
+    augment="none",
+    amp=False,
 )
 PGD_OPTIONS = {"steps": 2, "step_size": 0.5, "random_start": 0.5, "eps_convention": "per_example"}
 
@@ -69,7 +76,13 @@ def without_timing(history):
 def test_training_reduces_the_loss_and_follows_the_schedule(tmp_path):
     model = tiny_cnn()
     history, resumed_after = train_loop(
-        model, make_objective("standard", 0, {}), two_class_split(), SETTINGS, generator(), ckpt(tmp_path / "ckpt.pt", "run"), CPU
+        model,
+        make_objective("standard", 0, {}),
+        two_class_split(),
+        SETTINGS,
+        generator(),
+        ckpt(tmp_path / "ckpt.pt", "run"),
+        CPU,
     )
     assert resumed_after == 0
     assert [h["epoch"] for h in history] == [1, 2, 3]
@@ -99,7 +112,9 @@ def test_resumed_run_ends_with_exactly_the_uninterrupted_weights(tmp_path, inter
 
     # A fresh process: other initial weights and generator seed, both overwritten on resume.
     resumed = tiny_cnn(seed=1)
-    history, resumed_after = train_loop(resumed, objective, data, settings, generator(seed=99), ckpt(tmp_path / "b.pt", "run"), CPU)
+    history, resumed_after = train_loop(
+        resumed, objective, data, settings, generator(seed=99), ckpt(tmp_path / "b.pt", "run"), CPU
+    )
     assert resumed_after == interrupted_epoch
     assert without_timing(history) == without_timing(full_history)
     reference_state, resumed_state = reference.state_dict(), resumed.state_dict()
@@ -109,7 +124,11 @@ def test_resumed_run_ends_with_exactly_the_uninterrupted_weights(tmp_path, inter
 
 
 def test_checkpoint_of_another_run_is_ignored(tmp_path):
-    data, objective, settings = two_class_split(), make_objective("standard", 0, {}), dataclasses.replace(SETTINGS, epochs=1)
+    data, objective, settings = (
+        two_class_split(),
+        make_objective("standard", 0, {}),
+        dataclasses.replace(SETTINGS, epochs=1),
+    )
     checkpoint = tmp_path / "ckpt.pt"
     train_loop(tiny_cnn(seed=5), objective, data, settings, generator(5), ckpt(checkpoint, "other-run"), CPU)
 
@@ -127,7 +146,9 @@ def test_checkpoint_of_another_run_is_ignored(tmp_path):
 def test_nan_loss_raises_and_leaves_only_the_last_good_checkpoint(tmp_path):
     data = two_class_split()
     checkpoint = tmp_path / "ckpt.pt"
-    objective = FailAtCall(make_objective("standard", 0, {}), at=len(data) // SETTINGS.batch_size + 3, value=float("nan"))
+    objective = FailAtCall(
+        make_objective("standard", 0, {}), at=len(data) // SETTINGS.batch_size + 3, value=float("nan")
+    )
     with pytest.raises(TrainingDiverged, match="epoch 2, batch 3"):
         train_loop(tiny_cnn(), objective, data, SETTINGS, generator(), ckpt(checkpoint, "run"), CPU)
     state = load_torch(checkpoint)["state"]
@@ -140,7 +161,9 @@ def test_divergence_is_read_back_every_check_every_batches_not_only_at_epoch_end
     monkeypatch.setattr("pags.optim.CHECK_EVERY", 3)
     objective = FailAtCall(make_objective("standard", 0, {}), at=2, value=float("nan"))
     with pytest.raises(TrainingDiverged, match=r"epoch 1, batch 2, became nan"):
-        train_loop(tiny_cnn(), objective, two_class_split(), SETTINGS, generator(), ckpt(tmp_path / "ckpt.pt", "run"), CPU)
+        train_loop(
+            tiny_cnn(), objective, two_class_split(), SETTINGS, generator(), ckpt(tmp_path / "ckpt.pt", "run"), CPU
+        )
     assert objective.calls == 3
 
 
@@ -177,7 +200,15 @@ def test_a_training_step_never_waits_for_the_device(name):
 def test_divergence_in_the_first_epoch_writes_no_checkpoint(tmp_path):
     settings = dataclasses.replace(SETTINGS, lr=1e30)
     with pytest.raises(TrainingDiverged, match="lower training.lr"):
-        train_loop(tiny_cnn(), make_objective("standard", 0, {}), two_class_split(), settings, generator(), ckpt(tmp_path / "c.pt", "run"), CPU)
+        train_loop(
+            tiny_cnn(),
+            make_objective("standard", 0, {}),
+            two_class_split(),
+            settings,
+            generator(),
+            ckpt(tmp_path / "c.pt", "run"),
+            CPU,
+        )
     assert not (tmp_path / "c.pt").exists()
 
 
@@ -196,7 +227,9 @@ def hparams(**overrides):
 
 def test_fit_returns_model_spec_and_record(tmp_path):
     hp = hparams()
-    model, spec, record = fit(hp, two_class_split(n=128, seed=0), two_class_split(seed=1), ckpt(tmp_path / "ckpt.pt", hp), CPU)
+    model, spec, record = fit(
+        hp, two_class_split(n=128, seed=0), two_class_split(seed=1), ckpt(tmp_path / "ckpt.pt", hp), CPU
+    )
     assert spec == {"arch": "small_cnn", "in_channels": 1, "num_classes": 2, "options": {"width": 4}}
     assert record["hparams"] == hp
     assert len(record["history"]) == record["epochs"] == 3

@@ -22,7 +22,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-
 from workflow_helpers import (
     DRY_RUN_TIMEOUT,
     REPO,
@@ -327,14 +326,20 @@ def test_slurm_profile_plans_the_paper_experiment():
     }
     # the CIFAR-10 sweep: 4 objectives x 30 strengths x 3 seeds, and the standard model
     cifar_jobs = [
-        job["wildcards"] for job in planned_job_blocks(proc) if job["rule"] == "train_model"
+        job["wildcards"]
+        for job in planned_job_blocks(proc)
+        if job["rule"] == "train_model"
         if job["wildcards"]["dataset"] == "cifar10"
     ]
     per_objective = {}
     for w in cifar_jobs:
         per_objective.setdefault(w["objective"], set()).add((w["strength"], w["seed"]))
     assert {o: len(s) for o, s in per_objective.items()} == {
-        "standard": 3, "gnorm": 90, "smooth": 90, "randsmooth": 90, "pgd": 90
+        "standard": 3,
+        "gnorm": 90,
+        "smooth": 90,
+        "randsmooth": 90,
+        "pgd": 90,
     }, describe(proc)
     assert planned_jobs(proc)["manifold_robustness"] >= len(cifar_jobs)
     # the distractor experiment's two models (config.yaml may plan other experiments too)
@@ -364,7 +369,13 @@ def test_slurm_profile_plans_the_paper_experiment():
     assert all("results/weights/alexnet" in j["input"] for j in cifar_alignment)
     assert all("gres=gpu:1" in j.get("resources", "") for j in cifar_alignment)
     # one gallery per data set and objective, and the paper's Fig. 1 (figures.galleries)
-    for rule in ("regimes", "fig_score_alignment", "fig_gallery_cifar10_gnorm", "fig_gallery_cifar10_pgd", "fig_gallery_paper_fig1"):
+    for rule in (
+        "regimes",
+        "fig_score_alignment",
+        "fig_gallery_cifar10_gnorm",
+        "fig_gallery_cifar10_pgd",
+        "fig_gallery_paper_fig1",
+    ):
         assert jobs.get(rule, 0) >= 1, describe(proc)
 
 
@@ -423,3 +434,14 @@ def test_snakefmt_check_passes():
         pytest.skip("snakefmt is not installed (pip install -e '.[test]')")
     proc = run_command([str(snakefmt), "--check", "Snakefile", "workflow/rules"], cwd=REPO, timeout=DRY_RUN_TIMEOUT)
     assert proc.returncode == 0, f"run `snakefmt Snakefile workflow/rules`; {describe(proc)}"
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_passes(command):
+    """The Python code as pyproject.toml's ruff configuration wants it (fix: ``ruff
+    check --fix . && ruff format .``)."""
+    ruff = Path(sys.executable).with_name("ruff")
+    if not ruff.exists():
+        pytest.skip("ruff is not installed (pip install -e '.[test]')")
+    proc = run_command([str(ruff), *command, "."], cwd=REPO, timeout=DRY_RUN_TIMEOUT)
+    assert proc.returncode == 0, describe(proc)

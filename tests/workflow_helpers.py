@@ -20,8 +20,9 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -255,11 +256,7 @@ def planned_job_blocks(proc: subprocess.CompletedProcess) -> list[dict[str, Any]
 
 def provenance_triggered_rules(proc: subprocess.CompletedProcess) -> set[str]:
     """Rules with a job planned because its params changed since the last run."""
-    return {
-        job["rule"]
-        for job in planned_job_blocks(proc)
-        if "Params have changed" in job.get("reason", "")
-    }
+    return {job["rule"] for job in planned_job_blocks(proc) if "Params have changed" in job.get("reason", "")}
 
 
 FILE_SIGNATURES = {"pdf": b"%PDF-", "png": b"\x89PNG\r\n\x1a\n"}

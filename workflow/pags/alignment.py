@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -50,14 +50,24 @@ def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     side = min(a.shape[-2:])
     window = min(11, side if side % 2 else side - 1)  # 11 px covers the Gaussian to 3.5 std
     values = [
-        structural_similarity(x, y, data_range=1.0, channel_axis=0, gaussian_weights=True, sigma=1.5,
-                              use_sample_covariance=False, win_size=window)
+        structural_similarity(
+            x,
+            y,
+            data_range=1.0,
+            channel_axis=0,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            win_size=window,
+        )
         for x, y in zip(a, b)
-    ]  # fmt: skip
+    ]
     return torch.tensor(values, dtype=torch.float32)
 
 
-def alexnet_features_to_lpips(state_dict: dict[str, torch.Tensor], lpips_net: torch.nn.Module) -> dict[str, torch.Tensor]:
+def alexnet_features_to_lpips(
+    state_dict: dict[str, torch.Tensor], lpips_net: torch.nn.Module
+) -> dict[str, torch.Tensor]:
     """torchvision AlexNet's ``features.{i}.*`` keys renamed to lpips's ``slice{k}.{i}.*``.
 
     lpips splits ``features`` into slices but keeps each layer's index as its name."""
@@ -113,7 +123,9 @@ def similarities(
     """Every metric per image of the pairs (a[i], b[i]), in batches."""
     out = {}
     for name, fn in metrics.items():
-        out[name] = torch.cat([fn(a[i : i + batch_size], b[i : i + batch_size]).cpu() for i in range(0, len(a), batch_size)])
+        out[name] = torch.cat(
+            [fn(a[i : i + batch_size], b[i : i + batch_size]).cpu() for i in range(0, len(a), batch_size)]
+        )
     return out
 
 

@@ -13,7 +13,7 @@ statistics at every attack step, as the authors' ImageNet-64 code does).
 from __future__ import annotations
 
 import contextlib
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

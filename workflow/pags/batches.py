@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import queue
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 
@@ -51,9 +51,14 @@ class BatchFeed:
     ``"stream"`` anywhere (``ValueError`` otherwise)."""
 
     def __init__(
-        self, x: torch.Tensor, y: torch.Tensor, device: torch.device, mode: str | None = None,
-        max_fraction: float = 0.5, prefetch: int = 2,
-    ) -> None:  # fmt: skip
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        device: torch.device,
+        mode: str | None = None,
+        max_fraction: float = 0.5,
+        prefetch: int = 2,
+    ) -> None:
         if mode is None:
             if device.type == "cpu":
                 mode = "host"

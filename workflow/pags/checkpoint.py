@@ -14,8 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from .errors import DataError
 from .io import load_torch, save_torch
@@ -48,7 +49,7 @@ class Checkpoint:
         self.identity = {"code": code, "values": values_digest(values), "data": data_digest(data)}
 
     @classmethod
-    def of_job(cls, job, name: str = "checkpoint.pt") -> "Checkpoint":
+    def of_job(cls, job, name: str = "checkpoint.pt") -> Checkpoint:
         """The checkpoint of a Snakemake job (its ``snakemake`` object): ``name`` beside its
         first output (not an output itself, so Snakemake keeps it when the job fails),
         identified by its ``code`` param, its other params and its input files."""

@@ -26,42 +26,106 @@ import pandas as pd
 from .stats import seed_average
 
 VERDICTS = ("holds", "fails", "not measured")
-COLUMNS = ["claim", "figure", "dataset", "objective", "strength", "verdict", "statistic", "value", "threshold", "paper", "detail"]
+COLUMNS = [
+    "claim",
+    "figure",
+    "dataset",
+    "objective",
+    "strength",
+    "verdict",
+    "statistic",
+    "value",
+    "threshold",
+    "paper",
+    "detail",
+]
 
 # claim -> (figure, the paper's statement with its values)
 CLAIMS = {
-    "noise_robustness": ("Fig. 5", ("PGD-L2 model's signal/distractor noise-robustness ratio well above 1 at small "
-                                   "noise (axis to 12), above the standard model's (near 1)")),
-    "off_manifold_robustness": ("Fig. 3 top", ("off-manifold change well below the standard model's while the "
-                                              "on-manifold change is near it (gnorm λ 1e-2 to 3e-2)")),
+    "noise_robustness": (
+        "Fig. 5",
+        (
+            "PGD-L2 model's signal/distractor noise-robustness ratio well above 1 at small "
+            "noise (axis to 12), above the standard model's (near 1)"
+        ),
+    ),
+    "off_manifold_robustness": (
+        "Fig. 3 top",
+        (
+            "off-manifold change well below the standard model's while the "
+            "on-manifold change is near it (gnorm λ 1e-2 to 3e-2)"
+        ),
+    ),
     "excessive_robustness": ("Fig. 3 top", "at the largest strengths both on- and off-manifold change fall"),
-    "alignment_peak": ("Fig. 3 bottom", ("1-LPIPS with the EDM score 0.75 (weak) -> 0.86 (gnorm λ 1e-2 to 1e-1) -> "
-                                        "0.72 (excessive); accuracy near the standard's at the peak")),
-    "imagenet64_alignment_peak": ("Fig. 4 left", ("own ImageNet-64 ResNet18s: accuracy falls with eps, 1-LPIPS peaks at "
-                                                 "an intermediate eps")),
-    "pretrained_alignment_rises": ("Fig. 4 right", "pretrained L2-robust ResNet-18s: 1-LPIPS rises with eps over {0 .. 5}"),
+    "alignment_peak": (
+        "Fig. 3 bottom",
+        (
+            "1-LPIPS with the EDM score 0.75 (weak) -> 0.86 (gnorm λ 1e-2 to 1e-1) -> "
+            "0.72 (excessive); accuracy near the standard's at the peak"
+        ),
+    ),
+    "imagenet64_alignment_peak": (
+        "Fig. 4 left",
+        ("own ImageNet-64 ResNet18s: accuracy falls with eps, 1-LPIPS peaks at an intermediate eps"),
+    ),
+    "pretrained_alignment_rises": (
+        "Fig. 4 right",
+        "pretrained L2-robust ResNet-18s: 1-LPIPS rises with eps over {0 .. 5}",
+    ),
     "pretrained_top1": ("Fig. 4 right", "measured top-1 within 0.5 points of the published (Salman et al. 2020)"),
-    "imagenet64_regimes": ("Fig. 6", ("eps {0.01, 0.1, 5} weak (1-LPIPS 0.25, 0.20, 0.43), {20, 50, 200} Bayes-aligned "
-                                     "(0.58, 0.71, 0.69), {500, 2500, 5000} excessive (0.57, 0.47, 0.46)")),
+    "imagenet64_regimes": (
+        "Fig. 6",
+        (
+            "eps {0.01, 0.1, 5} weak (1-LPIPS 0.25, 0.20, 0.43), {20, 50, 200} Bayes-aligned "
+            "(0.58, 0.71, 0.69), {500, 2500, 5000} excessive (0.57, 0.47, 0.46)"
+        ),
+    ),
     "theorem3": ("Theorem 3", "off-manifold small-noise ratio = 1 - the gradient's tangent fraction, per model"),
     "theorem4": ("Theorem 4", "the Bayes-optimal gradient lies in the signal space (fraction 1)"),
-}  # fmt: skip
+}
 
 # Fig. 6: the regime of each eps of the authors' ImageNet-64 models.
 PAPER_IMAGENET64_REGIMES = {
-    0.01: "weak", 0.1: "weak", 5: "weak", 20: "Bayes-aligned", 50: "Bayes-aligned", 200: "Bayes-aligned",
-    500: "excessive", 2500: "excessive", 5000: "excessive",
-}  # fmt: skip
+    0.01: "weak",
+    0.1: "weak",
+    5: "weak",
+    20: "Bayes-aligned",
+    50: "Bayes-aligned",
+    200: "Bayes-aligned",
+    500: "excessive",
+    2500: "excessive",
+    5000: "excessive",
+}
 CURVE_KEYS = ["objective", "strength", "strength_value"]
 
 
-def row(claim: str, dataset: str, objective: str, verdict: str, statistic: str = "", value: float = math.nan,
-        threshold: float = math.nan, detail: str = "", strength: str = "") -> dict:  # fmt: skip
+def row(
+    claim: str,
+    dataset: str,
+    objective: str,
+    verdict: str,
+    statistic: str = "",
+    value: float = math.nan,
+    threshold: float = math.nan,
+    detail: str = "",
+    strength: str = "",
+) -> dict:
     if verdict not in VERDICTS:
         raise ValueError(f"verdict {verdict!r} is not one of {VERDICTS}")
     figure, paper = CLAIMS[claim]
-    return {"claim": claim, "figure": figure, "dataset": dataset, "objective": objective, "strength": strength, "verdict": verdict,
-            "statistic": statistic, "value": value, "threshold": threshold, "paper": paper, "detail": detail}  # fmt: skip
+    return {
+        "claim": claim,
+        "figure": figure,
+        "dataset": dataset,
+        "objective": objective,
+        "strength": strength,
+        "verdict": verdict,
+        "statistic": statistic,
+        "value": value,
+        "threshold": threshold,
+        "paper": paper,
+        "detail": detail,
+    }
 
 
 def not_measured(claim: str, dataset: str, why: str, objective: str = "", strength: str = "") -> dict:
@@ -93,8 +157,9 @@ def reference_problem(reference: pd.DataFrame, columns: list[str], what: str = "
 # ---- Fig. 5 ---------------------------------------------------------------------
 
 
-def noise_robustness_claims(table: pd.DataFrame, dataset: str, noise_std: float, min_ratio: float,
-                            noise_k: float) -> list[dict]:  # fmt: skip
+def noise_robustness_claims(
+    table: pd.DataFrame, dataset: str, noise_std: float, min_ratio: float, noise_k: float
+) -> list[dict]:
     """Fig. 5 from the distractor experiment's noise-robustness table (columns objective,
     strength, strength_value, seed, status, noise_std, signal_change, signal_sem,
     distractor_change, distractor_sem, ratio): at the measured noise std nearest
@@ -106,7 +171,9 @@ def noise_robustness_claims(table: pd.DataFrame, dataset: str, noise_std: float,
         return [not_measured(claim, dataset, "no noise std > 0 is measured")]
     std = float(stds[np.argmin(np.abs(np.log(stds / noise_std)))])
     at = table[np.isclose(table["noise_std"], std)]
-    relative_se = np.sqrt((at["signal_sem"] / at["signal_change"]) ** 2 + (at["distractor_sem"] / at["distractor_change"]) ** 2)
+    relative_se = np.sqrt(
+        (at["signal_sem"] / at["signal_change"]) ** 2 + (at["distractor_sem"] / at["distractor_change"]) ** 2
+    )
     curves = seed_average(at.assign(ratio_sem=at["ratio"] * relative_se), CURVE_KEYS, "ratio", "ratio_sem")
     robust = curves[curves["objective"] != "standard"]
     if robust.empty:
@@ -126,13 +193,31 @@ def noise_robustness_claims(table: pd.DataFrame, dataset: str, noise_std: float,
         ref = standard.iloc[0]
         above_min = beyond(r.ratio - min_ratio, r.ratio_se, noise_k)
         above_standard = beyond(r.ratio - ref.ratio, math.hypot(r.ratio_se, ref.ratio_se), noise_k)
-        detail = (f"at noise std {std:.3g}: robust ratio {r.ratio:.3g} ± {r.ratio_se:.2g}, standard {ref.ratio:.3g} "
-                  f"± {ref.ratio_se:.2g}, {r.seeds} seed(s)")  # fmt: skip
-        misses = [m for m, ok in ((f"not above {min_ratio:g} beyond noise", above_min),
-                                  ("not above the standard model's beyond noise", above_standard)) if not ok]  # fmt: skip
-        rows.append(row(claim, dataset, objective, "holds" if not misses else "fails",
-                        f"signal/distractor ratio at std {std:.3g}", r.ratio, max(min_ratio, ref.ratio),
-                        "; ".join([detail, *misses]), r.strength))  # fmt: skip
+        detail = (
+            f"at noise std {std:.3g}: robust ratio {r.ratio:.3g} ± {r.ratio_se:.2g}, standard {ref.ratio:.3g} "
+            f"± {ref.ratio_se:.2g}, {r.seeds} seed(s)"
+        )
+        misses = [
+            m
+            for m, ok in (
+                (f"not above {min_ratio:g} beyond noise", above_min),
+                ("not above the standard model's beyond noise", above_standard),
+            )
+            if not ok
+        ]
+        rows.append(
+            row(
+                claim,
+                dataset,
+                objective,
+                "holds" if not misses else "fails",
+                f"signal/distractor ratio at std {std:.3g}",
+                r.ratio,
+                max(min_ratio, ref.ratio),
+                "; ".join([detail, *misses]),
+                r.strength,
+            )
+        )
     return rows
 
 
@@ -161,8 +246,9 @@ def held(r, ref: pd.Series, on_near: float, noise_k: float) -> bool:
     return r.on_change >= on_near * ref["on_change"] or abs(r.on_change - ref["on_change"]) <= noise_k * se
 
 
-def manifold_claims(table: pd.DataFrame, dataset: str, plot_step: float, off_below: float, on_near: float,
-                    noise_k: float) -> list[dict]:  # fmt: skip
+def manifold_claims(
+    table: pd.DataFrame, dataset: str, plot_step: float, off_below: float, on_near: float, noise_k: float
+) -> list[dict]:
     """Fig. 3 top per objective, from a manifold-robustness table at ``plot_step``:
     ``off_manifold_robustness``: at some strength the off-manifold change is below
     ``off_below`` times the standard model's (and below it beyond noise) while the
@@ -171,49 +257,93 @@ def manifold_claims(table: pd.DataFrame, dataset: str, plot_step: float, off_bel
     below those fractions of the standard's, beyond noise."""
     curves = manifold_curves(table, plot_step)
     if curves.empty:
-        return [not_measured(c, dataset, f"no rows at step size {plot_step:g} with autoencoder tangents")
-                for c in ("off_manifold_robustness", "excessive_robustness")]  # fmt: skip
+        return [
+            not_measured(c, dataset, f"no rows at step size {plot_step:g} with autoencoder tangents")
+            for c in ("off_manifold_robustness", "excessive_robustness")
+        ]
     standard = curves[curves["objective"] == "standard"]
     problem = reference_problem(standard, ["on_change", "off_change"])
     rows = []
     for objective, curve in curves[~curves["objective"].isin(["standard", "bayes"])].groupby("objective", sort=False):
         if problem:
-            rows += [not_measured(c, dataset, problem, objective) for c in ("off_manifold_robustness", "excessive_robustness")]
+            rows += [
+                not_measured(c, dataset, problem, objective)
+                for c in ("off_manifold_robustness", "excessive_robustness")
+            ]
             continue
         ref = standard.iloc[0]
         ok = curve[(curve["status"] == "ok") & np.isfinite(curve["on_change"]) & np.isfinite(curve["off_change"])]
         ok = ok.sort_values("strength_value")
         if ok.empty:
-            rows += [not_measured(c, dataset, "every strength diverged", objective)
-                     for c in ("off_manifold_robustness", "excessive_robustness")]  # fmt: skip
+            rows += [
+                not_measured(c, dataset, "every strength diverged", objective)
+                for c in ("off_manifold_robustness", "excessive_robustness")
+            ]
             continue
 
-        separated = [r for r in ok.itertuples() if fell(r, ref, "off_change", off_below, noise_k) and held(r, ref, on_near, noise_k)]
-        best = min(separated or list(ok.itertuples()), key=lambda r: r.off_change / r.on_change if r.on_change > 0 else math.inf)
+        separated = [
+            r
+            for r in ok.itertuples()
+            if fell(r, ref, "off_change", off_below, noise_k) and held(r, ref, on_near, noise_k)
+        ]
+        best = min(
+            separated or list(ok.itertuples()),
+            key=lambda r: r.off_change / r.on_change if r.on_change > 0 else math.inf,
+        )
         on_rel, off_rel = best.on_change / ref["on_change"], best.off_change / ref["off_change"]
-        detail = (f"at strength {best.strength}: off-manifold change {off_rel:.2f} x the standard's "
-                  f"({best.off_change:.3g} vs {ref['off_change']:.3g}), on-manifold {on_rel:.2f} x "
-                  f"({best.on_change:.3g} vs {ref['on_change']:.3g})")  # fmt: skip
+        detail = (
+            f"at strength {best.strength}: off-manifold change {off_rel:.2f} x the standard's "
+            f"({best.off_change:.3g} vs {ref['off_change']:.3g}), on-manifold {on_rel:.2f} x "
+            f"({best.on_change:.3g} vs {ref['on_change']:.3g})"
+        )
         if not separated:
             detail += f"; no strength has off < {off_below:g} x and on >= {on_near:g} x the standard's beyond noise"
-        rows.append(row("off_manifold_robustness", dataset, objective, "holds" if separated else "fails",
-                        "off-manifold change / the standard's", off_rel, off_below, detail))  # fmt: skip
+        rows.append(
+            row(
+                "off_manifold_robustness",
+                dataset,
+                objective,
+                "holds" if separated else "fails",
+                "off-manifold change / the standard's",
+                off_rel,
+                off_below,
+                detail,
+            )
+        )
 
         last = list(ok.itertuples())[-1]
         both = fell(last, ref, "on_change", on_near, noise_k) and fell(last, ref, "off_change", off_below, noise_k)
         on_rel, off_rel = last.on_change / ref["on_change"], last.off_change / ref["off_change"]
-        detail = (f"at the strongest strength {last.strength}: on-manifold change {on_rel:.2f} x the standard's, "
-                  f"off-manifold {off_rel:.2f} x (both must be below {on_near:g} and {off_below:g} beyond noise)")  # fmt: skip
-        rows.append(row("excessive_robustness", dataset, objective, "holds" if both else "fails",
-                        "on-manifold change / the standard's at the strongest", on_rel, on_near, detail))  # fmt: skip
+        detail = (
+            f"at the strongest strength {last.strength}: on-manifold change {on_rel:.2f} x the standard's, "
+            f"off-manifold {off_rel:.2f} x (both must be below {on_near:g} and {off_below:g} beyond noise)"
+        )
+        rows.append(
+            row(
+                "excessive_robustness",
+                dataset,
+                objective,
+                "holds" if both else "fails",
+                "on-manifold change / the standard's at the strongest",
+                on_rel,
+                on_near,
+                detail,
+            )
+        )
     return rows
 
 
 # ---- Fig. 3 bottom, Fig. 4 left --------------------------------------------------
 
 
-def alignment_claims(regimes: pd.DataFrame, dataset: str, claim: str, max_accuracy_drop: float, noise_k: float,
-                     accuracy_falls: bool = False) -> list[dict]:  # fmt: skip
+def alignment_claims(
+    regimes: pd.DataFrame,
+    dataset: str,
+    claim: str,
+    max_accuracy_drop: float,
+    noise_k: float,
+    accuracy_falls: bool = False,
+) -> list[dict]:
     """Per objective of a regime table (seed-averaged: strength, strength_value,
     accuracy, alignment, alignment_se, status, reference_accuracy, reference_alignment,
     reference_se, reference_status, metric, score): the alignment peaks above the
@@ -224,7 +354,9 @@ def alignment_claims(regimes: pd.DataFrame, dataset: str, claim: str, max_accura
     rows = []
     for objective, curve in regimes.groupby("objective", sort=False):
         first = curve.iloc[0]
-        if first["reference_status"] == "diverged" or not finite(first["reference_alignment"], first["reference_accuracy"]):
+        if first["reference_status"] == "diverged" or not finite(
+            first["reference_alignment"], first["reference_accuracy"]
+        ):
             why = "diverged in training" if first["reference_status"] == "diverged" else "is not measured (NaN)"
             rows.append(not_measured(claim, dataset, f"the standard model {why}: no reference", objective))
             continue
@@ -233,34 +365,63 @@ def alignment_claims(regimes: pd.DataFrame, dataset: str, claim: str, max_accura
         if len(ok) < 2:
             rows.append(not_measured(claim, dataset, f"{len(ok)} strength(s) trained: a peak needs two", objective))
             continue
-        ref_alignment, ref_se, ref_accuracy = first["reference_alignment"], first["reference_se"], first["reference_accuracy"]
+        ref_alignment, ref_se, ref_accuracy = (
+            first["reference_alignment"],
+            first["reference_se"],
+            first["reference_accuracy"],
+        )
         peak = ok.loc[ok["alignment"].idxmax()]
         last = ok.iloc[-1]
         rises = beyond(peak["alignment"] - ref_alignment, math.hypot(peak["alignment_se"], ref_se), noise_k)
-        falls = peak.name != last.name and beyond(peak["alignment"] - last["alignment"],
-                                                  math.hypot(peak["alignment_se"], last["alignment_se"]), noise_k)  # fmt: skip
+        falls = peak.name != last.name and beyond(
+            peak["alignment"] - last["alignment"], math.hypot(peak["alignment_se"], last["alignment_se"]), noise_k
+        )
         accurate = ref_accuracy - peak["accuracy"] <= max_accuracy_drop
-        checks = [(f"the peak is not above the standard's beyond {noise_k:g} s.e.", rises),
-                  ("alignment does not fall from the peak at the strongest beyond noise", falls),
-                  (f"accuracy at the peak more than {max_accuracy_drop:g} below the standard's", accurate)]  # fmt: skip
+        checks = [
+            (f"the peak is not above the standard's beyond {noise_k:g} s.e.", rises),
+            ("alignment does not fall from the peak at the strongest beyond noise", falls),
+            (f"accuracy at the peak more than {max_accuracy_drop:g} below the standard's", accurate),
+        ]
         if accuracy_falls:
-            checks.append((f"accuracy at the strongest not more than {max_accuracy_drop:g} below the standard's",
-                           ref_accuracy - last["accuracy"] > max_accuracy_drop))  # fmt: skip
-        detail = (f"{first['metric']} with the {first['score']} score: standard {ref_alignment:.3f} ± {ref_se:.2g} -> "
-                  f"peak {peak['alignment']:.3f} ± {peak['alignment_se']:.2g} at {peak['strength']} -> "
-                  f"{last['alignment']:.3f} at the strongest, {last['strength']}; accuracy {peak['accuracy']:.3f} at the "
-                  f"peak, {last['accuracy']:.3f} at the strongest, standard {ref_accuracy:.3f}")  # fmt: skip
+            checks.append(
+                (
+                    f"accuracy at the strongest not more than {max_accuracy_drop:g} below the standard's",
+                    ref_accuracy - last["accuracy"] > max_accuracy_drop,
+                )
+            )
+        detail = (
+            f"{first['metric']} with the {first['score']} score: standard {ref_alignment:.3f} ± {ref_se:.2g} -> "
+            f"peak {peak['alignment']:.3f} ± {peak['alignment_se']:.2g} at {peak['strength']} -> "
+            f"{last['alignment']:.3f} at the strongest, {last['strength']}; accuracy {peak['accuracy']:.3f} at the "
+            f"peak, {last['accuracy']:.3f} at the strongest, standard {ref_accuracy:.3f}"
+        )
         misses = [m for m, ok_ in checks if not ok_]
-        rows.append(row(claim, dataset, objective, "fails" if misses else "holds", f"peak {first['metric']}",
-                        peak["alignment"], ref_alignment, "; ".join([detail, *misses])))  # fmt: skip
+        rows.append(
+            row(
+                claim,
+                dataset,
+                objective,
+                "fails" if misses else "holds",
+                f"peak {first['metric']}",
+                peak["alignment"],
+                ref_alignment,
+                "; ".join([detail, *misses]),
+            )
+        )
     return rows
 
 
 # ---- Fig. 4 right ------------------------------------------------------------------
 
 
-def pretrained_claims(regimes: pd.DataFrame, top1: pd.DataFrame, dataset: str, min_rank_correlation: float,
-                      tolerance: float, noise_k: float) -> list[dict]:  # fmt: skip
+def pretrained_claims(
+    regimes: pd.DataFrame,
+    top1: pd.DataFrame,
+    dataset: str,
+    min_rank_correlation: float,
+    tolerance: float,
+    noise_k: float,
+) -> list[dict]:
     """Fig. 4 right, from the pretrained family's regime table (objective pgd, eps > 0,
     with the eps-0 model as reference) and its top-1 table: alignment rises with eps
     (Spearman correlation over eps, 0 included, at least ``min_rank_correlation``, and the
@@ -279,13 +440,35 @@ def pretrained_claims(regimes: pd.DataFrame, top1: pd.DataFrame, dataset: str, m
         values = np.concatenate([[first["reference_alignment"]], curve["alignment"]])
         rho = pd.Series(eps).corr(pd.Series(values), method="spearman")
         last = curve.iloc[-1]
-        rises = beyond(last["alignment"] - first["reference_alignment"], math.hypot(last["alignment_se"], first["reference_se"]), noise_k)
-        detail = (f"{first['metric']} over eps {', '.join(f'{e:g}' for e in eps)}: "
-                  f"{', '.join(f'{v:.3f}' for v in values)}; Spearman {rho:.2f}")  # fmt: skip
-        misses = [m for m, ok in ((f"Spearman below {min_rank_correlation:g}", rho >= min_rank_correlation),
-                                  ("the largest eps not above eps 0 beyond noise", rises)) if not ok]  # fmt: skip
-        rows.append(row(claim, dataset, "pgd", "fails" if misses else "holds", "Spearman correlation with eps", rho,
-                        min_rank_correlation, "; ".join([detail, *misses])))  # fmt: skip
+        rises = beyond(
+            last["alignment"] - first["reference_alignment"],
+            math.hypot(last["alignment_se"], first["reference_se"]),
+            noise_k,
+        )
+        detail = (
+            f"{first['metric']} over eps {', '.join(f'{e:g}' for e in eps)}: "
+            f"{', '.join(f'{v:.3f}' for v in values)}; Spearman {rho:.2f}"
+        )
+        misses = [
+            m
+            for m, ok in (
+                (f"Spearman below {min_rank_correlation:g}", rho >= min_rank_correlation),
+                ("the largest eps not above eps 0 beyond noise", rises),
+            )
+            if not ok
+        ]
+        rows.append(
+            row(
+                claim,
+                dataset,
+                "pgd",
+                "fails" if misses else "holds",
+                "Spearman correlation with eps",
+                rho,
+                min_rank_correlation,
+                "; ".join([detail, *misses]),
+            )
+        )
     claim = "pretrained_top1"
     measured = top1[np.isfinite(top1["measured_top1"]) & np.isfinite(top1["published_top1"])]
     if measured.empty:
@@ -293,13 +476,25 @@ def pretrained_claims(regimes: pd.DataFrame, top1: pd.DataFrame, dataset: str, m
     else:
         gap = (measured["measured_top1"] - measured["published_top1"]).abs()
         worst = measured.loc[gap.idxmax()]
-        detail = "; ".join(f"eps {r.eps:g}: {r.measured_top1:.2f} vs {r.published_top1:.2f}" for r in measured.itertuples())
+        detail = "; ".join(
+            f"eps {r.eps:g}: {r.measured_top1:.2f} vs {r.published_top1:.2f}" for r in measured.itertuples()
+        )
         unmeasured = sorted(set(top1["eps"]) - set(measured["eps"]))
         verdict = "fails" if gap.max() > tolerance else ("not measured" if unmeasured else "holds")
         if unmeasured:
             detail += f"; eps {', '.join(f'{e:g}' for e in unmeasured)} not measured"
-        rows.append(row(claim, dataset, "pgd", verdict, f"largest |measured - published| top-1 (eps {worst['eps']:g})",
-                        gap.max(), tolerance, detail))  # fmt: skip
+        rows.append(
+            row(
+                claim,
+                dataset,
+                "pgd",
+                verdict,
+                f"largest |measured - published| top-1 (eps {worst['eps']:g})",
+                gap.max(),
+                tolerance,
+                detail,
+            )
+        )
     return rows
 
 
@@ -323,10 +518,16 @@ def imagenet64_regime_claims(regimes: pd.DataFrame, dataset: str) -> list[dict]:
             disagree.append(f"eps {eps:g}: paper {paper}, run {ours}")
     measured = len(agree) + len(disagree)
     verdict = "fails" if disagree else ("not measured" if missing else "holds")
-    detail = "; ".join(filter(None, [
-        f"agree: {', '.join(agree)}" if agree else "", f"disagree: {', '.join(disagree)}" if disagree else "",
-        f"unlabelled: {', '.join(missing)}" if missing else "",
-    ]))  # fmt: skip
+    detail = "; ".join(
+        filter(
+            None,
+            [
+                f"agree: {', '.join(agree)}" if agree else "",
+                f"disagree: {', '.join(disagree)}" if disagree else "",
+                f"unlabelled: {', '.join(missing)}" if missing else "",
+            ],
+        )
+    )
     value = len(agree) / measured if measured else math.nan
     return [row(claim, dataset, "pgd", verdict, "fraction of the paper's eps in the same regime", value, 1.0, detail)]
 
@@ -342,20 +543,36 @@ def theorem3_claims(table: pd.DataFrame, dataset: str, tolerance: float) -> list
     models = table[table["tangent"] == tangent].drop_duplicates(["objective", "strength", "seed"])
     rows = []
     for objective, part in models.groupby("objective", sort=False):
-        ok = part[(part["status"] == "ok") & np.isfinite(part["small_noise_ratio"]) & np.isfinite(part["gradient_tangent_fraction"])]
+        ok = part[
+            (part["status"] == "ok")
+            & np.isfinite(part["small_noise_ratio"])
+            & np.isfinite(part["gradient_tangent_fraction"])
+        ]
         if ok.empty:
             rows.append(not_measured("theorem3", dataset, "no model of it trained and measured", objective))
             continue
         deviation = (ok["small_noise_ratio"] - (1 - ok["gradient_tangent_fraction"])).abs()
         worst = ok.loc[deviation.idxmax()]
         within = int((deviation <= tolerance).sum())
-        detail = (f"{tangent} tangent spaces: {within} of {len(ok)} models within {tolerance:g}; worst strength "
-                  f"{worst['strength']} seed {worst['seed']}: ratio {worst['small_noise_ratio']:.4f} vs "
-                  f"1 - tangent fraction {1 - worst['gradient_tangent_fraction']:.4f}")  # fmt: skip
+        detail = (
+            f"{tangent} tangent spaces: {within} of {len(ok)} models within {tolerance:g}; worst strength "
+            f"{worst['strength']} seed {worst['seed']}: ratio {worst['small_noise_ratio']:.4f} vs "
+            f"1 - tangent fraction {1 - worst['gradient_tangent_fraction']:.4f}"
+        )
         if len(ok) < len(part):
             detail += f"; {len(part) - len(ok)} diverged or unmeasured left out"
-        rows.append(row("theorem3", dataset, objective, "holds" if within == len(ok) else "fails",
-                        "largest |ratio - (1 - tangent fraction)|", deviation.max(), tolerance, detail))  # fmt: skip
+        rows.append(
+            row(
+                "theorem3",
+                dataset,
+                objective,
+                "holds" if within == len(ok) else "fails",
+                "largest |ratio - (1 - tangent fraction)|",
+                deviation.max(),
+                tolerance,
+                detail,
+            )
+        )
     return rows
 
 
@@ -366,9 +583,18 @@ def theorem4_claims(table: pd.DataFrame, dataset: str, tolerance: float) -> list
     if bayes.empty or not np.isfinite(bayes["gradient_signal_fraction"].iloc[0]):
         return [not_measured("theorem4", dataset, "no Bayes-optimal model with an exact signal space", "bayes")]
     fraction = float(bayes["gradient_signal_fraction"].iloc[0])
-    return [row("theorem4", dataset, "bayes", "holds" if fraction >= 1 - tolerance else "fails",
-                "gradient fraction in the signal space", fraction, 1 - tolerance,
-                f"{fraction:.6f} of the Bayes-optimal gradient's squared norm lies in span(U_s)")]  # fmt: skip
+    return [
+        row(
+            "theorem4",
+            dataset,
+            "bayes",
+            "holds" if fraction >= 1 - tolerance else "fails",
+            "gradient fraction in the signal space",
+            fraction,
+            1 - tolerance,
+            f"{fraction:.6f} of the Bayes-optimal gradient's squared norm lies in span(U_s)",
+        )
+    ]
 
 
 # ---- the whole table -------------------------------------------------------------------
@@ -382,30 +608,51 @@ def evaluate_claims(distractor: dict, sweeps: dict[str, dict], pretrained: dict 
     {"dataset", "regimes", "top1": tables, "tolerance": top-1 points}. ``settings``: the
     config's ``claims`` section. A claim whose data set the run lacks is "not measured"."""
     k = settings["noise_k"]
-    rows = noise_robustness_claims(distractor["noise_robustness"], distractor["dataset"], noise_k=k,
-                                    **settings["noise_robustness"])  # fmt: skip
+    rows = noise_robustness_claims(
+        distractor["noise_robustness"], distractor["dataset"], noise_k=k, **settings["noise_robustness"]
+    )
     image_sweeps = [d for d in sweeps if d != "imagenet64"]
     for dataset in image_sweeps:
         tables = sweeps[dataset]
-        rows += manifold_claims(tables["manifold_robustness"], dataset, tables["plot_step"], noise_k=k, **settings["manifold"])
+        rows += manifold_claims(
+            tables["manifold_robustness"], dataset, tables["plot_step"], noise_k=k, **settings["manifold"]
+        )
         rows += alignment_claims(tables["regimes"], dataset, "alignment_peak", noise_k=k, **settings["alignment"])
     if "cifar10" not in sweeps:
-        rows += [not_measured(c, "cifar10", "the run has no CIFAR-10 sweep (sweep.cifar10)")
-                 for c in ("off_manifold_robustness", "excessive_robustness", "alignment_peak")]  # fmt: skip
+        rows += [
+            not_measured(c, "cifar10", "the run has no CIFAR-10 sweep (sweep.cifar10)")
+            for c in ("off_manifold_robustness", "excessive_robustness", "alignment_peak")
+        ]
     if "imagenet64" in sweeps:
         tables = sweeps["imagenet64"]
-        rows += alignment_claims(tables["regimes"], "imagenet64", "imagenet64_alignment_peak", noise_k=k,
-                                 accuracy_falls=True, **settings["alignment"])  # fmt: skip
+        rows += alignment_claims(
+            tables["regimes"],
+            "imagenet64",
+            "imagenet64_alignment_peak",
+            noise_k=k,
+            accuracy_falls=True,
+            **settings["alignment"],
+        )
         rows += imagenet64_regime_claims(tables["regimes"], "imagenet64")
     else:
-        rows += [not_measured(c, "imagenet64", "the run has no ImageNet-64 sweep (sweep.imagenet64)")
-                 for c in ("imagenet64_alignment_peak", "imagenet64_regimes")]  # fmt: skip
+        rows += [
+            not_measured(c, "imagenet64", "the run has no ImageNet-64 sweep (sweep.imagenet64)")
+            for c in ("imagenet64_alignment_peak", "imagenet64_regimes")
+        ]
     if pretrained is not None:
-        rows += pretrained_claims(pretrained["regimes"], pretrained["top1"], pretrained["dataset"], noise_k=k,
-                                  tolerance=pretrained["tolerance"], **settings["pretrained"])  # fmt: skip
+        rows += pretrained_claims(
+            pretrained["regimes"],
+            pretrained["top1"],
+            pretrained["dataset"],
+            noise_k=k,
+            tolerance=pretrained["tolerance"],
+            **settings["pretrained"],
+        )
     else:
-        rows += [not_measured(c, "imagenet", "the run has no pretrained family (pretrained.imagenet)")
-                 for c in ("pretrained_alignment_rises", "pretrained_top1")]  # fmt: skip
+        rows += [
+            not_measured(c, "imagenet", "the run has no pretrained family (pretrained.imagenet)")
+            for c in ("pretrained_alignment_rises", "pretrained_top1")
+        ]
     for dataset, tables in sweeps.items():
         rows += theorem3_claims(tables["manifold_robustness"], dataset, **settings["theorem3"])
     if not sweeps:

@@ -32,8 +32,9 @@ catches a file that is not the release its name says (``check_release``).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -186,7 +187,9 @@ def check_denoiser(
     fits = matching_releases(num_classes, side, channels, conditional, dataset)
     instead = f" (a release that fits: {', '.join(fits)})" if fits else ""
     if props.conditional != conditional:
-        kind = f"class-conditional (label_dim {props.label_dim})" if props.conditional else "unconditional (label_dim 0)"
+        kind = (
+            f"class-conditional (label_dim {props.label_dim})" if props.conditional else "unconditional (label_dim 0)"
+        )
         wanted = "a class-conditional" if conditional else "an unconditional"
         why = (
             "called without labels it gets an all-zero label vector, which gives no score of the data"
@@ -238,7 +241,9 @@ def check_training_data(network: str, *, dataset: str, key: str, allow_key: str,
     if allowed or trained_on is None or trained_on == images:
         return
     same = [n for n, data in EDM_TRAINING_DATA.items() if data == images]
-    instead = f"name one trained on {images} ({', '.join(same)})" if same else "train a denoiser on it (backend trained)"
+    instead = (
+        f"name one trained on {images} ({', '.join(same)})" if same else "train a denoiser on it (backend trained)"
+    )
     raise ConfigError(
         f"config key '{key}': the EDM network {network} was trained on {trained_on} images, but the score is of "
         f"{images} ({dataset}): its score is that of other data. Fix: {instead}, or set '{allow_key}: true' "
@@ -281,9 +286,15 @@ def check_compatible(
     """``check_denoiser`` or ``check_classifier``, by the kind of ``props``."""
     if isinstance(props, DenoiserProperties):
         check_denoiser(
-            props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, dataset=dataset,
-            key=key, name=name, conditional_key=conditional_key,
-        )  # fmt: skip
+            props,
+            num_classes=num_classes,
+            image_shape=image_shape,
+            conditional=conditional,
+            dataset=dataset,
+            key=key,
+            name=name,
+            conditional_key=conditional_key,
+        )
     elif isinstance(props, ClassifierProperties):
         check_classifier(props, num_classes=num_classes, image_shape=image_shape, key=key, name=name)
     else:
@@ -310,9 +321,15 @@ def check_edm_config(
     props = EDM_RELEASES.get(network)
     if props is not None:
         check_denoiser(
-            props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, dataset=dataset,
-            key=key, name=network, conditional_key=conditional_key,
-        )  # fmt: skip
+            props,
+            num_classes=num_classes,
+            image_shape=image_shape,
+            conditional=conditional,
+            dataset=dataset,
+            key=key,
+            name=network,
+            conditional_key=conditional_key,
+        )
     check_training_data(network, dataset=dataset, key=key, allow_key=allow_key, allowed=allow_other_data)
     return props
 
@@ -336,9 +353,15 @@ def check_edm_network(
     props = denoiser_properties(net, network)
     check_release(props, network)
     check_denoiser(
-        props, num_classes=num_classes, image_shape=image_shape, conditional=conditional, dataset=dataset,
-        key=key, name=network, conditional_key=conditional_key,
-    )  # fmt: skip
+        props,
+        num_classes=num_classes,
+        image_shape=image_shape,
+        conditional=conditional,
+        dataset=dataset,
+        key=key,
+        name=network,
+        conditional_key=conditional_key,
+    )
     return props
 
 

@@ -8,7 +8,8 @@ any job starts.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import torch
 
@@ -17,13 +18,13 @@ from .datasets import cifar10, imagenet, imagenet64, mnist
 from .datasets.registry import BASE_SHAPES, BASE_TEST_SIZES
 from .errors import ConfigError, DataError
 from .gallery import check_galleries
-from .schema import config_schema, validate_config
 from .grid import expand_grid, format_strength
 from .manifold.autoencoder import Autoencoder
 from .models import ARCHITECTURES, build_model
 from .objectives import OBJECTIVES
 from .pretrained import check_family_config
 from .provenance import canonical, schema_values
+from .schema import config_schema, validate_config
 from .score.denoiser import check_denoiser_shape
 
 
@@ -131,7 +132,9 @@ def check_experiment(name: str, exp: dict[str, Any]) -> None:
 
 def check_logspace(where: str, spec) -> None:
     if isinstance(spec, dict) and spec["logspace"][0] > spec["logspace"][1]:
-        raise ConfigError(f"config key '{where}': logspace start exceeds stop. Fix: write [start, stop, num] with start <= stop.")
+        raise ConfigError(
+            f"config key '{where}': logspace start exceeds stop. Fix: write [start, stop, num] with start <= stop."
+        )
 
 
 def check_sweep(name: str, exp: dict[str, Any]) -> None:
@@ -163,10 +166,16 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any], s
         if score["image_side"] is not None:
             shape = (shape[0], score["image_side"], score["image_side"])
         check_edm_config(
-            score["edm_network"], num_classes=classes, image_shape=shape, conditional=score["conditional"],
-            dataset=dataset, key=f"{name}.score.edm_network", conditional_key=f"{name}.score.conditional",
-            allow_key=f"{name}.score.allow_other_data", allow_other_data=score["allow_other_data"],
-        )  # fmt: skip
+            score["edm_network"],
+            num_classes=classes,
+            image_shape=shape,
+            conditional=score["conditional"],
+            dataset=dataset,
+            key=f"{name}.score.edm_network",
+            conditional_key=f"{name}.score.conditional",
+            allow_key=f"{name}.score.allow_other_data",
+            allow_other_data=score["allow_other_data"],
+        )
     check_posterior_estimates(name, dataset, score, config)
     if regimes["metric"] not in metrics:
         raise ConfigError(
@@ -220,9 +229,15 @@ def check_posterior_estimates(name: str, dataset: str, score: dict[str, Any], co
                 "Fix: add it there (url and pinned sha256) or name one listed."
             )
         check_edm_config(
-            network, num_classes=classes, image_shape=shape, conditional=conditioning == "conditional", dataset=dataset,
-            key=key, allow_key=f"{name}.score.allow_other_data", allow_other_data=score["allow_other_data"],
-        )  # fmt: skip
+            network,
+            num_classes=classes,
+            image_shape=shape,
+            conditional=conditioning == "conditional",
+            dataset=dataset,
+            key=key,
+            allow_key=f"{name}.score.allow_other_data",
+            allow_other_data=score["allow_other_data"],
+        )
 
 
 def check_subset(name: str, dataset: str, exp: dict[str, Any], config: dict[str, Any]) -> None:
@@ -386,7 +401,9 @@ def check_networks(config: dict[str, Any]) -> None:
             )
         autoencoder = exp["autoencoder"]
         check_forward(
-            lambda: Autoencoder(shape, autoencoder["latent_dim"], autoencoder["width"]),
+            lambda shape=shape, autoencoder=autoencoder: Autoencoder(
+                shape, autoencoder["latent_dim"], autoencoder["width"]
+            ),
             (2, *shape),
             (2, *shape),
             key=f"{name}.autoencoder",

@@ -41,7 +41,6 @@ from .grid import expand_grid
 from .objectives import get_spec
 from .schema import validate_config
 
-
 # One plain-step image of the reference model: benchmarks/train_step.py's default.
 REFERENCE = ("resnet18", {}, (3, 32, 32), 10)
 
@@ -56,9 +55,10 @@ class Throughput:
 # The standard row of `python benchmarks/train_step.py --repeats 2 --steps 1` (ResNet18, batch
 # 128, 3x32x32, fp32: 7.65 s a step) on the 2-core CPU of this repository's development machine.
 DEFAULT_THROUGHPUT = Throughput(
-    images_per_second=16.7, device="a 2-core x86_64 CPU (2 threads, fp32)",
+    images_per_second=16.7,
+    device="a 2-core x86_64 CPU (2 threads, fp32)",
     source="measured with benchmarks/train_step.py; pass your GPU's with --images-per-second",
-)  # fmt: skip
+)
 
 # Training images per data set (the base data set's for a distractor one); synthetic's
 # is its config's n_train.
@@ -211,24 +211,54 @@ def render(lines: list[Line], throughput: Throughput) -> str:
     for experiment in dict.fromkeys(line.experiment for line in lines):
         mine = [line for line in lines if line.experiment == experiment]
         for line in mine:
-            out.append(row(experiment, line.item, line.models, line.epochs, line.train_images, line.step_cost,
-                           line.hours(rate)))  # fmt: skip
-        out.append(row(experiment, "total", mine[-1].models, 0, sum(line.train_images for line in mine), 0.0,
-                       sum(line.hours(rate) for line in mine)))  # fmt: skip
+            out.append(
+                row(
+                    experiment, line.item, line.models, line.epochs, line.train_images, line.step_cost, line.hours(rate)
+                )
+            )
+        out.append(
+            row(
+                experiment,
+                "total",
+                mine[-1].models,
+                0,
+                sum(line.train_images for line in mine),
+                0.0,
+                sum(line.hours(rate) for line in mine),
+            )
+        )
     models = sum(line.models for line in lines if line.item == "evaluation")
-    out.append(row("all", "total", models, 0, sum(line.train_images for line in lines), 0.0,
-                   sum(line.hours(rate) for line in lines)))  # fmt: skip
+    out.append(
+        row(
+            "all",
+            "total",
+            models,
+            0,
+            sum(line.train_images for line in lines),
+            0.0,
+            sum(line.hours(rate) for line in lines),
+        )
+    )
     return "\n".join(out)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pags.cost", description=__doc__.splitlines()[0])
     parser.add_argument("config", help="a workflow config (config.yaml)")
-    parser.add_argument("--images-per-second", type=float, help="standard step of the CIFAR-10 ResNet18, batch 128 "
-                        "(benchmarks/train_step.py's first line); default: DEFAULT_THROUGHPUT")  # fmt: skip
+    parser.add_argument(
+        "--images-per-second",
+        type=float,
+        help="standard step of the CIFAR-10 ResNet18, batch 128 "
+        "(benchmarks/train_step.py's first line); default: DEFAULT_THROUGHPUT",
+    )
     parser.add_argument("--device-name", default="the given device", help="the device that throughput was measured on")
-    parser.add_argument("--ratio", action="append", default=[], metavar="OBJECTIVE=R",
-                        help="a measured step cost (benchmarks/train_step.py's ratio), instead of the ideal")  # fmt: skip
+    parser.add_argument(
+        "--ratio",
+        action="append",
+        default=[],
+        metavar="OBJECTIVE=R",
+        help="a measured step cost (benchmarks/train_step.py's ratio), instead of the ideal",
+    )
     args = parser.parse_args(argv)
     with open(args.config) as f:
         config = yaml.safe_load(f)

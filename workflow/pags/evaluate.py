@@ -10,9 +10,12 @@ from .progress import PROGRESS_SECONDS, Progress
 
 
 def accuracy(
-    model: nn.Module, split: ImageSplit, device: torch.device, batch_size: int = 1000,
+    model: nn.Module,
+    split: ImageSplit,
+    device: torch.device,
+    batch_size: int = 1000,
     progress_seconds: float | None = PROGRESS_SECONDS,
-) -> float:  # fmt: skip
+) -> float:
     """Top-1 accuracy in [0, 1] of ``model`` (put in eval mode) on ``split``. Reads the
     images one slice of ``batch_size`` at a time, so a memory-mapped split is never copied
     whole; passes longer than ``progress_seconds`` log their progress."""

@@ -18,7 +18,8 @@ Every gallery shows each model's first seed.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .errors import ConfigError, DataError
 from .grid import expand_grid, format_strength, parse_strength, strength_values
@@ -123,7 +124,9 @@ def check_galleries(config: dict[str, Any]) -> None:
                 f"config key '{key}.objective': {objective} is not swept on {dataset}. "
                 f"Fix: one of {swept_objectives(exp)}."
             )
-        grid_key = f"sweep.{dataset}.objectives.{objective}" if dataset in config["sweep"] else f"pretrained.{dataset}.eps"
+        grid_key = (
+            f"sweep.{dataset}.objectives.{objective}" if dataset in config["sweep"] else f"pretrained.{dataset}.eps"
+        )
         members, seen = grid_strengths(exp, objective), set()
         for i, strength in enumerate(spec["strengths"]):
             text = format_strength(strength)

@@ -8,7 +8,9 @@ from torch import nn
 GRADIENT_TARGETS = ("label", "predicted", "logit_sum")
 
 
-def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, target: str = "label") -> torch.Tensor:
+def input_gradient(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None, target: str = "label"
+) -> torch.Tensor:
     """d(selected logit)/dx per image, before the softmax.
 
     ``label``: the true class's logit; ``predicted``: the predicted class's logit (with a
@@ -31,10 +33,13 @@ def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = N
     return grad
 
 
-def input_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, target: str, device: torch.device,
-                    batch_size: int = 250) -> torch.Tensor:  # fmt: skip
+def input_gradients(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, target: str, device: torch.device, batch_size: int = 250
+) -> torch.Tensor:
     """``input_gradient`` over all of ``x`` (floats, on the CPU) in batches on ``device``."""
-    return torch.cat([
-        input_gradient(model, x[i : i + batch_size].to(device), y[i : i + batch_size].to(device), target).cpu()
-        for i in range(0, len(x), batch_size)
-    ])  # fmt: skip
+    return torch.cat(
+        [
+            input_gradient(model, x[i : i + batch_size].to(device), y[i : i + batch_size].to(device), target).cpu()
+            for i in range(0, len(x), batch_size)
+        ]
+    )

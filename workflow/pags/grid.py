@@ -8,7 +8,7 @@ the path and the value always agree.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -17,8 +17,9 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 
@@ -100,7 +101,7 @@ def load_torch(path: str | os.PathLike, what: str = "file") -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise DataError(f"{what} '{path}' does not exist; rerun the rule that makes it.")
+        raise DataError(f"{what} '{path}' does not exist; rerun the rule that makes it.") from None
     except Exception as e:  # truncated, corrupted or foreign files all land here
         raise DataError(
             f"{what} '{path}' cannot be read ({type(e).__name__}: {e}). It is corrupted "

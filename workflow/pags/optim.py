@@ -14,7 +14,8 @@ networks' jobs do not run, and are not rerun for, the objectives' code.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,7 +25,6 @@ from .checkpoint import Checkpoint
 from .errors import TrainingDiverged
 from .progress import PROGRESS_SECONDS, Progress
 from .runtime import deferred_termination, log, stop, termination_requested
-
 
 # Steps between two reads of the losses from the device: a diverged run is stopped within
 # this many steps of its first non-finite loss, and reads cost one host synchronisation each.
@@ -73,8 +73,13 @@ class LossSum:
         return float(self.total) / self.weight
 
     def state_dict(self) -> dict[str, Any]:
-        return {"total": self.total, "first_bad": self.first_bad, "bad_value": self.bad_value,
-                "steps": self.steps, "weight": self.weight}  # fmt: skip
+        return {
+            "total": self.total,
+            "first_bad": self.first_bad,
+            "bad_value": self.bad_value,
+            "steps": self.steps,
+            "weight": self.weight,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         device = self.total.device
@@ -83,11 +88,21 @@ class LossSum:
 
 
 def run_epochs(
-    step: Callable[[Any], tuple[torch.Tensor, int]], batches: Callable[[torch.Tensor], Iterable[Any]], n: int,
-    epochs: int, batch_size: int, generator: torch.Generator, state: dict[str, Any], checkpoint: Checkpoint | None,
-    what: str, fix: str, label: str = "", unit: str = "images", end_epoch: Callable[[], dict[str, float]] = dict,
+    step: Callable[[Any], tuple[torch.Tensor, int]],
+    batches: Callable[[torch.Tensor], Iterable[Any]],
+    n: int,
+    epochs: int,
+    batch_size: int,
+    generator: torch.Generator,
+    state: dict[str, Any],
+    checkpoint: Checkpoint | None,
+    what: str,
+    fix: str,
+    label: str = "",
+    unit: str = "images",
+    end_epoch: Callable[[], dict[str, float]] = dict,
     progress_seconds: float | None = PROGRESS_SECONDS,
-) -> tuple[list[dict[str, float]], int]:  # fmt: skip
+) -> tuple[list[dict[str, float]], int]:
     """The epochs of every training job: each shuffles ``range(n)`` with ``generator`` (on
     the training device) and runs ``step(batch)`` -> (loss 0-dim, weight) on each of
     ``batches(order)``, consecutive slices of ``batch_size`` rows of the order. The epoch's
@@ -118,10 +133,15 @@ def run_epochs(
         if checkpoint is None:
             return
         within = None if losses is None else {"order": order.cpu(), "losses": losses.state_dict(), "seconds": seconds}
-        checkpoint.save({
-            "epoch": len(history), "history": history, "generator": generator.get_state(), "position": within,
-            "state": {name: thing.state_dict() for name, thing in state.items()},
-        })  # fmt: skip
+        checkpoint.save(
+            {
+                "epoch": len(history),
+                "history": history,
+                "generator": generator.get_state(),
+                "position": within,
+                "state": {name: thing.state_dict() for name, thing in state.items()},
+            }
+        )
 
     with deferred_termination():
         for epoch in range(start, epochs):
@@ -159,10 +179,19 @@ def run_epochs(
 
 
 def minimise_with_adam(
-    model: nn.Module, n: int, batch_loss, epochs: int, batch_size: int, lr: float, generator: torch.Generator,
-    name: str, fix: str, progress_seconds: float | None = PROGRESS_SECONDS, checkpoint: Checkpoint | None = None,
+    model: nn.Module,
+    n: int,
+    batch_loss,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    generator: torch.Generator,
+    name: str,
+    fix: str,
+    progress_seconds: float | None = PROGRESS_SECONDS,
+    checkpoint: Checkpoint | None = None,
     average: AveragedModel | None = None,
-) -> list[dict[str, float]]:  # fmt: skip
+) -> list[dict[str, float]]:
     """Adam on ``batch_loss(indices)`` over shuffled batches of ``range(n)`` (the order drawn
     from ``generator``), for the auxiliary networks (autoencoder, denoiser); ``average``,
     if given, takes in the weights after every step. Checkpointed and resumed with
@@ -183,7 +212,18 @@ def minimise_with_adam(
 
     state = {"model": model, "optimizer": optimizer, **({"average": average} if average is not None else {})}
     history, _ = run_epochs(
-        step, batches, n, epochs, batch_size, generator, state, checkpoint, f"the {name}'s loss", fix,
-        label=f"{name} ", unit="items", progress_seconds=progress_seconds,
-    )  # fmt: skip
+        step,
+        batches,
+        n,
+        epochs,
+        batch_size,
+        generator,
+        state,
+        checkpoint,
+        f"the {name}'s loss",
+        fix,
+        label=f"{name} ",
+        unit="items",
+        progress_seconds=progress_seconds,
+    )
     return history

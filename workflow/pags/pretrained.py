@@ -33,8 +33,9 @@ import logging
 import math
 import os
 import pickle
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -273,7 +274,6 @@ L2_EPS = (0.0, 0.01, 0.03, 0.05, 0.1, 0.25, 0.5, 1.0, 3.0, 5.0)
 IMAGENET_INPUT = ClassifierProperties(num_classes=1000, in_channels=3, side=224)
 
 
-
 def salman2020(net: str, published_top1: tuple[float, ...]) -> PretrainedFamily:
     """An L2-robust family of Salman et al. (2020) at ``L2_EPS``, files ``<net>_l2_eps<eps>.ckpt``."""
     return PretrainedFamily(
@@ -380,8 +380,14 @@ def top1_row(
         log.warning(
             "%s at %s %g: measured top-1 %.2f%% differs from the published %.2f%% by %+.2f points (more than %.2f): "
             "check the preprocessing (Resize 256, CenterCrop 224, [0, 1]), the labels' class order and the file",
-            family.name, family.strength, eps, measured, published, difference, tolerance,
-        )  # fmt: skip
+            family.name,
+            family.strength,
+            eps,
+            measured,
+            published,
+            difference,
+            tolerance,
+        )
     return {
         "family": family.name,
         "eps": float(eps),

@@ -44,6 +44,12 @@ class Progress:
         left = (self.total - self.done) / rate if rate > 0 else float("inf")
         log.info(
             "%s: %d/%d %s, %.0f %s/s, %s left",
-            self.what, self.done, self.total, self.unit, rate, self.unit, duration(left),
-        )  # fmt: skip
+            self.what,
+            self.done,
+            self.total,
+            self.unit,
+            rate,
+            self.unit,
+            duration(left),
+        )
         self.reports += 1

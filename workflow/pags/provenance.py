@@ -27,8 +27,9 @@ import functools
 import hashlib
 import importlib
 import re
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from .errors import CodeChanged
 
@@ -120,13 +121,13 @@ def code_modules(script: str | Path, package_dir: Path = PACKAGE_DIR, extra: Ite
     return dict(sorted(seen.items()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _module_imports(path: Path, mtime_ns: int, module: str) -> frozenset[str]:
     """``imported_modules`` of one module file, parsed once per modification."""
     return frozenset(imported_modules(ast.parse(path.read_text(), str(path)), module, path.name == "__init__.py"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _file_digest(path: Path, mtime_ns: int) -> str:
     return hashlib.sha256(normalised_source(path.read_text(), str(path)).encode()).hexdigest()
 

@@ -58,7 +58,9 @@ def label_regimes(
     and reason."""
     out = curve.sort_values("strength_value").reset_index(drop=True).copy()
     out["alignment_gain"] = out["alignment"] - reference["alignment"]
-    out["gain_se"] = np.sqrt(out["alignment_se"].fillna(0.0) ** 2 + np.nan_to_num(reference.get("alignment_se", 0.0)) ** 2)
+    out["gain_se"] = np.sqrt(
+        out["alignment_se"].fillna(0.0) ** 2 + np.nan_to_num(reference.get("alignment_se", 0.0)) ** 2
+    )
     regime = pd.Series("", index=out.index, dtype=object)
     reason = pd.Series("", index=out.index, dtype=object)
     ok = out["status"] != "diverged"
@@ -71,7 +73,9 @@ def label_regimes(
     needed = ["accuracy", "alignment"] + (["on_manifold"] if min_on_manifold_ratio is not None else [])
     unmeasured = ok & out[needed].isna().any(axis=1)
     regime[unmeasured] = "undefined"
-    reason[unmeasured] = [f"{' and '.join(q for q in needed if pd.isna(out.at[i, q]))} not measured" for i in out.index[unmeasured]]
+    reason[unmeasured] = [
+        f"{' and '.join(q for q in needed if pd.isna(out.at[i, q]))} not measured" for i in out.index[unmeasured]
+    ]
     ok &= ~unmeasured
 
     drop = reference["accuracy"] - out["accuracy"]
@@ -82,7 +86,9 @@ def label_regimes(
         ratio = out["on_manifold"] / reference["on_manifold"]
         rigid = ok & ~inaccurate & (ratio < min_on_manifold_ratio)
         regime[rigid] = "excessive"
-        reason[rigid] = [f"on-manifold change {r:.3g} x the standard's < {min_on_manifold_ratio:g}" for r in ratio[rigid]]
+        reason[rigid] = [
+            f"on-manifold change {r:.3g} x the standard's < {min_on_manifold_ratio:g}" for r in ratio[rigid]
+        ]
 
     rest = ok & (regime == "")
     noise = noise_k * out["gain_se"]
@@ -101,9 +107,12 @@ def label_regimes(
         gain, se = out.at[i, "alignment_gain"], out.at[i, "gain_se"]
         near_peak = peak - gain <= noise_k * math.hypot(se, peak_se)
         if beyond[i] and (gain >= aligned_fraction * peak or near_peak):
-            regime[i], reason[i] = "Bayes-aligned", (
-                f"alignment gain {gain:.3g} > {noise_k:g} x s.e. {se:.3g}, and >= {aligned_fraction:g} x peak "
-                f"{peak:.3g} or within noise of it"
+            regime[i], reason[i] = (
+                "Bayes-aligned",
+                (
+                    f"alignment gain {gain:.3g} > {noise_k:g} x s.e. {se:.3g}, and >= {aligned_fraction:g} x peak "
+                    f"{peak:.3g} or within noise of it"
+                ),
             )
         else:
             where = "below" if out.at[i, "strength_value"] < peak_strength else "above"
@@ -124,8 +133,13 @@ def seed_curves(models: pd.DataFrame) -> pd.DataFrame:
     return curves.merge(means, on=keys, validate="one_to_one")
 
 
-def regime_table(models: pd.DataFrame, max_accuracy_drop: float, min_on_manifold_ratio: float | None,
-                 aligned_fraction: float, noise_k: float) -> pd.DataFrame:  # fmt: skip
+def regime_table(
+    models: pd.DataFrame,
+    max_accuracy_drop: float,
+    min_on_manifold_ratio: float | None,
+    aligned_fraction: float,
+    noise_k: float,
+) -> pd.DataFrame:
     """Regimes of every swept objective from per-model rows (objective, strength,
     strength_value, seed, accuracy, on_manifold, alignment, alignment_sem, status),
     averaged over seeds. Adds the reference's accuracy, alignment, standard error and
@@ -134,7 +148,9 @@ def regime_table(models: pd.DataFrame, max_accuracy_drop: float, min_on_manifold
     curves = seed_curves(models)
     standard = curves[curves["objective"] == "standard"]
     if standard.empty:
-        raise ValueError("the regimes are defined relative to the standard model: add objective 'standard' to the sweep")
+        raise ValueError(
+            "the regimes are defined relative to the standard model: add objective 'standard' to the sweep"
+        )
     reference = standard.iloc[0][[*MEASURED, "alignment_se", "status"]].to_dict()
     parts = [
         label_regimes(curve, reference, max_accuracy_drop, min_on_manifold_ratio, aligned_fraction, noise_k)
@@ -142,5 +158,10 @@ def regime_table(models: pd.DataFrame, max_accuracy_drop: float, min_on_manifold
         if objective != "standard"
     ]
     out = pd.concat(parts, ignore_index=True)
-    return out.assign(reference_accuracy=reference["accuracy"], reference_alignment=reference["alignment"], reference_se=reference["alignment_se"],
-                      reference_status=reference["status"], noise_k=noise_k)  # fmt: skip
+    return out.assign(
+        reference_accuracy=reference["accuracy"],
+        reference_alignment=reference["alignment"],
+        reference_se=reference["alignment_se"],
+        reference_status=reference["status"],
+        noise_k=noise_k,
+    )

@@ -13,9 +13,10 @@ import signal
 import sys
 import threading
 import warnings
+from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 

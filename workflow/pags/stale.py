@@ -19,8 +19,9 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from .provenance import code_parts
 
@@ -170,15 +171,15 @@ def report(jobs: Iterable[PlannedJob], shown: int = 3) -> str:
         lines += [f"    {c}" for c in changes]
     if others:
         counts = ", ".join(f"{rule} {n}" for rule, n in sorted(others.items()))
-        lines.append(f"Also planned, as their inputs are stale or missing, or for other reasons (snakemake -n): {counts}")
+        lines.append(
+            f"Also planned, as their inputs are stale or missing, or for other reasons (snakemake -n): {counts}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", *args], capture_output=True, text=True, check=False
-    )
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", *args], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         sys.stderr.write(proc.stdout + proc.stderr)
         return proc.returncode

@@ -53,7 +53,7 @@ class TrainSettings:
     amp: bool
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "TrainSettings":
+    def from_dict(cls, d: dict[str, Any]) -> TrainSettings:
         return cls(**{**d, "milestones": tuple(d["milestones"])})
 
 
@@ -73,9 +73,13 @@ class TrainStep:
     (``benchmarks/train_step.py``), so what it times is what training runs."""
 
     def __init__(
-        self, model: nn.Module, objective: Objective, optimizer: torch.optim.Optimizer, settings: TrainSettings,
+        self,
+        model: nn.Module,
+        objective: Objective,
+        optimizer: torch.optim.Optimizer,
+        settings: TrainSettings,
         device: torch.device,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.model, self.objective, self.optimizer = model, objective, optimizer
         self.augment = AUGMENTATIONS[settings.augment]
         self.amp = settings.amp and device.type == "cuda"
@@ -128,10 +132,17 @@ def train_loop(
     return run_epochs(
         lambda batch: (step(*batch, generator), 1),
         lambda order: feed.batches(order, settings.batch_size),
-        len(data), settings.epochs, settings.batch_size, generator,
-        {"model": model, "optimizer": optimizer, "schedule": schedule}, checkpoint,
-        "the training loss", DIVERGED_FIX, end_epoch=end_epoch, progress_seconds=progress_seconds,
-    )  # fmt: skip
+        len(data),
+        settings.epochs,
+        settings.batch_size,
+        generator,
+        {"model": model, "optimizer": optimizer, "schedule": schedule},
+        checkpoint,
+        "the training loss",
+        DIVERGED_FIX,
+        end_epoch=end_epoch,
+        progress_seconds=progress_seconds,
+    )
 
 
 def fit(
@@ -184,4 +195,10 @@ def fit(
 
 def diverged_record(hparams: dict[str, Any], error: str) -> dict[str, Any]:
     """train.json of a run whose loss diverged: its accuracy and metrics are NaN."""
-    return {"status": "diverged", "error": error, "hparams": hparams, "test_accuracy": math.nan, "train_accuracy": math.nan}
+    return {
+        "status": "diverged",
+        "error": error,
+        "hparams": hparams,
+        "test_accuracy": math.nan,
+        "train_accuracy": math.nan,
+    }

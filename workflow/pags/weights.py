@@ -31,7 +31,9 @@ def verify(path: str | os.PathLike, sha256: str | None, key: str) -> Path:
     that pins it and the fix. Unpinned (``None``) files are refused, not trusted."""
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"weight file '{path}' does not exist. Fix: rerun the rule fetch_weights, or copy the file there.")
+        raise WeightsError(
+            f"weight file '{path}' does not exist. Fix: rerun the rule fetch_weights, or copy the file there."
+        )
     actual = sha256_file(path)
     if sha256 is None:
         raise WeightsError(

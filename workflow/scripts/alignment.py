@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import torch
-
 from pags.alignment import load_lpips, metric_functions, similarities
 from pags.datasets import load_split
 from pags.gradients import input_gradients

@@ -1,7 +1,6 @@
 """Rule alignment_table: per model, score and metric, the mean similarity over images (with its SEM)."""
 
 import pandas as pd
-
 from pags.io import save_csv
 from pags.runtime import job_log
 

@@ -2,7 +2,6 @@
 CSV, a Markdown table and an HTML table for the report."""
 
 import pandas as pd
-
 from pags.claims import claims_markdown, evaluate_claims
 from pags.io import atomic_path, save_csv
 from pags.runtime import job_log
@@ -21,8 +20,12 @@ with job_log(snakemake) as log:
     }
     pretrained = None
     for dataset, tolerance in zip(p.pretrained, p.top1_tolerance):
-        pretrained = {"dataset": dataset, "regimes": read(f"{dataset}_regimes"), "top1": read(f"{dataset}_top1"),
-                      "tolerance": tolerance}  # fmt: skip
+        pretrained = {
+            "dataset": dataset,
+            "regimes": read(f"{dataset}_regimes"),
+            "top1": read(f"{dataset}_top1"),
+            "tolerance": tolerance,
+        }
     table = evaluate_claims(distractor, sweeps, pretrained, p.settings)
     save_csv(table, snakemake.output.csv)
     markdown = claims_markdown(table)

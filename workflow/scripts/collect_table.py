@@ -1,7 +1,6 @@
 """Rules *_table: join the per-model tables of a data set into one tidy table."""
 
 import pandas as pd
-
 from pags.io import save_csv
 from pags.runtime import job_log
 

@@ -3,7 +3,6 @@
 import json
 
 import torch
-
 from pags.datasets import load_split
 from pags.datasets.distractor import signal_mask
 from pags.figures.distractor import plot_distractor

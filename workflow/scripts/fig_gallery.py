@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import torch
-
 from pags.alignment import load_lpips, metric_functions, similarities
 from pags.datasets import load_split
 from pags.figures.alignment import SCORE_NAMES
@@ -44,16 +43,22 @@ with job_log(snakemake) as log:
             if compared.shape[-1] != score.shape[-1]:  # a score taken at another size
                 compared = gradient_for_alignment(compared, score.shape[-1], p.gradient_resize)
             values = similarities(similarity, compared, score)[p.metric]
-        columns.append({
-            "title": gallery_title(*key),
-            "regime": "" if key[0] == "standard" else regimes.loc[key, "regime"],
-            "gradients": gradients,
-            "similarity": values.numpy(),
-        })  # fmt: skip
+        columns.append(
+            {
+                "title": gallery_title(*key),
+                "regime": "" if key[0] == "standard" else regimes.loc[key, "regime"],
+                "gradients": gradients,
+                "similarity": values.numpy(),
+            }
+        )
         log.info("%s %s: %s per image %s", *key, p.metric, [round(float(v), 4) for v in values])
     fig = plot_gallery(
-        x, score, columns, SCORE_NAMES[p.score], p.metric,
+        x,
+        score,
+        columns,
+        SCORE_NAMES[p.score],
+        p.metric,
         title=gallery_heading(gallery["dataset"], gallery["objective"], p.get("gradient_resize"), score.shape[-1]),
         image_labels=[f"test #{i}" for i in gallery["images"]],
-    )  # fmt: skip
+    )
     save_figure(fig, snakemake.output.pdf, snakemake.output.png)

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pandas as pd
-
 from pags.figures.style import save_figure
 from pags.figures.sweep import plot_ground_truth
 from pags.runtime import job_log

@@ -1,7 +1,6 @@
 """Rule fig_manifold_robustness: paper Fig. 3 (top row) with accuracy, per data set."""
 
 import pandas as pd
-
 from pags.figures.style import save_figure
 from pags.figures.sweep import plot_manifold_robustness
 from pags.runtime import job_log

@@ -1,7 +1,6 @@
 """Rule fig_noise_robustness: paper Fig. 5 from the noise-robustness table."""
 
 import pandas as pd
-
 from pags.figures.noise_robustness import plot_noise_robustness
 from pags.figures.style import save_figure
 from pags.runtime import job_log

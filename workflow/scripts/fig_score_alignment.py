@@ -1,7 +1,6 @@
 """Rule fig_score_alignment: paper Fig. 3 (bottom row), with the regimes shaded."""
 
 import pandas as pd
-
 from pags.figures.alignment import plot_score_alignment
 from pags.figures.style import save_figure
 from pags.runtime import job_log

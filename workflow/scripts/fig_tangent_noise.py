@@ -1,7 +1,6 @@
 """Rule fig_tangent_noise: paper appendix Fig. 6, noise split by the tangent spaces."""
 
 import torch
-
 from pags.datasets import load_split
 from pags.figures.style import save_figure
 from pags.figures.tangent_noise import plot_tangent_noise

@@ -5,16 +5,15 @@ import json
 
 import pandas as pd
 import torch
-
 from pags.datasets import load_split
 from pags.datasets.synthetic import BayesOptimal, SyntheticManifold
+from pags.evaluate import accuracy
 from pags.io import load_torch, save_csv
 from pags.labels import model_columns
 from pags.manifold.metrics import TABLE_METRICS, manifold_table
 from pags.models import load_model
 from pags.runtime import job_log, pick_device
 from pags.stats import nan_metrics
-from pags.evaluate import accuracy
 
 with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
@@ -35,8 +34,15 @@ with job_log(snakemake) as log:
         model = None if columns["status"] == "diverged" else load_model(snakemake.input.model)
     else:  # the Bayes-optimal reference of the synthetic data
         model = BayesOptimal(manifold)
-        columns = {"objective": "bayes", "strength": "0", "strength_value": 0.0, "seed": 0, "label": "Bayes optimal",
-                   "test_accuracy": accuracy(model, test, torch.device("cpu")), "status": "ok"}  # fmt: skip
+        columns = {
+            "objective": "bayes",
+            "strength": "0",
+            "strength_value": 0.0,
+            "seed": 0,
+            "label": "Bayes optimal",
+            "test_accuracy": accuracy(model, test, torch.device("cpu")),
+            "status": "ok",
+        }
     if model is None:  # diverged in training: the same rows, every metric NaN
         index = pd.MultiIndex.from_product([list(tangents), settings["step_sizes"]], names=["tangent", "step_size"])
         table = nan_metrics(index.to_frame(index=False), TABLE_METRICS)

@@ -4,7 +4,6 @@ import json
 
 import pandas as pd
 import torch
-
 from pags.datasets import load_split
 from pags.datasets.distractor import signal_mask
 from pags.errors import DataError

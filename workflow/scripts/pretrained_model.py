@@ -2,7 +2,6 @@
 top-1 on the validation set measured and checked against the published value."""
 
 import torch
-
 from pags.datasets.imagenet import val_batches
 from pags.io import save_json
 from pags.models import save_model
@@ -37,5 +36,11 @@ with job_log(snakemake) as log:
     }
     save_model(model.cpu(), family.spec, snakemake.output.model)
     save_json(record, snakemake.output.record)
-    log.info("%s eps %g: top-1 %.2f%% on %d images (published %.2f%%)", p["family"], p["eps"], measured,
-             p["top1"]["n_images"], row["published_top1"])  # fmt: skip
+    log.info(
+        "%s eps %g: top-1 %.2f%% on %d images (published %.2f%%)",
+        p["family"],
+        p["eps"],
+        measured,
+        p["top1"]["n_images"],
+        row["published_top1"],
+    )

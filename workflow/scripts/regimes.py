@@ -3,7 +3,6 @@
 
 import numpy as np
 import pandas as pd
-
 from pags.io import save_csv
 from pags.regimes import regime_table
 from pags.runtime import job_log
@@ -17,12 +16,20 @@ with job_log(snakemake) as log:
     measured_on_manifold = "robustness" in snakemake.input.keys()
     if measured_on_manifold:
         robustness = pd.read_csv(snakemake.input.robustness, dtype={"strength": str})
-        robustness = robustness[(robustness["tangent"] == "autoencoder") & np.isclose(robustness["step_size"], p.step_size)]
+        robustness = robustness[
+            (robustness["tangent"] == "autoencoder") & np.isclose(robustness["step_size"], p.step_size)
+        ]
         models = models.merge(robustness[keys + ["on_change"]], on=keys, how="left", validate="one_to_one")
     else:  # pretrained families: no on-manifold criterion
         models = models.assign(on_change=np.nan)
-    models = models.rename(columns={"test_accuracy": "accuracy", "similarity": "alignment", "sem": "alignment_sem",
-                                   "on_change": "on_manifold"})  # fmt: skip
+    models = models.rename(
+        columns={
+            "test_accuracy": "accuracy",
+            "similarity": "alignment",
+            "sem": "alignment_sem",
+            "on_change": "on_manifold",
+        }
+    )
     settings = {k: p.settings[k] for k in ("max_accuracy_drop", "min_on_manifold_ratio", "aligned_fraction", "noise_k")}
     if not measured_on_manifold:
         settings["min_on_manifold_ratio"] = None
@@ -30,6 +37,8 @@ with job_log(snakemake) as log:
     save_csv(table, snakemake.output[0])
     standard = models[models["objective"] == "standard"]
     if (standard["status"] == "diverged").any():
-        log.warning("the standard model diverged in training (seed %s): every regime is undefined",
-                    ", ".join(map(str, standard.loc[standard["status"] == "diverged", "seed"])))  # fmt: skip
+        log.warning(
+            "the standard model diverged in training (seed %s): every regime is undefined",
+            ", ".join(map(str, standard.loc[standard["status"] == "diverged", "seed"])),
+        )
     log.info("\n%s", table.to_string())

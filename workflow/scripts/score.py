@@ -2,8 +2,6 @@
 to ``image_side`` first where set)."""
 
 import torch
-from tqdm import tqdm
-
 from pags.compatibility import check_edm_network
 from pags.datasets import load_split
 from pags.datasets.synthetic import SyntheticManifold
@@ -14,6 +12,7 @@ from pags.runtime import job_log, pick_device
 from pags.score import analytic_score, batched_scores, posterior_gradient, score_difference
 from pags.score.denoiser import denoiser_score, load_denoiser
 from pags.score.edm import edm_score, load_edm
+from tqdm import tqdm
 
 with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
@@ -33,9 +32,16 @@ with job_log(snakemake) as log:
         label_dim, resolution and channels against the data and the config (a conditional
         network used unconditionally would get all-zero labels)."""
         net = load_edm(path, sha256, f"weights.{network}", snakemake.config["edm_source"])
-        props = check_edm_network(net, network=network, num_classes=num_classes, image_shape=tuple(x.shape[1:]),
-                                  conditional=conditional, dataset=w.dataset, key=key,
-                                  conditional_key=conditional_key)  # fmt: skip
+        props = check_edm_network(
+            net,
+            network=network,
+            num_classes=num_classes,
+            image_shape=tuple(x.shape[1:]),
+            conditional=conditional,
+            dataset=w.dataset,
+            key=key,
+            conditional_key=conditional_key,
+        )
         return edm_score(net.to(device), props.label_dim if conditional else 0)
 
     key = f"{section}.{w.dataset}.score"
@@ -44,14 +50,32 @@ with job_log(snakemake) as log:
         if w.backend == "posterior_trained":  # the label's score minus the null class's
             score = score_difference(score, score)
     elif w.backend == "edm":
-        score = edm(snakemake.input.weights, settings["edm_network"], settings["sha256"], conditional,
-                    f"{key}.edm_network", f"{key}.conditional")  # fmt: skip
+        score = edm(
+            snakemake.input.weights,
+            settings["edm_network"],
+            settings["sha256"],
+            conditional,
+            f"{key}.edm_network",
+            f"{key}.conditional",
+        )
     elif w.backend == "posterior_edm":
         pair, sha256 = settings["posterior_edm"], settings["posterior_edm_sha256"]
         score = score_difference(
-            edm(snakemake.input.conditional, pair["conditional"], sha256["conditional"], True, f"{key}.posterior_edm.conditional"),
-            edm(snakemake.input.unconditional, pair["unconditional"], sha256["unconditional"], False, f"{key}.posterior_edm.unconditional"),
-        )  # fmt: skip
+            edm(
+                snakemake.input.conditional,
+                pair["conditional"],
+                sha256["conditional"],
+                True,
+                f"{key}.posterior_edm.conditional",
+            ),
+            edm(
+                snakemake.input.unconditional,
+                pair["unconditional"],
+                sha256["unconditional"],
+                False,
+                f"{key}.posterior_edm.unconditional",
+            ),
+        )
     else:
         manifold = SyntheticManifold.from_dict(load_torch(snakemake.input.manifold, what="manifold")).to(device)
         score = analytic_score(manifold) if w.backend == "analytic" else posterior_gradient(manifold)
@@ -60,4 +84,6 @@ with job_log(snakemake) as log:
     if not torch.isfinite(scores).all():
         raise RuntimeError(f"the {w.backend} score is not finite at sigma {sigma}")
     save_torch({"score": scores, "sigma": sigma, "conditional": conditional, "backend": w.backend}, snakemake.output[0])
-    log.info("%s score of %d images at sigma %g: mean norm %.4g", w.backend, n, sigma, scores.flatten(1).norm(dim=1).mean())
+    log.info(
+        "%s score of %d images at sigma %g: mean norm %.4g", w.backend, n, sigma, scores.flatten(1).norm(dim=1).mean()
+    )

@@ -2,7 +2,6 @@
 
 import pandas as pd
 import torch
-
 from pags.datasets.synthetic import SyntheticManifold
 from pags.io import load_torch, save_csv
 from pags.manifold.robustness import principal_angles

@@ -1,7 +1,6 @@
 """Rule tangent_spaces: orthonormal tangent spaces at test images from the decoder."""
 
 import torch
-
 from pags.datasets import load_split
 from pags.io import save_torch
 from pags.manifold.autoencoder import load_autoencoder

@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pandas as pd
-
 from pags.io import save_csv
 from pags.runtime import job_log
 
@@ -16,5 +15,7 @@ with job_log(snakemake) as log:
     save_csv(table, snakemake.output[0])
     log.info("\n%s", table.to_string())
     if table["flagged"].any():
-        log.warning("top-1 differs from the published value by more than the tolerance for eps %s",
-                    table.loc[table["flagged"], "eps"].tolist())  # fmt: skip
+        log.warning(
+            "top-1 differs from the published value by more than the tolerance for eps %s",
+            table.loc[table["flagged"], "eps"].tolist(),
+        )

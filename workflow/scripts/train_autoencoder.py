@@ -2,7 +2,6 @@
 resumes from its checkpoint if a run of this job was cut off."""
 
 import torch
-
 from pags.checkpoint import Checkpoint
 from pags.datasets import load_split
 from pags.io import save_json

@@ -4,7 +4,6 @@ from its checkpoint if a run of this job was cut off."""
 import math
 
 import torch
-
 from pags.checkpoint import Checkpoint
 from pags.datasets import load_split
 from pags.io import save_json
@@ -20,18 +19,27 @@ with job_log(snakemake) as log:
     num_classes = snakemake.params.num_classes  # the data set's, not the largest label seen
     checkpoint = Checkpoint.of_job(snakemake)
     model, history = train_denoiser(
-        train.x, train.y if snakemake.params.conditional else None, num_classes,
-        generator=generator, device=device, checkpoint=checkpoint, **settings,
-    )  # fmt: skip
+        train.x,
+        train.y if snakemake.params.conditional else None,
+        num_classes,
+        generator=generator,
+        device=device,
+        checkpoint=checkpoint,
+        **settings,
+    )
     # Held-out check at the median training noise level (not the scores' sigma, so that
     # changing that sigma does not retrain): the denoiser must beat the noisy input.
     sigma = math.exp(settings["p_mean"])
     mse, noisy_mse = denoising_error(model, test.x, test.y, sigma, torch.Generator(device=device).manual_seed(0))
     save_denoiser(model.cpu(), snakemake.output.model)
     save_json(
-        {"settings": snakemake.params.settings, "sigma_data": model.sigma_data, "history": history,
-         "test_mse": {"sigma": sigma, "denoised": mse, "noisy": noisy_mse}},
+        {
+            "settings": snakemake.params.settings,
+            "sigma_data": model.sigma_data,
+            "history": history,
+            "test_mse": {"sigma": sigma, "denoised": mse, "noisy": noisy_mse},
+        },
         snakemake.output.record,
-    )  # fmt: skip
+    )
     checkpoint.delete()
     log.info("test MSE per pixel at sigma %g: denoised %.5f, noisy %.5f", sigma, mse, noisy_mse)

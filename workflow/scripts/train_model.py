@@ -1,7 +1,6 @@
 """Rule train_model: train one model; resume from its checkpoint if a run was cut off."""
 
 import torch
-
 from pags.checkpoint import Checkpoint
 from pags.datasets import load_split
 from pags.errors import TrainingDiverged

@@ -8,4 +8,14 @@ store float32 images, so that quantisation adds no noise off their known manifol
 from .registry import BASE_DATASETS, load_base, loader, save_base
 from .store import ImageSplit, load_split, save_split, split_generator, to_float
 
-__all__ = ["BASE_DATASETS", "ImageSplit", "load_base", "loader", "load_split", "save_base", "save_split", "split_generator", "to_float"]
+__all__ = [
+    "BASE_DATASETS",
+    "ImageSplit",
+    "load_base",
+    "loader",
+    "load_split",
+    "save_base",
+    "save_split",
+    "split_generator",
+    "to_float",
+]

@@ -14,12 +14,13 @@ from PIL import Image, ImageDraw, ImageFont
 from .store import ImageSplit
 
 
-
 def render_letter(letter: str = "A", size: int = 28, font_size: int = 22) -> torch.Tensor:
     """The letter as uint8 [1, size, size], white on black, in matplotlib's DejaVu Sans Bold."""
     from matplotlib import font_manager
 
-    font_path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans", weight="bold"), fallback_to_default=True)
+    font_path = font_manager.findfont(
+        font_manager.FontProperties(family="DejaVu Sans", weight="bold"), fallback_to_default=True
+    )
     font = ImageFont.truetype(font_path, font_size)
     canvas = Image.new("L", (size, size), 0)
     ImageDraw.Draw(canvas).text((size / 2, size / 2), letter, fill=255, font=font, anchor="mm")

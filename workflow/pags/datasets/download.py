@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import tarfile
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ..download import download
 from ..errors import DataError, DownloadError
@@ -53,7 +53,9 @@ def fetch_mnist(root: str | Path) -> None:
         archive = raw / archive_name
         if (raw / archive_name.removesuffix(".gz")).is_file() or archive.is_file():
             continue
-        _fetch_verified([f"{mirror}{archive_name}" for mirror in MNIST.mirrors], archive, md5, f"MNIST's {archive_name}")
+        _fetch_verified(
+            [f"{mirror}{archive_name}" for mirror in MNIST.mirrors], archive, md5, f"MNIST's {archive_name}"
+        )
 
 
 def fetch_cifar10(root: str | Path) -> None:

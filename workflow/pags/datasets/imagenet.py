@@ -77,9 +77,10 @@ def _has_archives(folder: Path) -> bool:
 def _has_images(val: Path) -> bool:
     return any(
         p.suffix.lower() in EXTENSIONS and p.is_file()
-        for wnid in val.iterdir() if WNID.match(wnid.name) and wnid.is_dir()
+        for wnid in val.iterdir()
+        if WNID.match(wnid.name) and wnid.is_dir()
         for p in wnid.iterdir()
-    )  # fmt: skip
+    )
 
 
 def _locate(root: Path) -> tuple[Path, bool]:
@@ -184,7 +185,9 @@ def preprocess(path: Path) -> np.ndarray:
         with Image.open(path) as image:
             image = image.convert("RGB")
     except Exception as e:  # truncated or not an image
-        raise DataError(f"ImageNet image '{path}' could not be read: {e}. Fix: replace it with the original file.") from e
+        raise DataError(
+            f"ImageNet image '{path}' could not be read: {e}. Fix: replace it with the original file."
+        ) from e
     image = TF.center_crop(TF.resize(image, [RESIZE], antialias=True), [CROP, CROP])
     return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
 
@@ -209,8 +212,10 @@ def load_imagenet_val(root: str | os.PathLike, n_images: int, seed: int) -> Imag
         log.warning(
             "'%s' has %d wnid folders, not %d: labels are ranks among those present and do not match "
             "pretrained ImageNet classifiers' outputs",
-            folder, len(wnids), NUM_CLASSES,
-        )  # fmt: skip
+            folder,
+            len(wnids),
+            NUM_CLASSES,
+        )
     index = select_images(len(files), n_images, seed)
     images = empty_images(n_images, (3, CROP, CROP))
     for i, position in enumerate(index.tolist()):

@@ -349,8 +349,12 @@ def absent_message(root: Path, split: str) -> str:
 
 
 def load_imagenet64(
-    split: str, root: str, download: bool, scratch_dir: str | os.PathLike | None = None, memmap_bytes: int = MEMMAP_BYTES
-) -> ImageSplit:  # fmt: skip
+    split: str,
+    root: str,
+    download: bool,
+    scratch_dir: str | os.PathLike | None = None,
+    memmap_bytes: int = MEMMAP_BYTES,
+) -> ImageSplit:
     """One split of ImageNet-64: uint8 [N, 3, 64, 64] RGB, int64 labels 0-999 in
     torchvision's class order (layouts, class order and memory use in the module
     docstring). Splits over ``memmap_bytes`` are assembled in a memory-mapped scratch

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .store import ImageSplit, save_split
 from .subset import balanced_subset
@@ -62,7 +62,7 @@ def load_base(name: str, split: str, root: str, download: bool) -> ImageSplit:
 
 def save_base(
     name: str, split: str, root: str, download: bool, path: str | os.PathLike, subset: dict | None = None, key: str = ""
-) -> None:  # fmt: skip
+) -> None:
     """Load a base data set's split and write it to ``path`` with ``save_split``; with
     ``subset`` ({"n", "seed"}) only its class-balanced subset of n images
     (``pags.datasets.subset``; ``key`` is the config key of n, for errors).

@@ -20,7 +20,6 @@ import torch
 from ..errors import DataError
 from ..io import load_torch, save_torch
 
-
 SPLIT_STREAMS = {"train": 0, "test": 1}
 
 
@@ -46,7 +45,9 @@ class ImageSplit:
         if self.x.dtype not in (torch.uint8, torch.float32) or self.x.ndim != 4:
             raise DataError(f"images must be uint8 or float32 [N, C, H, W], got {self.x.dtype} {tuple(self.x.shape)}")
         if self.y.dtype != torch.int64 or self.y.shape != (self.x.shape[0],):
-            raise DataError(f"labels must be int64 [N] with N = {self.x.shape[0]}, got {self.y.dtype} {tuple(self.y.shape)}")
+            raise DataError(
+                f"labels must be int64 [N] with N = {self.x.shape[0]}, got {self.y.dtype} {tuple(self.y.shape)}"
+            )
         for name, value in self.extras.items():
             if value.shape[0] != self.x.shape[0]:
                 raise DataError(f"'{name}' has {value.shape[0]} rows for {self.x.shape[0]} images")
@@ -68,7 +69,7 @@ MEMMAP_BYTES = 1 << 30
 
 def empty_images(
     n: int, shape: tuple[int, int, int], scratch_dir: str | os.PathLike | None = None, memmap_bytes: int = MEMMAP_BYTES
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """An uninitialised uint8 array [n, *shape] (shape = (C, H, W)) to fill in place.
 
     Up to ``memmap_bytes`` it lives in RAM. Larger, it is a ``numpy.memmap`` on a scratch
@@ -108,7 +109,7 @@ def _load_mapped(path: str | os.PathLike) -> dict:
     try:
         return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except FileNotFoundError:
-        raise DataError(f"data split '{path}' does not exist; rerun the rule that makes it.")
+        raise DataError(f"data split '{path}' does not exist; rerun the rule that makes it.") from None
     except Exception as e:  # truncated, corrupted, foreign or legacy-format files
         raise DataError(
             f"data split '{path}' cannot be memory-mapped ({type(e).__name__}: {e}). It is corrupted "

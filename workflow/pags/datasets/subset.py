@@ -23,7 +23,9 @@ def balanced_indices(labels: torch.Tensor, n: int, num_classes: int, seed: int, 
     Raises ``DataError`` naming ``key`` (the config key of this split's size) if ``n`` is
     not a multiple of ``num_classes`` or a class has fewer images than its share."""
     if n % num_classes:
-        raise DataError(f"config key '{key}': {n} images do not divide among {num_classes} classes. Fix: use a multiple of {num_classes}.")
+        raise DataError(
+            f"config key '{key}': {n} images do not divide among {num_classes} classes. Fix: use a multiple of {num_classes}."
+        )
     per_class = n // num_classes
     generator = split_generator(seed, split)
     chosen = []

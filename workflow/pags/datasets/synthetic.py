@@ -47,9 +47,9 @@ def dct_modes(image_shape: tuple[int, int, int], count: int) -> torch.Tensor:
         return basis
 
     rows, cols = dct_1d(h), dct_1d(w)
-    modes = sorted(
-        ((u / h) ** 2 + (v / w) ** 2, ch, u, v) for ch in range(c) for u in range(h) for v in range(w)
-    )[:count]
+    modes = sorted(((u / h) ** 2 + (v / w) ** 2, ch, u, v) for ch in range(c) for u in range(h) for v in range(w))[
+        :count
+    ]
     out = torch.zeros(count, c, h, w, dtype=F64)
     for index, (_, ch, u, v) in enumerate(modes):
         out[index, ch] = torch.outer(rows[u], cols[v])
@@ -99,7 +99,7 @@ class SyntheticManifold:
         """U_d (D x k_distractor): the class-independent directions."""
         return self.basis[:, self.k_signal :]
 
-    def to(self, device: torch.device | str) -> "SyntheticManifold":
+    def to(self, device: torch.device | str) -> SyntheticManifold:
         return dataclasses.replace(
             self, basis=self.basis.to(device), means=self.means.to(device), mean_image=self.mean_image.to(device)
         )
@@ -120,7 +120,7 @@ class SyntheticManifold:
         }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SyntheticManifold":
+    def from_dict(cls, data: dict) -> SyntheticManifold:
         fields = {f.name for f in dataclasses.fields(cls)}
         if not isinstance(data, dict) or set(data) != fields:
             got = sorted(data) if isinstance(data, dict) else type(data).__name__

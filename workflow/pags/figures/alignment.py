@@ -12,14 +12,23 @@ from ..labels import objective_name, strength_symbol
 from .style import DIVERGED_HANDLE_STYLE, apply_style, color_for, figure_legend, mark_diverged
 from .sweep import ACC_COLOR, band, diverged_strengths, log_strength_axis, over_seeds, swept_objectives
 
-REGIME_COLORS = {"weak": "#f4a582", "Bayes-aligned": "#92c5de", "excessive": "#bababa", "undefined": "#ffffff",
-                 "diverged": "#ffffff"}  # fmt: skip
+REGIME_COLORS = {
+    "weak": "#f4a582",
+    "Bayes-aligned": "#92c5de",
+    "excessive": "#bababa",
+    "undefined": "#ffffff",
+    "diverged": "#ffffff",
+}
 UNDEFINED_HATCH = "////"  # a strength without a reference: hatched, no colour of a regime
 BAND_COLOR = "black"
 SCORE_NAMES = {
-    "edm": "EDM score", "trained": "trained score", "analytic": "exact score", "posterior": "Bayes-optimal gradient",
-    "posterior_trained": "grad log p(y|x), trained denoiser", "posterior_edm": "grad log p(y|x), EDM",
-}  # fmt: skip
+    "edm": "EDM score",
+    "trained": "trained score",
+    "analytic": "exact score",
+    "posterior": "Bayes-optimal gradient",
+    "posterior_trained": "grad log p(y|x), trained denoiser",
+    "posterior_edm": "grad log p(y|x), EDM",
+}
 
 
 def shade_regimes(ax, regimes: pd.DataFrame) -> set[str]:
@@ -47,8 +56,16 @@ def reference_band(ax, regimes: pd.DataFrame) -> set[str]:
         return set()
     first = regimes.iloc[0]
     if first.get("reference_status") == "diverged":
-        ax.text(0.5, 0.5, "standard model diverged:\nno reference, regimes undefined", transform=ax.transAxes,
-                ha="center", va="center", fontsize=7, color="#b2182b")  # fmt: skip
+        ax.text(
+            0.5,
+            0.5,
+            "standard model diverged:\nno reference, regimes undefined",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            fontsize=7,
+            color="#b2182b",
+        )
         return {"reference diverged"}
     mean, half = first["reference_alignment"], first["noise_k"] * np.nan_to_num(first["reference_se"])
     if not (np.isfinite(mean) and half > 0):
@@ -87,8 +104,14 @@ def plot_score_alignment(panels: dict[str, dict]):
     the standard model dotted with its noise band (``reference_band``), regimes shaded."""
     apply_style()
     ncols = max(len(swept_objectives(p["alignment"])) for p in panels.values())
-    fig, axes = plt.subplots(2 * len(panels), ncols, figsize=(3.0 * ncols, 4.6 * len(panels)),
-                             squeeze=False, constrained_layout=True, sharex="col")  # fmt: skip
+    fig, axes = plt.subplots(
+        2 * len(panels),
+        ncols,
+        figsize=(3.0 * ncols, 4.6 * len(panels)),
+        squeeze=False,
+        constrained_layout=True,
+        sharex="col",
+    )
     drawn = set()  # regimes shaded and lines drawn, so that the legend explains only those
     for row, (dataset, panel) in enumerate(panels.items()):
         table = panel["alignment"]
@@ -97,8 +120,9 @@ def plot_score_alignment(panels: dict[str, dict]):
         for col, objective in enumerate(swept_objectives(rows)):
             ours = rows[rows["objective"] == objective]
             regimes = panel["regimes"][panel["regimes"]["objective"] == objective]
-            for k, (column, ylabel) in enumerate((("test_accuracy", "test accuracy"),
-                                                  ("similarity", metric_label(panel["metric"], panel["score"])))):  # fmt: skip
+            for k, (column, ylabel) in enumerate(
+                (("test_accuracy", "test accuracy"), ("similarity", metric_label(panel["metric"], panel["score"])))
+            ):
                 ax = axes[2 * row + k, col]
                 drawn |= shade_regimes(ax, regimes)
                 if k == 1:
@@ -126,4 +150,3 @@ def plot_score_alignment(panels: dict[str, dict]):
         labels.append(DIVERGED_HANDLE_STYLE["label"])
     figure_legend(fig, handles, labels)
     return fig
-

@@ -19,8 +19,11 @@ def plot_distractor(
     half (shown clipped to [0, 1]), then each model's input gradient on a symmetric
     colour scale of its own (red positive, blue negative)."""
     apply_style()
-    columns = [("image", images), (f"noise on signal (σ={noise_std:g})", noisy_signal),
-               (f"noise on distractor (σ={noise_std:g})", noisy_distractor)]
+    columns = [
+        ("image", images),
+        (f"noise on signal (σ={noise_std:g})", noisy_signal),
+        (f"noise on distractor (σ={noise_std:g})", noisy_distractor),
+    ]
     n, ncol = images.shape[0], 3 + len(gradients)
     fig, axes = plt.subplots(n, ncol, figsize=(1.25 * ncol, 2.2 * n), squeeze=False, constrained_layout=True)
     for j, (title, batch) in enumerate(columns):

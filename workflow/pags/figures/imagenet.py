@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from .alignment import metric_label, reference_band, regime_legend, shade_regimes
-from .sweep import band, log_strength_axis, over_seeds
 from .style import apply_style, color_for, figure_legend
+from .sweep import band, log_strength_axis, over_seeds
 
 PUBLISHED_STYLE = {"marker": "x", "ls": "none", "color": "black", "ms": 6}
 
@@ -24,8 +24,9 @@ def plot_imagenet(panels: dict[str, dict]):
     (a top-1 table with ``eps`` and ``published_top1``), whose published values are
     marked with crosses beside the measured ones."""
     apply_style()
-    fig, axes = plt.subplots(2, len(panels), figsize=(3.6 * len(panels), 5.0), squeeze=False,
-                             constrained_layout=True, sharex="col")  # fmt: skip
+    fig, axes = plt.subplots(
+        2, len(panels), figsize=(3.6 * len(panels), 5.0), squeeze=False, constrained_layout=True, sharex="col"
+    )
     drawn = set()
     for col, (title, panel) in enumerate(panels.items()):
         table = panel["alignment"]
@@ -33,8 +34,9 @@ def plot_imagenet(panels: dict[str, dict]):
         rows = rows.assign(top1=100 * rows["test_accuracy"])
         robust, standard = rows[rows["objective"] == "pgd"], rows[rows["objective"] == "standard"]
         regimes = panel["regimes"][panel["regimes"]["objective"] == "pgd"]
-        for k, (column, ylabel) in enumerate((("top1", "top-1 accuracy (%)"),
-                                              ("similarity", metric_label(panel["metric"], panel["score"])))):  # fmt: skip
+        for k, (column, ylabel) in enumerate(
+            (("top1", "top-1 accuracy (%)"), ("similarity", metric_label(panel["metric"], panel["score"])))
+        ):
             ax = axes[k, col]
             drawn |= shade_regimes(ax, regimes)
             if k == 1:

@@ -10,11 +10,7 @@ from .style import apply_style, color_for
 
 def seed_summary(table: pd.DataFrame, column: str) -> pd.DataFrame:
     """Mean, min and max over seeds of ``column`` per model and noise std."""
-    return (
-        table.groupby(["objective", "label", "noise_std"])[column]
-        .agg(["mean", "min", "max"])
-        .reset_index()
-    )
+    return table.groupby(["objective", "label", "noise_std"])[column].agg(["mean", "min", "max"]).reset_index()
 
 
 def plot_noise_robustness(table: pd.DataFrame):
@@ -42,7 +38,7 @@ def plot_noise_robustness(table: pd.DataFrame):
 
     for region, style in (("signal", "-"), ("distractor", "--")):
         curves = seed_summary(table, f"{region}_change")
-        for (objective, label), g in curves.groupby(["objective", "label"]):
+        for (objective, _label), g in curves.groupby(["objective", "label"]):
             ax_raw.plot(g["noise_std"], g["mean"], ls=style, color=color_for(objective))
             ax_raw.fill_between(g["noise_std"], g["min"], g["max"], color=color_for(objective), alpha=0.15, lw=0)
     ax_raw.plot([], [], "k-", label="noise on signal")

@@ -35,8 +35,16 @@ def mark_diverged(ax, strengths, color: str = "black") -> None:
     """Crosses along the bottom of ``ax`` at strengths whose training diverged, so missing
     points are shown as missing rather than silently dropped."""
     if len(strengths):
-        ax.scatter(strengths, [0.03] * len(strengths), transform=ax.get_xaxis_transform(), marker="x",
-                   color=color, s=30, zorder=5, clip_on=False)  # fmt: skip
+        ax.scatter(
+            strengths,
+            [0.03] * len(strengths),
+            transform=ax.get_xaxis_transform(),
+            marker="x",
+            color=color,
+            s=30,
+            zorder=5,
+            clip_on=False,
+        )
         # Autoscaling ignores points placed in axes coordinates: widen the x range to them.
         low, high = ax.get_xlim()
         ax.set_xlim(min(low, min(strengths)), max(high, max(strengths)))

@@ -68,8 +68,16 @@ def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[s
                         band(ax, summary["strength_value"], summary, color=color, ls=dash)
             standard = at_step[at_step["objective"] == "standard"]
             if (standard["status"] == "diverged").any():  # no reference lines: say why
-                ax.text(0.5, 0.95, "standard model diverged: no reference", transform=ax.transAxes, ha="center",
-                        va="top", fontsize=7, color=OFF_COLOR)  # fmt: skip
+                ax.text(
+                    0.5,
+                    0.95,
+                    "standard model diverged: no reference",
+                    transform=ax.transAxes,
+                    ha="center",
+                    va="top",
+                    fontsize=7,
+                    color=OFF_COLOR,
+                )
             for reference in standard.groupby("tangent").mean(numeric_only=True).itertuples():
                 if reference.Index == "autoencoder" and np.isfinite([reference.on_change, reference.off_change]).any():
                     drawn.add("standard")
@@ -94,8 +102,10 @@ def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[s
             axes[row, col].set_visible(False)
     handles = []
     if drawn & {"autoencoder", "true"}:
-        handles += [plt.Line2D([], [], color=ON_COLOR, label="on-manifold"),
-                    plt.Line2D([], [], color=OFF_COLOR, label="off-manifold")]  # fmt: skip
+        handles += [
+            plt.Line2D([], [], color=ON_COLOR, label="on-manifold"),
+            plt.Line2D([], [], color=OFF_COLOR, label="off-manifold"),
+        ]
     handles.append(plt.Line2D([], [], color=ACC_COLOR, label="test accuracy"))
     if "autoencoder" in drawn:
         handles.append(plt.Line2D([], [], color="black", ls="-", label="estimated tangent space"))
@@ -109,8 +119,9 @@ def plot_manifold_robustness(tables: dict[str, pd.DataFrame], plot_steps: dict[s
     return fig
 
 
-def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame, score_quality: pd.DataFrame,
-                      alignment: pd.DataFrame, metric: str):  # fmt: skip
+def plot_ground_truth(
+    robustness: pd.DataFrame, quality: pd.DataFrame, score_quality: pd.DataFrame, alignment: pd.DataFrame, metric: str
+):
     """Top: (a) principal angles between estimated and exact tangent spaces; (b) fraction
     of the input gradient's squared norm in the exact tangent space span(U) and (c) in the
     signal space span(U_s), vs strength, with the Bayes-optimal classifier as reference;
@@ -128,8 +139,12 @@ def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame, score_qua
 
     angles = quality.groupby("index")["angle_deg"].agg(["mean", "min", "max"]).reset_index()
     band(axes[0], angles["index"] + 1, angles, color="black", marker=".")
-    axes[0].set(xlabel="principal angle index", ylabel="angle (degrees)", ylim=(0, 90),
-                title="(a) estimated vs exact tangent space")
+    axes[0].set(
+        xlabel="principal angle index",
+        ylabel="angle (degrees)",
+        ylim=(0, 90),
+        title="(a) estimated vs exact tangent space",
+    )
 
     per_model = robustness[robustness["tangent"] == "true"].drop_duplicates(["objective", "strength", "seed"])
     for ax, column, title in (
@@ -139,8 +154,7 @@ def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame, score_qua
         for objective in swept_objectives(per_model):
             rows = per_model[per_model["objective"] == objective]
             summary = over_seeds(rows, column)
-            band(ax, summary["strength_value"], summary, color=color_for(objective),
-                 label=objective_name(objective))
+            band(ax, summary["strength_value"], summary, color=color_for(objective), label=objective_name(objective))
             mark_diverged(ax, diverged_strengths(rows), color_for(objective))
         for name, ls in (("standard", ":"), ("bayes", "--")):
             ref = per_model.loc[per_model["objective"] == name, column]
@@ -155,12 +169,19 @@ def plot_ground_truth(robustness: pd.DataFrame, quality: pd.DataFrame, score_qua
     ax = axes[3]
     x, y = 1 - per_model["gradient_tangent_fraction"], per_model["small_noise_ratio"]
     for objective, part in per_model.groupby("objective"):
-        ax.scatter(1 - part["gradient_tangent_fraction"], part["small_noise_ratio"], s=14,
-                   color=color_for(objective) if objective != "bayes" else "black")
+        ax.scatter(
+            1 - part["gradient_tangent_fraction"],
+            part["small_noise_ratio"],
+            s=14,
+            color=color_for(objective) if objective != "bayes" else "black",
+        )
     top = max(1e-3, float(np.nanmax([x.max(), y.max()]))) if len(per_model) else 1
     ax.plot([0, top], [0, top], color="black", lw=0.6, ls=":")
-    ax.set(xlabel="1 - gradient fraction in span(U)", ylabel="off-manifold small-noise ratio",
-           title="(d) appendix Theorem 3")
+    ax.set(
+        xlabel="1 - gradient fraction in span(U)",
+        ylabel="off-manifold small-noise ratio",
+        title="(d) appendix Theorem 3",
+    )
     return fig
 
 
@@ -177,14 +198,15 @@ def plot_score_checks(axes, score_quality: pd.DataFrame, alignment: pd.DataFrame
     ax.legend(frameon=False, fontsize=7)
 
     rows = alignment[alignment["metric"] == metric]
-    for ax, reference, title in ((axes[1], "analytic", "(f) with the exact score"),
-                                 (axes[2], "posterior", "(g) with grad log p(y | x)")):  # fmt: skip
+    for ax, reference, title in (
+        (axes[1], "analytic", "(f) with the exact score"),
+        (axes[2], "posterior", "(g) with grad log p(y | x)"),
+    ):
         exact = rows[rows["score"] == reference]
         for objective in swept_objectives(exact):
             ours = exact[exact["objective"] == objective]
             summary = over_seeds(ours, "similarity")
-            band(ax, summary["strength_value"], summary, color=color_for(objective),
-                 label=objective_name(objective))
+            band(ax, summary["strength_value"], summary, color=color_for(objective), label=objective_name(objective))
             mark_diverged(ax, diverged_strengths(ours), color_for(objective))
         standard = exact.loc[exact["objective"] == "standard", "similarity"]
         if not standard.empty:
@@ -199,8 +221,14 @@ def plot_score_checks(axes, score_quality: pd.DataFrame, alignment: pd.DataFrame
     for marker, backend in zip("os^v", sorted(set(rows["score"]) - {"analytic", "posterior"})):
         exact = rows[rows["score"] == references.get(backend, "analytic")]
         pairs = rows[rows["score"] == backend].merge(exact, on=keys, suffixes=("", "_exact"))
-        ax.scatter(pairs["similarity_exact"], pairs["similarity"], s=14, marker=marker, label=backend,
-                   c=[color_for(o) for o in pairs["objective"]])
+        ax.scatter(
+            pairs["similarity_exact"],
+            pairs["similarity"],
+            s=14,
+            marker=marker,
+            label=backend,
+            c=[color_for(o) for o in pairs["objective"]],
+        )
     limits = ax.get_xlim() + ax.get_ylim()
     ax.plot([min(limits), max(limits)], [min(limits), max(limits)], color="black", lw=0.6, ls=":")
     ax.set(xlabel="with the exact score or gradient", ylabel="with its estimate", title=f"(h) {name}, per model")

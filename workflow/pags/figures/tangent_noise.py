@@ -28,11 +28,18 @@ def plot_tangent_noise(examples: dict[str, dict[str, torch.Tensor]]):
     fig, axes = plt.subplots(len(rows), 4, figsize=(6.0, 1.5 * len(rows)), squeeze=False, constrained_layout=True)
     for r, (name, i) in enumerate(rows):
         ex = examples[name]
-        panels = [as_image(ex["images"][i]), signed_image(ex["noise"][i]), signed_image(ex["on"][i]), signed_image(ex["off"][i])]
+        panels = [
+            as_image(ex["images"][i]),
+            signed_image(ex["noise"][i]),
+            signed_image(ex["on"][i]),
+            signed_image(ex["off"][i]),
+        ]
         for c, panel in enumerate(panels):
             axes[r, c].imshow(panel, cmap="gray" if panel.ndim == 2 else None, vmin=0, vmax=1)
             axes[r, c].axis("off")
-        axes[r, 0].text(-0.1, 0.5, name, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=7)
+        axes[r, 0].text(
+            -0.1, 0.5, name, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=7
+        )
     for c, title in enumerate(titles):
         axes[0, c].set_title(title, fontsize=8)
     return fig

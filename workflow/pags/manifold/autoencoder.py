@@ -20,8 +20,8 @@ from torch import nn
 
 from ..checkpoint import Checkpoint
 from ..datasets.store import to_float
-from ..optim import minimise_with_adam
 from ..models import load_network, save_model
+from ..optim import minimise_with_adam
 
 ACTIVATIONS = {"relu": nn.ReLU, "silu": nn.SiLU, "elu": nn.ELU, "softplus": nn.Softplus}
 OUTPUTS = {"sigmoid": nn.Sigmoid, "identity": nn.Identity}
@@ -52,23 +52,33 @@ class Autoencoder(nn.Module):
         self.shape, self.latent_dim = (c, h, w), latent_dim
         # what ``build_autoencoder`` needs to rebuild this model (saved with the weights)
         self.spec = {
-            "shape": [c, h, w], "latent_dim": latent_dim, "width": width, "activation": activation, "output": output
+            "shape": [c, h, w],
+            "latent_dim": latent_dim,
+            "width": width,
+            "activation": activation,
+            "output": output,
         }
         self.encoder = nn.Sequential(
-            nn.Conv2d(c, width, 3, padding=1), act(),
-            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1), act(),
-            nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1), act(),
+            nn.Conv2d(c, width, 3, padding=1),
+            act(),
+            nn.Conv2d(width, 2 * width, 4, stride=2, padding=1),
+            act(),
+            nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1),
+            act(),
             nn.Flatten(),
             nn.Linear(math.prod(inner), latent_dim),
-        )  # fmt: skip
+        )
         self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, math.prod(inner)), act(),
+            nn.Linear(latent_dim, math.prod(inner)),
+            act(),
             nn.Unflatten(1, inner),
-            nn.ConvTranspose2d(4 * width, 2 * width, 4, stride=2, padding=1), act(),
-            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), act(),
+            nn.ConvTranspose2d(4 * width, 2 * width, 4, stride=2, padding=1),
+            act(),
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1),
+            act(),
             nn.Conv2d(width, c, 3, padding=1),
             OUTPUTS[output](),
-        )  # fmt: skip
+        )
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """[B, C, H, W] -> [B, k]"""
@@ -84,8 +94,13 @@ class Autoencoder(nn.Module):
 
 def build_autoencoder(spec: dict[str, Any]) -> Autoencoder:
     """``spec``: shape [C, H, W], latent_dim, width, and optionally activation, output."""
-    return Autoencoder(tuple(spec["shape"]), spec["latent_dim"], spec["width"], spec.get("activation", "relu"),
-                       spec.get("output", "sigmoid"))  # fmt: skip
+    return Autoencoder(
+        tuple(spec["shape"]),
+        spec["latent_dim"],
+        spec["width"],
+        spec.get("activation", "relu"),
+        spec.get("output", "sigmoid"),
+    )
 
 
 def train_autoencoder(
@@ -126,8 +141,9 @@ def train_autoencoder(
         return nn.functional.mse_loss(model(x), x)
 
     fix = "lower the autoencoder's lr, or check the data"
-    history = minimise_with_adam(model, len(x_all), batch_loss, epochs, batch_size, lr, generator, "autoencoder", fix,
-                                 checkpoint=checkpoint)  # fmt: skip
+    history = minimise_with_adam(
+        model, len(x_all), batch_loss, epochs, batch_size, lr, generator, "autoencoder", fix, checkpoint=checkpoint
+    )
     return model.eval(), history
 
 

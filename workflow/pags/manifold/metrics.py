@@ -21,7 +21,6 @@ from ..gradients import input_gradient
 from ..stats import mean_and_sem
 from .robustness import on_off_manifold_change, small_noise_ratio, tangent_fraction
 
-
 TABLE_METRICS = [
     "on_change",
     "on_sem",

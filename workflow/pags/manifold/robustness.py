@@ -19,8 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..norms import max_abs, unit_direction
 from ..noise_robustness import softmax_l1_change
+from ..norms import max_abs, unit_direction
 
 
 def _project(v: torch.Tensor, q: torch.Tensor) -> torch.Tensor:

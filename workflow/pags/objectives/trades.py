@@ -46,9 +46,18 @@ class Trades:
         with torch.no_grad(), attack_mode(model, "eval"):
             log_p = F.log_softmax(model(x), 1)
         x_adv = pgd_l2(
-            model, x, y, self.eps, self.steps, self.step_size * self.eps, self.random_start * self.eps,
-            "per_example", generator, mode="eval", loss=partial(kl_from, log_p),
-        )  # fmt: skip
+            model,
+            x,
+            y,
+            self.eps,
+            self.steps,
+            self.step_size * self.eps,
+            self.random_start * self.eps,
+            "per_example",
+            generator,
+            mode="eval",
+            loss=partial(kl_from, log_p),
+        )
         logits, adversarial = model(torch.cat([x, x_adv])).chunk(2)
         kl = kl_from(F.log_softmax(logits, 1), adversarial) / len(x)
         return F.cross_entropy(logits, y) + beta * kl

@@ -20,7 +20,8 @@ image data sets), so scores and input gradients live in the same space. ``labels
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 import torch
 
@@ -68,9 +69,14 @@ def score_difference(conditional: ScoreFunction, unconditional: ScoreFunction) -
 
 @torch.no_grad()
 def batched_scores(
-    score: ScoreFunction, x: torch.Tensor, sigma: float, labels: torch.Tensor | None, batch_size: int,
-    device: torch.device, progress: Callable[[int], None] = lambda n: None,
-) -> torch.Tensor:  # fmt: skip
+    score: ScoreFunction,
+    x: torch.Tensor,
+    sigma: float,
+    labels: torch.Tensor | None,
+    batch_size: int,
+    device: torch.device,
+    progress: Callable[[int], None] = lambda n: None,
+) -> torch.Tensor:
     """The score at every image of ``x`` (floats), on ``device`` in batches; float32 on the CPU."""
     out = []
     for i in range(0, len(x), batch_size):

@@ -139,10 +139,13 @@ def train_denoiser(
     x_all = x_train.to(device)
     sigma_data = to_float(x_all[:4096]).std().item()
     spec = {
-        "shape": list(x_train.shape[1:]), "sigma_data": sigma_data, "block_channels": list(block_channels),
-        "layers_per_block": layers_per_block, "num_classes": num_classes if y_train is not None else 0,
+        "shape": list(x_train.shape[1:]),
+        "sigma_data": sigma_data,
+        "block_channels": list(block_channels),
+        "layers_per_block": layers_per_block,
+        "num_classes": num_classes if y_train is not None else 0,
         "null_class": y_train is not None and label_dropout > 0,
-    }  # fmt: skip
+    }
     seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -164,8 +167,19 @@ def train_denoiser(
         return (weight.view(-1, 1, 1, 1) * (denoised - x).square()).mean()
 
     fix = "lower score.denoiser.lr"
-    history = minimise_with_adam(model, len(x_all), batch_loss, epochs, batch_size, lr, generator, "denoiser", fix,
-                                 checkpoint=checkpoint, average=ema)  # fmt: skip
+    history = minimise_with_adam(
+        model,
+        len(x_all),
+        batch_loss,
+        epochs,
+        batch_size,
+        lr,
+        generator,
+        "denoiser",
+        fix,
+        checkpoint=checkpoint,
+        average=ema,
+    )
     return (model if ema is None else ema.module).eval(), history
 
 
@@ -186,8 +200,14 @@ def ema_average(halflife: float, batch_size: int):
 
 
 @torch.no_grad()
-def denoising_error(model: PreconditionedDenoiser, x: torch.Tensor, y: torch.Tensor | None, sigma: float,
-                    generator: torch.Generator, batch_size: int = 500) -> tuple[float, float]:  # fmt: skip
+def denoising_error(
+    model: PreconditionedDenoiser,
+    x: torch.Tensor,
+    y: torch.Tensor | None,
+    sigma: float,
+    generator: torch.Generator,
+    batch_size: int = 500,
+) -> tuple[float, float]:
     """(mean squared error per pixel of D(x + n; sigma), that of the noisy input x + n)."""
     device = next(model.parameters()).device
     model_err = input_err = 0.0

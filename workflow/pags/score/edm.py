@@ -48,7 +48,9 @@ def check_edm_source(source: str | None) -> None:
     fix = "Fix: clone https://github.com/NVlabs/edm (on a filesystem the compute nodes see) and set config key 'edm_source' to that directory."
     if source is None:
         if importlib.util.find_spec("torch_utils") is None:
-            raise ConfigError(f"config key 'edm_source' is null, and the EDM networks' pickles need EDM's modules (torch_utils, dnnlib). {fix}")
+            raise ConfigError(
+                f"config key 'edm_source' is null, and the EDM networks' pickles need EDM's modules (torch_utils, dnnlib). {fix}"
+            )
     elif not os.path.isdir(source):
         raise ConfigError(f"config key 'edm_source': '{source}' is not a directory. {fix}")
 
