@@ -324,7 +324,8 @@ def test_slurm_profile_plans_the_paper_experiment():
         for job in planned_job_blocks(proc)
         if job["rule"] == "train_model"
     }
-    # the CIFAR-10 sweep: 4 objectives x 30 strengths x 3 seeds, and the standard model
+    # the CIFAR-10 sweep: the paper's 4 objectives x 30 strengths x 3 seeds, the standard
+    # model, and TRADES x 9 strengths x 3 seeds
     cifar_jobs = [
         job["wildcards"]
         for job in planned_job_blocks(proc)
@@ -340,6 +341,7 @@ def test_slurm_profile_plans_the_paper_experiment():
         "smooth": 90,
         "randsmooth": 90,
         "pgd": 90,
+        "trades": 27,
     }, describe(proc)
     assert planned_jobs(proc)["manifold_robustness"] >= len(cifar_jobs)
     # the distractor experiment's two models (config.yaml may plan other experiments too)
