@@ -321,7 +321,11 @@ CASES = [
         {"claims": {"manifold": {"off_below": 1.5}}},
         ("'claims.manifold.off_below'", "1.5"),
     ),
-    Case("claims-unknown-key", {"claims": {"noise": 2}}, ("'claims.noise'", "misspelt")),
+    Case(
+        "claims-unknown-key",
+        {"claims": {"noise": 2}},
+        ("config key 'claims' has no key 'noise'", "misspelt", "noise_k"),
+    ),
     Case(
         "regimes-without-standard-model",
         {"sweep": sweep(objectives={"gnorm": {"grid": [0.1]}})},
