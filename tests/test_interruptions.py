@@ -5,6 +5,7 @@ a job whose code changed since its run was planned refuses to run."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import signal
@@ -15,6 +16,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
+import test_train
 import torch
 from pags import optim
 from pags.checkpoint import Checkpoint
@@ -27,21 +29,12 @@ from pags.objectives import make_objective
 from pags.provenance import check_job_code, code_parts, code_version
 from pags.runtime import Terminated
 from pags.score.denoiser import train_denoiser
-from pags.train import TrainSettings, train_loop
+from pags.train import train_loop
+from test_train import CPU
 from workflow_helpers import REPO, subprocess_env
 
-CPU = torch.device("cpu")
-SETTINGS = TrainSettings(
-    epochs=3,
-    batch_size=16,
-    lr=0.1,
-    momentum=0.9,
-    weight_decay=5e-4,
-    milestones=(2,),
-    gamma=0.1,
-    augment="crop_flip",
-    amp=False,
-)
+# test_train's settings, with augmentation: its random draws must resume exactly too
+SETTINGS = dataclasses.replace(test_train.SETTINGS, augment="crop_flip")
 
 
 def images(n=64, seed=0):
