@@ -55,4 +55,8 @@ onstart:
 rule all:
     default_target: True
     input:
-        all_targets(),
+        expand(
+            paths.figure_file("{fig}", "{ext}"),
+            fig=plan.figure_names(),
+            ext=["pdf", "png"],
+        ),

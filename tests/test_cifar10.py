@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from pags.datasets import load_base, loader
+from pags.datasets import BASE_DATASETS, load_base
 from pags.datasets.cifar10 import CLASSES, TORCHVISION_FILES, cifar10_present, load_cifar10
 from pags.errors import DataError
 
@@ -31,7 +31,7 @@ def assert_matches_hwc(split, x, y):
 
 
 def test_cifar10_is_registered():
-    assert loader("cifar10") is load_cifar10
+    assert BASE_DATASETS["cifar10"].load is load_cifar10
 
 
 @pytest.mark.parametrize("relative", ["cifar10/{split}.npz", "cifar10_{split}.npz"])

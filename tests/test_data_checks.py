@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from pags.config import check_data, check_raw_data
-from pags.datasets import loader
+from pags.datasets import load_base
 from pags.datasets.imagenet import load_imagenet_val
 from pags.datasets.imagenet64 import CLASS_MAP, TRAIN_FILES
 from pags.datasets.mnist import RAW_FILES
@@ -134,7 +134,7 @@ def load(dataset: str, split: str, root: Path) -> None:
     if dataset == "imagenet":
         load_imagenet_val(root, 1, 0)
     else:
-        loader(dataset)(split, str(root), False)
+        load_base(dataset, split, str(root), False)
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=list(LAYOUTS))
@@ -168,13 +168,13 @@ def test_parse_time_check_of_offline_data_is_the_loaders(tmp_path, gzipped):
     write_mnist(tmp_path, gzipped=gzipped)
     check_data(config, ["mnist", "digits"])  # accepted: so the data jobs load both splits
     for split in ("train", "test"):
-        assert len(loader("mnist")(split, str(tmp_path), False).y) == 3
+        assert len(load_base("mnist", split, str(tmp_path), False).y) == 3
     check_data({"data": {"root": str(tmp_path / "empty"), "download": True}}, ["mnist", "cifar10"])  # downloadable
 
 
 def test_mnist_archives_are_decompressed_to_what_torchvision_reads(tmp_path):
     write_mnist(tmp_path, gzipped=ALL_MNIST)
-    split = loader("mnist")("train", str(tmp_path), False)
+    split = load_base("mnist", "train", str(tmp_path), False)
     assert split.x.shape == (3, 1, 28, 28) and split.y.tolist() == [0, 1, 2]
     raw = tmp_path / "MNIST" / "raw"
     assert sorted(p.name for p in raw.iterdir() if not p.name.endswith(".gz")) == sorted(ALL_MNIST)
@@ -184,5 +184,5 @@ def test_a_damaged_mnist_archive_names_the_file(tmp_path):
     write_mnist(tmp_path, gzipped=ALL_MNIST)
     (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte.gz").write_bytes(b"not gzip")
     with pytest.raises(DataError, match=r"t10k-images-idx3-ubyte\.gz' .*could not be decompressed"):
-        loader("mnist")("test", str(tmp_path), False)
+        load_base("mnist", "test", str(tmp_path), False)
     assert not (tmp_path / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pags.datasets import download as data_download
+from pags.datasets import cifar10, mnist
 from pags.datasets.mnist import decompress_archives
 from pags.download import download
 from pags.errors import ConfigError, DataError, DownloadError, WeightsError
@@ -137,10 +137,10 @@ def test_mnist_download_cut_short(server, tmp_path, monkeypatch):
         DataError,
         match=rf"MNIST's {first} could not be downloaded: .*truncated: {CUT} of {len(archives[first])} bytes.*snakemake prefetch",
     ):
-        data_download.fetch_mnist(tmp_path)
+        mnist.fetch_mnist(tmp_path)
     assert beside(raw / first) == []
     server.cut.clear()
-    data_download.fetch_mnist(tmp_path)
+    mnist.fetch_mnist(tmp_path)
     decompress_archives(tmp_path)  # what the loader does next
     for name, body in archives.items():
         assert (raw / name.removesuffix(".gz")).read_bytes() == gzip.decompress(body)
@@ -164,10 +164,10 @@ def test_cifar10_download_cut_short(server, tmp_path, monkeypatch):
     with pytest.raises(
         DataError, match=f"CIFAR-10 could not be downloaded: .*truncated: {CUT} of {len(archive)} bytes"
     ):
-        data_download.fetch_cifar10(tmp_path)
+        cifar10.fetch_cifar10(tmp_path)
     assert list(tmp_path.iterdir()) == []
     server.cut.clear()
-    data_download.fetch_cifar10(tmp_path)
+    cifar10.fetch_cifar10(tmp_path)
     assert (tmp_path / CIFAR10.base_folder / "data_batch_1").read_bytes() == content
 
 

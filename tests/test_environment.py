@@ -19,6 +19,7 @@ import pytest
 import yaml
 from packaging.utils import canonicalize_name
 from pags.datasets import BASE_DATASETS
+from pags.datasets.registry import loader_module
 from pags.pretrained import UNPICKLER_MODULES
 from workflow_helpers import REPO
 
@@ -152,7 +153,7 @@ def test_every_module_the_jobs_need_is_a_pinned_dependency(constraints):
     from importlib.metadata import packages_distributions
 
     scripts = sorted((WORKFLOW / "scripts").glob("*.py"))
-    loaders = [module_file(module) for module, _ in BASE_DATASETS.values()]  # imported by name at run time
+    loaders = [module_file(loader_module(name)) for name in BASE_DATASETS]  # imported by name at run time
     jobs = third_party_modules(scripts + loaders) | set(UNPICKLER_MODULES)
     everything = third_party_modules(sorted(WORKFLOW.rglob("*.py"))) | jobs
     assert {"torch", "dill", "lpips", "sklearn"} <= jobs and "snakemake" in everything - jobs

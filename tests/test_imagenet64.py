@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 import torch
-from pags.datasets import load_split, loader, save_base, save_split
+from pags.datasets import BASE_DATASETS, load_split, save_base, save_split
 from pags.datasets.imagenet64 import (
     CLASS_MAP,
     LAYOUT,
@@ -67,7 +67,7 @@ def expected_pixel(i, c, r, q):
 
 
 def test_imagenet64_is_registered():
-    assert loader("imagenet64") is load_imagenet64
+    assert BASE_DATASETS["imagenet64"].load is load_imagenet64
 
 
 @pytest.mark.parametrize("where", ["imagenet64", "."])

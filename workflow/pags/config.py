@@ -8,15 +8,15 @@ any job starts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 import torch
 
 from .compatibility import check_classifier, check_edm_config, check_forward
-from .datasets import cifar10, imagenet, imagenet64, mnist
-from .datasets.registry import BASE_SHAPES, BASE_TEST_SIZES
+from .datasets.registry import DATASETS, data_shape, split_sizes
 from .errors import ConfigError, DataError
+from .experiments import experiments
 from .gallery import check_galleries
 from .grid import expand_grid, format_strength
 from .manifold.autoencoder import Autoencoder
@@ -286,7 +286,7 @@ def check_test_images(name: str, dataset: str, exp: dict[str, Any], config: dict
     """Every count of test images and every test index the config uses lies within the
     test split the experiment ``name`` has: its ``subset``, or the whole split."""
     subset = (exp.get("subset") or {}).get("test")
-    n_test = subset if subset is not None else test_size(config, dataset)
+    n_test = subset if subset is not None else split_sizes(config, dataset)[1]
     for key, n in used_test_images(name, dataset, exp, config).items():
         if n <= n_test:
             continue
@@ -341,28 +341,6 @@ def check_synthetic(spec: dict[str, Any]) -> None:
         )
 
 
-def test_size(config: dict[str, Any], dataset: str) -> int:
-    """Images in the whole test split of a data set the config trains or evaluates on."""
-    if dataset == "imagenet":
-        return imagenet.NUM_VAL_IMAGES
-    if dataset == "synthetic":
-        return config["synthetic"]["n_test"]
-    return BASE_TEST_SIZES[dataset.removesuffix("_distractor")]
-
-
-def data_shape(config: dict[str, Any], dataset: str) -> tuple[tuple[int, int, int], int]:
-    """(image shape [C, H, W], number of classes) of a data set the config trains or
-    evaluates on."""
-    if dataset == "imagenet":
-        return (3, imagenet.CROP, imagenet.CROP), imagenet.NUM_CLASSES
-    if dataset == "synthetic":
-        return tuple(config["synthetic"]["image_shape"]), config["synthetic"]["n_classes"]
-    if dataset.endswith("_distractor"):  # the digit and the letter stacked: twice the height
-        (c, h, w), classes = BASE_SHAPES[dataset.removesuffix("_distractor")]
-        return (c, 2 * h, w), classes
-    return BASE_SHAPES[dataset]
-
-
 def check_classifier_arch(name: str, exp: dict[str, Any], shape: tuple[int, int, int], classes: int) -> None:
     model = exp["model"]
     try:
@@ -386,13 +364,14 @@ def check_classifier_arch(name: str, exp: dict[str, Any], shape: tuple[int, int,
 def check_networks(config: dict[str, Any]) -> None:
     """Every network the config builds must take its data set's images: the classifiers,
     and in sweeps the autoencoder and the trained denoiser. Found here, not in a GPU job."""
-    experiments = {"distractor": (f"{config['distractor']['dataset']}_distractor", config["distractor"])}
-    experiments.update({f"sweep.{d}": (d, exp) for d, exp in config["sweep"].items()})
-    for name, (dataset, exp) in experiments.items():
+    for experiment in experiments(config).values():
+        if experiment.kind == "pretrained":
+            continue  # its networks are checked with its family (check_pretrained)
+        name, dataset, exp = experiment.key, experiment.dataset, experiment.section
         shape, classes = data_shape(config, dataset)
         where = "synthetic.image_shape" if dataset == "synthetic" else f"{name} (data set {dataset})"
         check_classifier_arch(name, exp, shape, classes)
-        if name == "distractor":
+        if experiment.kind == "distractor":
             continue
         if shape[1] % 4 or shape[2] % 4:
             raise ConfigError(
@@ -414,28 +393,14 @@ def check_networks(config: dict[str, Any]) -> None:
             check_denoiser_shape(shape, exp["score"]["denoiser"]["block_channels"], f"{name}.score.denoiser")
 
 
-# Data set -> its loader's own check of data.root (file names only): the pre-flight check
-# accepts exactly what the loader reads. Each raises ``DataError`` with the fix and takes
-# (root, split, download).
-DATA_CHECKS: dict[str, Callable[[str, str, bool], None]] = {
-    "mnist": mnist.check_mnist,
-    "cifar10": cifar10.check_cifar10,
-    "imagenet64": imagenet64.check_imagenet64,
-    "imagenet": imagenet.check_imagenet,
-}
-# Data sets no download can fetch (ImageNet needs a login). Checked only for the jobs
-# that will run (``check_raw_data``), so a run that does not need ImageNet does not need
-# its files.
-NOT_DOWNLOADABLE = frozenset({"imagenet64", "imagenet"})
-
-
 def check_raw_data(root: str, needed: Iterable[tuple[str, str]], download: bool = False) -> None:
     """Raise one ``ConfigError`` naming ``data.root`` and the fix if the loader of a
     (data set, split) in ``needed`` would not find its files under ``root`` (with
-    ``download``, a downloadable data set may be absent). Data sets without files
+    ``download``, a downloadable data set may be absent): each data set's own check
+    (``DatasetSpec.check``), which its loader calls too. Data sets without files
     (digits, synthetic) pass."""
     for dataset, split in sorted(set(needed)):
-        check = DATA_CHECKS.get(dataset)
+        check = DATASETS[dataset].check if dataset in DATASETS else None
         try:
             if check is not None:
                 check(root, split, download)
@@ -445,9 +410,10 @@ def check_raw_data(root: str, needed: Iterable[tuple[str, str]], download: bool 
 
 def check_data(config: dict[str, Any], datasets: Iterable[str]) -> None:
     """``check_raw_data`` for both splits of the downloadable ``datasets`` the config
-    trains on, with its ``data.download``: at parse time, before any job."""
+    trains on, with its ``data.download``: at parse time, before any job (the others'
+    files are checked before the jobs that read them)."""
     data = config["data"]
-    needed = [(name, split) for name in datasets if name not in NOT_DOWNLOADABLE for split in ("train", "test")]
+    needed = [(name, split) for name in datasets if not DATASETS[name].needs_files for split in ("train", "test")]
     check_raw_data(data["root"], needed, data["download"])
 
 
@@ -469,4 +435,4 @@ def check_config(config: dict[str, Any]) -> None:
     for dataset, section in config["pretrained"].items():
         check_pretrained(dataset, section, config)
         check_test_images(f"pretrained.{dataset}", dataset, section, config)
-    check_data(config, [config["distractor"]["dataset"], *config["sweep"]])
+    check_data(config, [d for d in (config["distractor"]["dataset"], *config["sweep"]) if d in DATASETS])

@@ -37,6 +37,9 @@ from typing import Any
 import torch
 import yaml
 
+from .datasets.registry import data_shape
+from .datasets.registry import split_sizes as whole_splits
+from .experiments import experiments
 from .grid import expand_grid
 from .objectives import get_spec
 from .schema import validate_config
@@ -53,17 +56,12 @@ class Throughput:
 
 
 # The standard row of `python benchmarks/train_step.py --repeats 2 --steps 1` (ResNet18, batch
-# 128, 3x32x32, fp32: 7.65 s a step) on the 2-core CPU of this repository's development machine.
+# 128, 3x32x32, fp32: 7.65 s a step) on a 2-core x86_64 CPU.
 DEFAULT_THROUGHPUT = Throughput(
     images_per_second=16.7,
     device="a 2-core x86_64 CPU (2 threads, fp32)",
     source="measured with benchmarks/train_step.py; pass your GPU's with --images-per-second",
 )
-
-# Training images per data set (the base data set's for a distractor one); synthetic's
-# is its config's n_train.
-TRAIN_IMAGES = {"mnist": 60_000, "digits": 1_497, "cifar10": 50_000, "imagenet64": 1_281_167}
-TEST_IMAGES = {"mnist": 10_000, "digits": 300, "cifar10": 10_000, "imagenet64": 50_000}
 
 FORWARD = 1 / 3  # a forward pass, in training steps
 GRADIENT = 1.0  # an input gradient (forward + backward to the input), in training steps
@@ -130,20 +128,14 @@ class Line:
 
 
 def split_sizes(config: dict[str, Any], dataset: str, exp: dict[str, Any]) -> tuple[int, int]:
-    """(training, test) images of an experiment: the data set's, or its subset's."""
-    if dataset == "synthetic":
-        n_train, n_test = config["synthetic"]["n_train"], config["synthetic"]["n_test"]
-    else:
-        base = dataset.removesuffix("_distractor")
-        n_train, n_test = TRAIN_IMAGES[base], TEST_IMAGES[base]
+    """(training, test) images of an experiment: the data set's (``DatasetSpec``), or its subset's."""
+    n_train, n_test = whole_splits(config, dataset)
     subset = exp.get("subset") or {}
     return subset.get("train") or n_train, subset.get("test") or n_test
 
 
 def trained_lines(config, name: str, dataset: str, exp: dict[str, Any], ratios: dict[str, float]) -> list[Line]:
     """Training per objective, then the models' evaluation, of an experiment the workflow trains."""
-    from .config import data_shape
-
     shape, classes = data_shape(config, dataset)
     scale = forward_flops(exp["model"]["arch"], exp["model"]["options"], shape, classes) / forward_flops(*REFERENCE)
     n_train, n_test = split_sizes(config, dataset, exp)
@@ -180,12 +172,12 @@ def pretrained_lines(name: str, section: dict[str, Any]) -> list[Line]:
 def bill(config: dict[str, Any], ratios: dict[str, float] | None = None) -> list[Line]:
     """Every line of ``config``'s bill (a config as ``config.yaml``: validated, its defaults filled)."""
     ratios = ratios or {}
-    distractor = config["distractor"]
-    lines = trained_lines(config, "distractor", f"{distractor['dataset']}_distractor", distractor, ratios)
-    for dataset, exp in config["sweep"].items():
-        lines += trained_lines(config, f"sweep.{dataset}", dataset, exp, ratios)
-    for dataset, section in config.get("pretrained", {}).items():
-        lines += pretrained_lines(f"pretrained.{dataset}", section)
+    lines = []
+    for exp in experiments(config).values():
+        if exp.kind == "pretrained":
+            lines += pretrained_lines(exp.key, config["pretrained"][exp.dataset])
+        else:
+            lines += trained_lines(config, exp.key, exp.dataset, exp.section, ratios)
     return lines
 
 

@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from .errors import ConfigError, DataError
+from .experiments import experiments
 from .grid import expand_grid, format_strength, parse_strength, strength_values
 from .objectives import OBJECTIVES
-from .pretrained import as_experiment
 
 IMAGE_SEPARATOR = "_"
 # Matches what ``images_key`` writes; used as the Snakemake wildcard constraint.
@@ -47,10 +47,10 @@ def spread(items: Sequence, n: int) -> list:
     return [items[round(i * (len(items) - 1) / max(n - 1, 1))] for i in range(n)]
 
 
-def experiments(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def shown_experiments(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The experiments galleries can show, by data set: the sweeps and the pretrained
     families (paper Fig. 11)."""
-    return {**config["sweep"], **{d: as_experiment(s) for d, s in config["pretrained"].items()}}
+    return {d: e.section for d, e in experiments(config).items() if e.kind != "distractor"}
 
 
 def objective_galleries(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -65,7 +65,7 @@ def objective_galleries(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
             "images": list(range(options["n_images"])),
             "standard": True,
         }
-        for dataset, exp in experiments(config).items()
+        for dataset, exp in shown_experiments(config).items()
         for objective in swept_objectives(exp)
     }
 
@@ -113,7 +113,7 @@ def check_galleries(config: dict[str, Any]) -> None:
                 f"on {per_objective[name]['dataset']} (fig_gallery_{name}). Fix: give the gallery another name."
             )
         dataset, objective = spec["dataset"], spec["objective"]
-        shown = experiments(config)
+        shown = shown_experiments(config)
         if dataset not in shown:
             raise ConfigError(
                 f"config key '{key}.dataset': {dataset} has no sweep or pretrained family. Fix: one of {list(shown)}."

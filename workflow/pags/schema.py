@@ -1,6 +1,7 @@
 """The config schema: ``workflow/schemas/config.schema.yaml`` with the parts that the
-registries define filled in (each objective's options, ``pags.objectives``), so that adding
-an objective needs no edit here or in the YAML.
+registries define filled in (each objective's options, ``pags.objectives``; the data sets
+a sweep or the distractor experiment can take, ``pags.datasets``), so that adding an
+objective or a data set needs no edit here or in the YAML.
 
 ``validate_config`` validates a config against it with Snakemake's own ``validate`` (which
 fills in the schema's defaults)."""
@@ -13,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from .datasets.registry import BASE_DATASETS, DISTRACTOR_SHAPE
 from .objectives import OBJECTIVES, objectives_schema
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
@@ -24,6 +26,10 @@ def config_schema() -> dict[str, Any]:
     defs = schema["$defs"]
     defs["objectives"] = {**objectives_schema(), **defs["objectives"]}
     defs["swept_objective"] = {**defs["swept_objective"], "enum": [o for o in OBJECTIVES if o != "standard"]}
+    sweep = schema["properties"]["sweep"]
+    sweep["properties"] = {name: {"$ref": "#/$defs/sweep_experiment"} for name in [*BASE_DATASETS, "synthetic"]}
+    distractor = schema["properties"]["distractor"]["properties"]["dataset"]
+    distractor["enum"] = [name for name, spec in BASE_DATASETS.items() if spec.shape == DISTRACTOR_SHAPE]
     return schema
 
 

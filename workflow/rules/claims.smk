@@ -3,7 +3,7 @@
 
 rule claims:
     input:
-        unpack(claims_inputs),
+        unpack(plan.claims_inputs),
     output:
         csv=f"{RESULTS}/claims.csv",
         md=f"{RESULTS}/claims.md",
@@ -19,15 +19,16 @@ rule claims:
     params:
         code=script_code("claims.py"),
         settings=config["claims"],
-        distractor=distractor_dataset(),
-        sweeps=sweep_datasets(),
+        distractor=plan.distractor_dataset,
+        sweeps=plan.sweep_datasets,
         plot_steps=[
             config["sweep"][d]["manifold_robustness"]["plot_step"]
-            for d in sweep_datasets()
+            for d in plan.sweep_datasets
         ],
-        pretrained=pretrained_datasets(),
+        pretrained=plan.pretrained_datasets,
         top1_tolerance=[
-            config["pretrained"][d]["top1"]["tolerance"] for d in pretrained_datasets()
+            config["pretrained"][d]["top1"]["tolerance"]
+            for d in plan.pretrained_datasets
         ],
     script:
         "../scripts/claims.py"

@@ -7,12 +7,12 @@ rule base_dataset:
     log:
         f"{LOGS}/{{base}}/data_{{split}}.log",
     wildcard_constraints:
-        base=one_of(b for b in BASE_DATASETS if b not in DOWNLOADS),
+        base=one_of(b for b, spec in BASE_DATASETS.items() if spec.fetch is None),
     conda:
         "../../envs/pags.yaml"
     params:
         code=lambda w: script_code("base_dataset.py", loader_module(w.base)),
-        subset=lambda w: data_subset(config["sweep"].get(w.base), w.split),
+        subset=lambda w: plan.data_subset(w.base, w.split),
     script:
         "../scripts/base_dataset.py"
 
@@ -22,7 +22,7 @@ rule base_dataset:
 # often have none. Reading and converting them takes seconds.
 use rule base_dataset as fetch_dataset with:
     wildcard_constraints:
-        base=one_of(DOWNLOADS),
+        base=one_of(b for b, spec in BASE_DATASETS.items() if spec.fetch is not None),
 
 
 rule distractor_dataset:
@@ -38,8 +38,8 @@ rule distractor_dataset:
         code=script_code("distractor_dataset.py"),
         seed=config["distractor"]["seed"],
         letter=config["distractor"]["letter"],
-        subset=lambda w: data_subset(config["distractor"], w.split),
-        num_classes=lambda w: data_shape(config, f"{w.base}_distractor")[1],
+        subset=lambda w: plan.data_subset(f"{w.base}_distractor", w.split),
+        num_classes=lambda w: plan.num_classes(f"{w.base}_distractor"),
     script:
         "../scripts/distractor_dataset.py"
 

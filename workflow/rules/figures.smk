@@ -3,7 +3,7 @@
 
 rule fig_noise_robustness:
     input:
-        f"{RESULTS}/{distractor_dataset()}/tables/noise_robustness.csv",
+        f"{RESULTS}/{plan.distractor_dataset}/tables/noise_robustness.csv",
     output:
         pdf=report(
             f"{FIGURES}/fig_noise_robustness.pdf",
@@ -23,11 +23,9 @@ rule fig_noise_robustness:
 
 rule fig_distractor:
     input:
-        test=f"{RESULTS}/{distractor_dataset()}/data/test.pt",
-        models=first_seed_models(config["distractor"], distractor_dataset()),
-        records=first_seed_models(
-            config["distractor"], distractor_dataset(), file="train.json"
-        ),
+        test=f"{RESULTS}/{plan.distractor_dataset}/data/test.pt",
+        models=plan.first_seed_models(plan.distractor_dataset),
+        records=plan.first_seed_models(plan.distractor_dataset, file="train.json"),
     output:
         pdf=report(
             f"{FIGURES}/fig_distractor.pdf",
@@ -52,7 +50,7 @@ rule fig_manifold_robustness:
     input:
         expand(
             f"{RESULTS}/{{dataset}}/tables/manifold_robustness.csv",
-            dataset=sweep_datasets(),
+            dataset=plan.sweep_datasets,
         ),
     output:
         pdf=report(
@@ -67,10 +65,10 @@ rule fig_manifold_robustness:
         "../../envs/pags.yaml"
     params:
         code=script_code("fig_manifold_robustness.py"),
-        datasets=sweep_datasets(),
+        datasets=plan.sweep_datasets,
         plot_steps=[
             config["sweep"][d]["manifold_robustness"]["plot_step"]
-            for d in sweep_datasets()
+            for d in plan.sweep_datasets
         ],
     script:
         "../scripts/fig_manifold_robustness.py"
@@ -79,9 +77,10 @@ rule fig_manifold_robustness:
 rule fig_tangent_noise:
     input:
         tangents=expand(
-            f"{RESULTS}/{{dataset}}/autoencoder/tangents.pt", dataset=sweep_datasets()
+            f"{RESULTS}/{{dataset}}/autoencoder/tangents.pt",
+            dataset=plan.sweep_datasets,
         ),
-        tests=expand(f"{RESULTS}/{{dataset}}/data/test.pt", dataset=sweep_datasets()),
+        tests=expand(f"{RESULTS}/{{dataset}}/data/test.pt", dataset=plan.sweep_datasets),
     output:
         pdf=report(
             f"{FIGURES}/fig_tangent_noise.pdf",
@@ -95,7 +94,7 @@ rule fig_tangent_noise:
         "../../envs/pags.yaml"
     params:
         code=script_code("fig_tangent_noise.py"),
-        datasets=sweep_datasets(),
+        datasets=plan.sweep_datasets,
         n_examples=config["figures"]["tangent_noise_examples"],
     script:
         "../scripts/fig_tangent_noise.py"
@@ -120,8 +119,10 @@ rule fig_ground_truth:
         "../../envs/pags.yaml"
     params:
         code=script_code("fig_ground_truth.py"),
-        plot_step=lambda w: experiment("synthetic")["manifold_robustness"]["plot_step"],
-        metric=lambda w: ground_truth_metric(),
+        plot_step=lambda w: plan.experiment("synthetic")["manifold_robustness"][
+            "plot_step"
+        ],
+        metric=lambda w: plan.ground_truth_metric(),
     script:
         "../scripts/fig_ground_truth.py"
 
@@ -129,10 +130,10 @@ rule fig_ground_truth:
 rule fig_score_alignment:
     input:
         alignment=expand(
-            f"{RESULTS}/{{dataset}}/tables/alignment.csv", dataset=sweep_datasets()
+            f"{RESULTS}/{{dataset}}/tables/alignment.csv", dataset=plan.sweep_datasets
         ),
         regimes=expand(
-            f"{RESULTS}/{{dataset}}/tables/regimes.csv", dataset=sweep_datasets()
+            f"{RESULTS}/{{dataset}}/tables/regimes.csv", dataset=plan.sweep_datasets
         ),
     output:
         pdf=report(
@@ -147,9 +148,9 @@ rule fig_score_alignment:
         "../../envs/pags.yaml"
     params:
         code=script_code("fig_score_alignment.py"),
-        datasets=sweep_datasets(),
-        metrics=[config["sweep"][d]["regimes"]["metric"] for d in sweep_datasets()],
-        scores=[regime_backend(d) for d in sweep_datasets()],
+        datasets=plan.sweep_datasets,
+        metrics=[config["sweep"][d]["regimes"]["metric"] for d in plan.sweep_datasets],
+        scores=[plan.regime_backend(d) for d in plan.sweep_datasets],
     script:
         "../scripts/fig_score_alignment.py"
 
@@ -157,16 +158,16 @@ rule fig_score_alignment:
 # The galleries (paper Figs. 1, 2 and 6-9): one rule per gallery, fig_gallery_<name>, for
 # every sweep data set and objective and every gallery named in figures.galleries, so that
 # each is a target of its own and an edit of one reruns that one only.
-for _name, _gallery in GALLERIES.items():
+for _name, _gallery in plan.galleries.items():
 
     rule:
         name:
             f"fig_gallery_{_name}"
         input:
-            **gallery_inputs(_gallery),
+            **plan.gallery_inputs(_gallery),
         output:
             pdf=report(
-                gallery_file(_name, "pdf"),
+                paths.figure_file(f"fig_gallery_{_name}", "pdf"),
                 caption=(
                     "../report/fig_gallery_named.rst"
                     if _name in config["figures"]["galleries"]
@@ -175,14 +176,14 @@ for _name, _gallery in GALLERIES.items():
                 category="Galleries",
                 subcategory=_gallery["dataset"],
             ),
-            png=gallery_file(_name, "png"),
+            png=paths.figure_file(f"fig_gallery_{_name}", "png"),
         log:
             f"{LOGS}/figures/fig_gallery_{_name}.log",
         localrule: True
         conda:
             "../../envs/pags.yaml"
         params:
-            **gallery_params(_gallery),
+            **plan.gallery_params(_gallery),
             code=script_code("fig_gallery.py"),
         script:
             "../scripts/fig_gallery.py"
@@ -191,12 +192,16 @@ for _name, _gallery in GALLERIES.items():
 # All galleries: `snakemake fig_gallery`.
 rule fig_gallery:
     input:
-        [gallery_file(name, ext) for name in GALLERIES for ext in ("pdf", "png")],
+        [
+            paths.figure_file(f"fig_gallery_{name}", ext)
+            for name in plan.galleries
+            for ext in ("pdf", "png")
+        ],
 
 
 rule fig_imagenet:
     input:
-        **imagenet_figure_inputs(),
+        **plan.imagenet_figure_inputs(),
     output:
         pdf=report(
             f"{FIGURES}/fig_imagenet.pdf",
@@ -211,12 +216,12 @@ rule fig_imagenet:
     params:
         code=script_code("fig_imagenet.py"),
         metrics=lambda w: {
-            family: experiment(dataset)["regimes"]["metric"]
-            for family, dataset in imagenet_families().items()
+            family: plan.experiment(dataset)["regimes"]["metric"]
+            for family, dataset in plan.imagenet_families().items()
         },
         scores=lambda w: {
-            family: regime_backend(dataset)
-            for family, dataset in imagenet_families().items()
+            family: plan.regime_backend(dataset)
+            for family, dataset in plan.imagenet_families().items()
         },
     script:
         "../scripts/fig_imagenet.py"

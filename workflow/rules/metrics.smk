@@ -3,8 +3,8 @@
 
 rule noise_robustness:
     input:
-        model=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/model.pt",
-        record=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/train.json",
+        model=f"{MODEL_DIR}/model.pt",
+        record=f"{MODEL_DIR}/train.json",
         test=f"{RESULTS}/{{dataset}}/data/test.pt",
     output:
         f"{RESULTS}/{{dataset}}/metrics/{{objective}}/{{strength}}/seed={{seed}}/noise_robustness.csv",
@@ -15,17 +15,17 @@ rule noise_robustness:
     threads: 1
     params:
         code=model_code("noise_robustness.py"),
-        stds=lambda w: noise_stds(experiment(w.dataset)["noise_robustness"]),
-        n_images=lambda w: experiment(w.dataset)["noise_robustness"]["n_images"],
-        draws=lambda w: experiment(w.dataset)["noise_robustness"]["draws"],
-        seed=lambda w: experiment(w.dataset)["noise_robustness"]["seed"],
+        stds=lambda w: plan.noise_stds(w.dataset),
+        n_images=lambda w: plan.experiment(w.dataset)["noise_robustness"]["n_images"],
+        draws=lambda w: plan.experiment(w.dataset)["noise_robustness"]["draws"],
+        seed=lambda w: plan.experiment(w.dataset)["noise_robustness"]["seed"],
     script:
         "../scripts/noise_robustness.py"
 
 
 rule noise_robustness_table:
     input:
-        experiment_metric_files("noise_robustness"),
+        lambda w: plan.metric_files(w.dataset, "noise_robustness"),
     output:
         f"{RESULTS}/{{dataset}}/tables/noise_robustness.csv",
     log:
@@ -40,9 +40,9 @@ rule noise_robustness_table:
 
 rule manifold_robustness:
     input:
-        unpack(manifold_inputs),
-        model=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/model.pt",
-        record=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/train.json",
+        unpack(plan.manifold_inputs),
+        model=f"{MODEL_DIR}/model.pt",
+        record=f"{MODEL_DIR}/train.json",
     output:
         f"{RESULTS}/{{dataset}}/metrics/{{objective}}/{{strength}}/seed={{seed}}/manifold_robustness.csv",
     log:
@@ -52,7 +52,7 @@ rule manifold_robustness:
     threads: 1
     params:
         code=model_code("manifold_robustness.py"),
-        settings=manifold_params,
+        settings=lambda w: plan.experiment(w.dataset)["manifold_robustness"],
     script:
         "../scripts/manifold_robustness.py"
 
@@ -60,7 +60,7 @@ rule manifold_robustness:
 # The closed-form Bayes-optimal classifier of the synthetic data: the theory's reference.
 use rule manifold_robustness as bayes_manifold_robustness with:
     input:
-        unpack(manifold_inputs),
+        unpack(plan.manifold_inputs),
     output:
         f"{RESULTS}/{{dataset}}/metrics/bayes/manifold_robustness.csv",
     log:
@@ -71,7 +71,7 @@ use rule manifold_robustness as bayes_manifold_robustness with:
 
 use rule noise_robustness_table as manifold_robustness_table with:
     input:
-        experiment_metric_files("manifold_robustness"),
+        lambda w: plan.metric_files(w.dataset, "manifold_robustness"),
     output:
         f"{RESULTS}/{{dataset}}/tables/manifold_robustness.csv",
     log:
@@ -96,9 +96,9 @@ rule tangent_quality:
 
 rule alignment:
     input:
-        unpack(alignment_inputs),
-        model=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/model.pt",
-        record=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/train.json",
+        unpack(plan.alignment_inputs),
+        model=f"{MODEL_DIR}/model.pt",
+        record=f"{MODEL_DIR}/train.json",
     output:
         f"{RESULTS}/{{dataset}}/metrics/{{objective}}/{{strength}}/seed={{seed}}/alignment.csv",
     log:
@@ -108,14 +108,14 @@ rule alignment:
     threads: 1
     params:
         code=model_code("alignment.py"),
-        settings=alignment_params,
+        settings=plan.alignment_params,
     script:
         "../scripts/alignment.py"
 
 
 rule alignment_table:
     input:
-        experiment_metric_files("alignment"),
+        lambda w: plan.metric_files(w.dataset, "alignment"),
     output:
         f"{RESULTS}/{{dataset}}/tables/alignment.csv",
     log:
@@ -132,20 +132,18 @@ rule score_quality:
     input:
         unpack(
             lambda w: {
-                r: score_file("synthetic", r)
-                for r in map(
-                    score_reference, experiment("synthetic")["score"]["backends"]
+                plan.score_reference(b): plan.score_file(
+                    "synthetic", plan.score_reference(b)
                 )
+                for b in plan.score_quality_backends()
             }
         ),
         estimated=lambda w: [
-            score_file("synthetic", b)
-            for b in experiment("synthetic")["score"]["backends"]
-            if b != "analytic"
+            plan.score_file("synthetic", b) for b in plan.score_quality_backends()
         ],
         alexnet=lambda w: (
-            weights_file("alexnet")
-            if "lpips" in experiment("synthetic")["alignment"]["metrics"]
+            paths.weights_file("alexnet")
+            if "lpips" in plan.experiment("synthetic")["alignment"]["metrics"]
             else []
         ),
     output:
@@ -156,15 +154,11 @@ rule score_quality:
         "../../envs/pags.yaml"
     params:
         code=script_code("score_quality.py"),
-        estimated=lambda w: [
-            b for b in experiment("synthetic")["score"]["backends"] if b != "analytic"
-        ],
+        estimated=lambda w: plan.score_quality_backends(),
         references=lambda w: [
-            score_reference(b)
-            for b in experiment("synthetic")["score"]["backends"]
-            if b != "analytic"
+            plan.score_reference(b) for b in plan.score_quality_backends()
         ],
-        metrics=lambda w: experiment("synthetic")["alignment"]["metrics"],
+        metrics=lambda w: plan.experiment("synthetic")["alignment"]["metrics"],
         alexnet_sha256=lambda w: config["weights"]["alexnet"]["sha256"],
     script:
         "../scripts/score_quality.py"
@@ -172,7 +166,7 @@ rule score_quality:
 
 rule regimes:
     input:
-        unpack(regimes_inputs),
+        unpack(plan.regimes_inputs),
     output:
         f"{RESULTS}/{{dataset}}/tables/regimes.csv",
     log:
@@ -181,12 +175,8 @@ rule regimes:
         "../../envs/pags.yaml"
     params:
         code=script_code("regimes.py"),
-        settings=lambda w: experiment(w.dataset)["regimes"],
-        score=lambda w: regime_backend(w.dataset),
-        step_size=lambda w: (
-            experiment(w.dataset)["manifold_robustness"]["plot_step"]
-            if has_manifold_metrics(w.dataset)
-            else None
-        ),
+        settings=lambda w: plan.experiment(w.dataset)["regimes"],
+        score=lambda w: plan.regime_backend(w.dataset),
+        step_size=lambda w: plan.regimes_step_size(w.dataset),
     script:
         "../scripts/regimes.py"

@@ -9,46 +9,46 @@ rule pretrained_images:
     log:
         f"{LOGS}/{{dataset}}/data_test.log",
     wildcard_constraints:
-        dataset=one_of(pretrained_datasets()),
+        dataset=one_of(plan.pretrained_datasets),
     conda:
         "../../envs/pags.yaml"
     params:
         code=script_code("pretrained_images.py"),
-        n_images=lambda w: experiment(w.dataset)["score"]["n_images"],
-        seed=lambda w: experiment(w.dataset)["seed"],
+        n_images=lambda w: plan.experiment(w.dataset)["score"]["n_images"],
+        seed=lambda w: plan.experiment(w.dataset)["seed"],
     script:
         "../scripts/pretrained_images.py"
 
 
 rule pretrained_model:
     input:
-        weights=lambda w: weights_file(pretrained_weight_name(w)),
+        weights=lambda w: paths.weights_file(plan.pretrained_weight_name(w)),
     output:
-        model=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/model.pt",
-        record=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/train.json",
+        model=f"{MODEL_DIR}/model.pt",
+        record=f"{MODEL_DIR}/train.json",
     log:
         f"{LOGS}/{{dataset}}/pretrained/{{objective}}/{{strength}}/seed={{seed}}.log",
     wildcard_constraints:
-        dataset=one_of(pretrained_datasets()),
+        dataset=one_of(plan.pretrained_datasets),
     conda:
         "../../envs/pags.yaml"
     threads: 1
     params:
         code=model_code("pretrained_model.py"),
-        settings=pretrained_params,
+        settings=plan.pretrained_params,
     script:
         "../scripts/pretrained_model.py"
 
 
 rule top1_table:
     input:
-        lambda w: first_seed_models(experiment(w.dataset), w.dataset, file="train.json"),
+        lambda w: plan.first_seed_models(w.dataset, file="train.json"),
     output:
         f"{RESULTS}/{{dataset}}/tables/top1.csv",
     log:
         f"{LOGS}/{{dataset}}/tables/top1.log",
     wildcard_constraints:
-        dataset=one_of(pretrained_datasets()),
+        dataset=one_of(plan.pretrained_datasets),
     conda:
         "../../envs/pags.yaml"
     params:

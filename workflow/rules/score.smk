@@ -40,16 +40,16 @@ rule train_denoiser:
     threads: 1
     params:
         code=script_code("train_denoiser.py"),
-        settings=lambda w: experiment(w.dataset)["score"]["denoiser"],
-        conditional=lambda w: denoiser_conditional(w.dataset),
-        num_classes=lambda w: data_shape(config, w.dataset)[1],
+        settings=lambda w: plan.experiment(w.dataset)["score"]["denoiser"],
+        conditional=lambda w: plan.denoiser_conditional(w.dataset),
+        num_classes=lambda w: plan.num_classes(w.dataset),
     script:
         "../scripts/train_denoiser.py"
 
 
 rule score:
     input:
-        unpack(score_inputs),
+        unpack(plan.score_inputs),
     output:
         f"{RESULTS}/{{dataset}}/score/{{backend}}/sigma={{sigma}}/{{conditioning}}.pt",
     log:
@@ -59,7 +59,7 @@ rule score:
     threads: 1
     params:
         code=script_code("score.py"),
-        settings=score_params,
+        settings=plan.score_params,
     script:
         "../scripts/score.py"
 
@@ -68,7 +68,7 @@ rule score:
 # script and backends, so a gallery can show any image without rescoring the others.
 rule score_images:
     input:
-        unpack(gallery_score_inputs),
+        unpack(plan.gallery_score_inputs),
     output:
         f"{RESULTS}/{{dataset}}/score/{{backend}}/sigma={{sigma}}/{{conditioning}}/images={{images}}.pt",
     log:
@@ -78,6 +78,6 @@ rule score_images:
     threads: 1
     params:
         code=script_code("score.py"),
-        settings=gallery_score_params,
+        settings=plan.gallery_score_params,
     script:
         "../scripts/score.py"

@@ -6,22 +6,22 @@ rule train_model:
         train=f"{RESULTS}/{{dataset}}/data/train.pt",
         test=f"{RESULTS}/{{dataset}}/data/test.pt",
     output:
-        model=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/model.pt",
-        record=f"{RESULTS}/{{dataset}}/models/{{objective}}/{{strength}}/seed={{seed}}/train.json",
+        model=f"{MODEL_DIR}/model.pt",
+        record=f"{MODEL_DIR}/train.json",
     log:
         f"{LOGS}/{{dataset}}/train/{{objective}}/{{strength}}/seed={{seed}}.log",
     wildcard_constraints:
-        dataset=one_of(trained_datasets()),
+        dataset=one_of(plan.trained_datasets),
     # Before shorter jobs that are ready too: the distractor's models train longest
     # (twice the pixels, PGD); the denoiser's job comes first (score.smk).
-    priority: lambda w: 1 if w.dataset == distractor_dataset() else 0
+    priority: lambda w: 1 if w.dataset == plan.distractor_dataset else 0
     conda:
         "../../envs/pags.yaml"
     threads: 1
     params:
         code=model_code("train_model.py"),
-        hparams=train_hparams,
+        hparams=plan.train_hparams,
         amp=train_amp,
-        num_classes=lambda w: data_shape(config, w.dataset)[1],
+        num_classes=lambda w: plan.num_classes(w.dataset),
     script:
         "../scripts/train_model.py"

@@ -27,6 +27,8 @@ its yes or no.
 
 from __future__ import annotations
 
+import tarfile
+import tempfile
 import zipfile
 from pathlib import Path
 
@@ -34,7 +36,8 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .download import fetch_cifar10
+from .download import fetch_verified
+from .spec import DatasetSpec
 from .store import ImageSplit
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -209,6 +212,24 @@ def _load_image_folder(folder: Path) -> ImageSplit:
     return _from_hwc(np.stack(images), np.asarray(labels))
 
 
+def fetch_cifar10(root: str | Path) -> None:
+    """CIFAR-10's python release (torchvision's ``CIFAR10.url``, ``tgz_md5``), unpacked,
+    in ``root/cifar-10-batches-py``."""
+    from torchvision.datasets import CIFAR10
+
+    root = Path(root)
+    if (root / CIFAR10.base_folder).is_dir():
+        return
+    archive = root / CIFAR10.filename
+    if not archive.is_file():
+        fetch_verified([CIFAR10.url], archive, CIFAR10.tgz_md5, "CIFAR-10")
+    # Unpacked beside its target and renamed into place: never a half-unpacked folder.
+    with tempfile.TemporaryDirectory(prefix=".cifar10.", dir=root) as scratch:
+        with tarfile.open(archive) as tar:
+            tar.extractall(scratch, filter="data")
+        (Path(scratch) / CIFAR10.base_folder).rename(root / CIFAR10.base_folder)
+
+
 def _download(root: Path, split: str) -> ImageSplit:
     fetch_cifar10(root)  # a failure names the address, why, and the fix
     return _load_torchvision(root, split)
@@ -242,3 +263,15 @@ def load_cifar10(split: str, root: str, download: bool) -> ImageSplit:
     if kind == "torchvision":
         return _load_torchvision(path, split)
     return _load_npz(path) if kind == "npz" else _load_image_folder(path)
+
+
+SPEC = DatasetSpec(
+    name="cifar10",
+    shape=(3, 32, 32),
+    num_classes=10,
+    train_size=50_000,
+    test_size=10_000,
+    load=load_cifar10,
+    check=check_cifar10,
+    fetch=fetch_cifar10,
+)

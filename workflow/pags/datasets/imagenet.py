@@ -43,6 +43,7 @@ import torch
 
 from ..errors import DataError
 from ..runtime import log
+from .spec import DatasetSpec
 from .store import ImageSplit, empty_images
 
 RESIZE = 256
@@ -250,3 +251,15 @@ def val_batches(root: str | os.PathLike, n_images: int, seed: int, batch_size: i
     index = select_images(len(files), n_images, seed).tolist()
     dataset = _SelectedImages([files[i] for i in index], [labels[i] for i in index])
     return torch.utils.data.DataLoader(dataset, batch_size=batch_size, num_workers=workers, pin_memory=True)
+
+
+# Evaluated on only (the pretrained families), by rule pretrained_images: no loader here.
+SPEC = DatasetSpec(
+    name="imagenet",
+    shape=(3, CROP, CROP),
+    num_classes=NUM_CLASSES,
+    train_size=None,
+    test_size=NUM_VAL_IMAGES,
+    load=None,
+    check=check_imagenet,
+)

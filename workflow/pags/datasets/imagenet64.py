@@ -61,6 +61,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .spec import DatasetSpec
 from .store import MEMMAP_BYTES, ImageSplit, empty_images
 
 SPLITS = ("train", "test")
@@ -367,3 +368,16 @@ def load_imagenet64(
     if kind == "archives":
         return _load_archives(base, folder, split, scratch_dir, memmap_bytes)
     return _load_image_folder(folder, scratch_dir, memmap_bytes)
+
+
+# behind a login: no download, its files must be under data.root
+SPEC = DatasetSpec(
+    name="imagenet64",
+    shape=(3, SIDE, SIDE),
+    num_classes=NUM_CLASSES,
+    train_size=1_281_167,
+    test_size=50_000,
+    load=load_imagenet64,
+    check=check_imagenet64,
+    large=True,
+)

@@ -18,7 +18,8 @@ import torch
 
 from ..errors import DataError
 from ..io import atomic_path
-from .download import fetch_mnist
+from .download import fetch_verified
+from .spec import DatasetSpec
 from .store import ImageSplit
 
 RAW_FILES = {
@@ -83,6 +84,20 @@ def decompress_archives(root: str | Path) -> None:
             ) from e
 
 
+def fetch_mnist(root: str | Path) -> None:
+    """MNIST's four archives in ``root/MNIST/raw``, from torchvision's mirrors
+    (``MNIST.mirrors``, ``MNIST.resources``), where neither they nor their unpacked files
+    are there (``decompress_archives`` unpacks them)."""
+    from torchvision.datasets import MNIST
+
+    raw = raw_folder(root)
+    for archive_name, md5 in MNIST.resources:
+        archive = raw / archive_name
+        if (raw / archive_name.removesuffix(".gz")).is_file() or archive.is_file():
+            continue
+        fetch_verified([f"{mirror}{archive_name}" for mirror in MNIST.mirrors], archive, md5, f"MNIST's {archive_name}")
+
+
 def load_mnist(split: str, root: str, download: bool) -> ImageSplit:
     from torchvision.datasets import MNIST
 
@@ -99,3 +114,15 @@ def load_mnist(split: str, root: str, download: bool) -> ImageSplit:
             "(torchvision's layout) or set data.download: true on a machine with internet."
         ) from e
     return ImageSplit(data.data.unsqueeze(1).contiguous(), data.targets.to(torch.int64))
+
+
+SPEC = DatasetSpec(
+    name="mnist",
+    shape=(1, 28, 28),
+    num_classes=10,
+    train_size=60_000,
+    test_size=10_000,
+    load=load_mnist,
+    check=check_mnist,
+    fetch=fetch_mnist,
+)

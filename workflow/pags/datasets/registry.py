@@ -1,63 +1,87 @@
-"""Base data sets by name: each loader returns one split as an ``ImageSplit``.
+"""Data sets by name: every module of this package that defines ``SPEC``
+(``spec.DatasetSpec``); each loader returns one split as an ``ImageSplit``.
 
-A loader is imported when it is used, not when the registry is: a job's code version
-(``pags.provenance``) then covers the loader it runs and no other, so editing the CIFAR-10
-loader does not rerun MNIST's data jobs (the ``base_dataset`` rule adds
-``loader_module(name)`` to its code version).
+Modules are imported when the registry is built, by name, so a job's code version
+(``pags.provenance``) covers the loader it runs and no other: the ``base_dataset`` rule
+adds ``loader_module(name)`` to it. Adding a data set, or editing one loader, reruns no
+job of the others.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+import pkgutil
 from pathlib import Path
+from typing import Any
 
-from .store import ImageSplit, save_split
+from .spec import DatasetSpec
+from .store import save_split
 from .subset import balanced_subset
-
-# name -> (module, function) of its loader(split, root, download)
-BASE_DATASETS: dict[str, tuple[str, str]] = {
-    "mnist": ("pags.datasets.mnist", "load_mnist"),
-    "digits": ("pags.datasets.digits", "load_digits"),
-    "cifar10": ("pags.datasets.cifar10", "load_cifar10"),
-    "imagenet64": ("pags.datasets.imagenet64", "load_imagenet64"),
-}
 
 
 def loader_module(name: str) -> str:
-    """The module of ``name``'s loader, e.g. ``pags.datasets.mnist``."""
-    return BASE_DATASETS[name][0]
+    """The module that defines data set ``name``, e.g. ``pags.datasets.mnist``."""
+    return f"{__package__}.{name}"
 
 
-def loader(name: str) -> Callable[..., ImageSplit]:
-    """``name``'s loader(split, root, download); ``KeyError`` for an unknown name."""
-    module, function = BASE_DATASETS[name]
-    return getattr(importlib.import_module(module), function)
+def _discover() -> dict[str, DatasetSpec]:
+    specs = {}
+    for info in pkgutil.iter_modules(importlib.import_module(__package__).__path__):
+        spec = getattr(importlib.import_module(loader_module(info.name)), "SPEC", None)
+        if spec is None:
+            continue  # a support module (store, subset, download, ...)
+        if not isinstance(spec, DatasetSpec) or spec.name != info.name:
+            raise TypeError(f"{loader_module(info.name)}.SPEC must be a DatasetSpec named {info.name!r}")
+        specs[spec.name] = spec
+    return dict(sorted(specs.items()))
 
 
-# (image shape [C, H, W], number of classes) of each base data set, known without reading
-# it, so the networks the config asks for are checked against the data before any job.
-BASE_SHAPES: dict[str, tuple[tuple[int, int, int], int]] = {
-    "mnist": ((1, 28, 28), 10),
-    "digits": ((1, 28, 28), 10),
-    "cifar10": ((3, 32, 32), 10),
-    "imagenet64": ((3, 64, 64), 1000),
-}
-
-# Images in each base data set's test split (ImageNet-64's: the 50,000 validation images;
-# digits': the loader's fixed sixth of scikit-learn's 1,797), so that counts and indices of
-# test images in the config are checked before any job.
-BASE_TEST_SIZES: dict[str, int] = {"mnist": 10_000, "digits": 300, "cifar10": 10_000, "imagenet64": 50_000}
-
-# loaders that take ``scratch_dir``: their large splits are assembled in a scratch file there
-LARGE_DATASETS = frozenset({"imagenet64"})
+DATASETS: dict[str, DatasetSpec] = _discover()
+# The data sets models are trained on (with a loader and a training split).
+BASE_DATASETS: dict[str, DatasetSpec] = {n: s for n, s in DATASETS.items() if s.trainable}
+# What the distractor synthesis takes: digits at MNIST's size, to stack the letter below.
+DISTRACTOR_SHAPE = (1, 28, 28)
 
 
-def load_base(name: str, split: str, root: str, download: bool) -> ImageSplit:
+def get_dataset(name: str) -> DatasetSpec:
+    """The spec of data set ``name``; ``KeyError`` naming the known ones."""
+    try:
+        return DATASETS[name]
+    except KeyError:
+        raise KeyError(f"unknown data set {name!r}; known: {list(DATASETS)}") from None
+
+
+def data_shape(config: dict[str, Any], dataset: str) -> tuple[tuple[int, int, int], int]:
+    """(image shape [C, H, W], number of classes) of a data set the config trains or
+    evaluates on: a registered one, ``synthetic`` (its config section) or
+    ``<base>_distractor`` (the digit with the letter below it: twice the height)."""
+    if dataset == "synthetic":
+        return tuple(config["synthetic"]["image_shape"]), config["synthetic"]["n_classes"]
+    if dataset.endswith("_distractor"):
+        spec = get_dataset(dataset.removesuffix("_distractor"))
+        c, h, w = spec.shape
+        return (c, 2 * h, w), spec.num_classes
+    spec = get_dataset(dataset)
+    return spec.shape, spec.num_classes
+
+
+def split_sizes(config: dict[str, Any], dataset: str) -> tuple[int | None, int]:
+    """(training, test) images of the whole splits of a data set the config uses."""
+    if dataset == "synthetic":
+        return config["synthetic"]["n_train"], config["synthetic"]["n_test"]
+    spec = get_dataset(dataset.removesuffix("_distractor"))
+    return spec.train_size, spec.test_size
+
+
+def load_base(name: str, split: str, root: str, download: bool, **options: Any):
+    """One split ("train" or "test") of base data set ``name`` as an ``ImageSplit``, by its
+    loader; ``ValueError`` for another split, ``KeyError`` for an unknown name."""
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    return loader(name)(split, root, download)
+    if name not in BASE_DATASETS:
+        raise KeyError(f"no loader for data set {name!r}; base data sets: {list(BASE_DATASETS)}")
+    return BASE_DATASETS[name].load(split, root, download, **options)
 
 
 def save_base(
@@ -71,10 +95,9 @@ def save_base(
     scratch file beside ``path`` (deleted on exit, killed or not) and written from it, so
     the job holds no second in-memory copy; it needs free disk for two copies while it
     runs. Raises what the loader raises (``DataError`` naming ``data.root``)."""
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    options = {"scratch_dir": Path(path).parent} if name in LARGE_DATASETS else {}
-    data = loader(name)(split, root, download, **options)
+    spec = BASE_DATASETS[name]
+    options = {"scratch_dir": Path(path).parent} if spec.large else {}
+    data = load_base(name, split, root, download, **options)
     if subset is not None:
-        data = balanced_subset(data, subset["n"], BASE_SHAPES[name][1], subset["seed"], split, key)
+        data = balanced_subset(data, subset["n"], spec.num_classes, subset["seed"], split, key)
     save_split(data, path)

@@ -1,0 +1,404 @@
+"""What a validated config asks the workflow to make: its experiments by data set, their
+models, and each job's inputs and params, as pure functions of the config.
+
+The rules (``workflow/rules/*.smk``) are glue around one ``Plan``: they name its methods
+as input and params functions. Methods that take ``w`` accept the job's wildcards (any
+object with the attributes they read: ``dataset``, ``objective``, ``strength``, ``seed``,
+``backend``, ``images``), so tests call them with a ``types.SimpleNamespace``.
+
+Which experiment (config section) trains or evaluates a data set is
+``pags.experiments``'s to say.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import paths
+from .datasets.registry import DATASETS, data_shape
+from .experiments import experiments
+from .gallery import galleries, images_key, parse_images
+from .grid import expand_grid, format_strength, parse_strength
+from .pretrained import get_family
+from .score import POSTERIOR_ESTIMATES
+
+
+class Plan:
+    """The jobs of one validated config (``pags.config.validated_config``)."""
+
+    def __init__(self, config: dict[str, Any]):
+        self.config = config
+        self.experiments = experiments(config)
+        # name -> {dataset, objective, strengths, images, standard} (pags.gallery)
+        self.galleries = galleries(config)
+
+    # ---- experiments ----------------------------------------------------------
+
+    def experiment(self, dataset: str) -> dict[str, Any]:
+        """The settings of the experiment whose models see ``dataset``; ``KeyError`` if none."""
+        try:
+            return self.experiments[dataset].section
+        except KeyError:
+            raise KeyError(f"no experiment in the config trains on data set '{dataset}'") from None
+
+    @property
+    def distractor_dataset(self) -> str:
+        return next(e.dataset for e in self.experiments.values() if e.kind == "distractor")
+
+    def datasets(self, *kinds: str) -> list[str]:
+        """The data sets of the experiments of these kinds (``distractor``, ``sweep``,
+        ``pretrained``), in the config's order."""
+        return [e.dataset for e in self.experiments.values() if e.kind in kinds]
+
+    @property
+    def sweep_datasets(self) -> list[str]:
+        return self.datasets("sweep")
+
+    @property
+    def trained_datasets(self) -> list[str]:
+        """The data sets whose models the workflow trains."""
+        return self.datasets("distractor", "sweep")
+
+    @property
+    def pretrained_datasets(self) -> list[str]:
+        return self.datasets("pretrained")
+
+    def configured_objectives(self) -> list[str]:
+        """Every objective some experiment trains or evaluates, sorted."""
+        return sorted({o for e in self.experiments.values() for o in e.section["objectives"]})
+
+    def model_grid(self, dataset: str) -> list[tuple[str, str, int]]:
+        """(objective, canonical strength, seed) of every model of ``dataset``'s experiment."""
+        exp = self.experiment(dataset)
+        return [
+            (objective, format_strength(strength), seed)
+            for objective, options in exp["objectives"].items()
+            for strength in expand_grid(options["grid"])
+            for seed in exp["seeds"]
+        ]
+
+    def first_seed_models(self, dataset: str, file: str = "model.pt") -> list[str]:
+        """One model file per (objective, strength), of the first seed: for example figures."""
+        seed = self.experiment(dataset)["seeds"][0]
+        return [f"{paths.model_dir(dataset, o, s, seed)}/{file}" for o, s, sd in self.model_grid(dataset) if sd == seed]
+
+    def metric_files(self, dataset: str, metric: str) -> list[str]:
+        """Every model's table of ``metric``; on synthetic data the manifold metric of the
+        Bayes-optimal classifier too."""
+        files = [paths.metric_file(dataset, *m, metric) for m in self.model_grid(dataset)]
+        if metric == "manifold_robustness" and dataset == "synthetic":
+            files.append(f"{paths.RESULTS}/synthetic/metrics/bayes/{metric}.csv")
+        return files
+
+    # ---- data and training ------------------------------------------------------
+
+    def data_subset(self, dataset: str, split: str) -> dict[str, int] | None:
+        """{"n", "seed"} of the class-balanced subset of ``split`` that the experiment on
+        ``dataset`` takes with its ``subset`` key; None for the whole split (or no experiment)."""
+        exp = self.experiments.get(dataset)
+        subset = exp.section.get("subset") if exp else None
+        if subset is None or subset[split] is None:
+            return None
+        return {"n": subset[split], "seed": subset["seed"]}
+
+    def num_classes(self, dataset: str) -> int:
+        return data_shape(self.config, dataset)[1]
+
+    def train_hparams(self, w) -> dict[str, Any]:
+        """Everything that determines a trained model, and nothing else: with a ``subset``
+        of the data, also that (its images are the model's training data). Not
+        ``training.amp``: like the device, it is how the arithmetic is done."""
+        exp = self.experiment(w.dataset)
+        options = dict(exp["objectives"][w.objective])
+        options.pop("grid")
+        subset = {"subset": exp["subset"]} if "subset" in exp else {}
+        return {
+            **subset,
+            "arch": exp["model"]["arch"],
+            "arch_options": exp["model"]["options"],
+            "objective": w.objective,
+            "strength": parse_strength(w.strength),
+            "objective_options": options,
+            "training": {k: v for k, v in exp["training"].items() if k != "amp"},
+            "seed": int(w.seed),
+        }
+
+    def noise_stds(self, dataset: str) -> list[float]:
+        settings = self.experiment(dataset)["noise_robustness"]
+        return ([0.0] if settings["include_zero"] else []) + [float(s) for s in expand_grid(settings["stds"])]
+
+    def manifold_inputs(self, w) -> dict[str, str]:
+        """Test data and tangent spaces; on synthetic data also the exact manifold."""
+        inputs = {
+            "test": paths.data_file(w.dataset, "test"),
+            "tangents": f"{paths.autoencoder_dir(w.dataset)}/tangents.pt",
+        }
+        if w.dataset == "synthetic":
+            inputs["manifold"] = paths.manifold_file("synthetic")
+        return inputs
+
+    # ---- scores and alignment ----------------------------------------------------
+
+    def score_file(self, dataset: str, backend: str, images: list[int] | None = None) -> str:
+        """The score of ``dataset``'s test images from ``backend`` at the configured sigma:
+        of the first ``score.n_images``, or of those at the indices ``images``."""
+        score = self.experiment(dataset)["score"]
+        # The posterior gradient grad log p(y | x) and its estimates are conditional by definition.
+        conditional = score["conditional"] or backend.startswith("posterior")
+        stem = paths.score_stem(dataset, backend, format_strength(score["sigma"]), "cond" if conditional else "uncond")
+        return f"{stem}.pt" if images is None else f"{stem}/images={images_key(images)}.pt"
+
+    def regime_backend(self, dataset: str) -> str:
+        """The score the regimes and figures use: configured, or the first listed."""
+        exp = self.experiment(dataset)
+        return exp["regimes"]["score"] or exp["score"]["backends"][0]
+
+    def gradient_target(self, dataset: str) -> str:
+        """The paper's convention unless configured: logit sum with an unconditional
+        score, predicted-class logit with a conditional one."""
+        exp = self.experiment(dataset)
+        target = exp["alignment"]["gradient"]
+        if target == "auto":
+            return "predicted" if exp["score"]["conditional"] else "logit_sum"
+        return target
+
+    def gradient_resize(self, dataset: str) -> str | None:
+        """How gradients are resized to the score's side where the score is taken at a
+        side of its own (``score.image_side``); None where it is not, so that the option
+        is no param of the jobs it does not change."""
+        exp = self.experiment(dataset)
+        return None if exp["score"]["image_side"] is None else exp["alignment"]["gradient_resize"]
+
+    def sha256(self, name: str) -> str:
+        return self.config["weights"][name]["sha256"]
+
+    def score_inputs(self, w) -> dict[str, str]:
+        inputs = {"test": paths.data_file(w.dataset, "test")}
+        score = self.experiment(w.dataset)["score"]
+        if w.backend in ("trained", "posterior_trained"):
+            inputs["denoiser"] = f"{paths.denoiser_dir(w.dataset)}/model.pt"
+        elif w.backend == "edm":
+            inputs["weights"] = paths.weights_file(score["edm_network"])
+        elif w.backend == "posterior_edm":
+            inputs.update({c: paths.weights_file(n) for c, n in score["posterior_edm"].items()})
+        else:
+            inputs["manifold"] = paths.manifold_file(w.dataset)
+        return inputs
+
+    def score_params(self, w) -> dict[str, Any]:
+        """What determines a score file besides its path: the images, the side they are
+        scored at and, for EDM, the networks and their pinned weights."""
+        score = self.experiment(w.dataset)["score"]
+        params = {
+            "n_images": score["n_images"],
+            "batch_size": score["batch_size"],
+            "image_side": score["image_side"],
+            "num_classes": self.num_classes(w.dataset),
+        }
+        if w.backend == "edm":
+            params["edm_network"] = score["edm_network"]
+            params["sha256"] = self.sha256(score["edm_network"])
+        if w.backend == "posterior_edm":
+            params["posterior_edm"] = score["posterior_edm"]
+            params["posterior_edm_sha256"] = {c: self.sha256(n) for c, n in score["posterior_edm"].items()}
+        return params
+
+    def gallery_score_inputs(self, w) -> dict[str, str]:
+        """A score job's inputs, with a gallery's images as the test split."""
+        return {**self.score_inputs(w), "test": paths.test_images_file(w.dataset, w.images)}
+
+    def gallery_score_params(self, w) -> dict[str, Any]:
+        """A score job's params, but all the images of the file rather than score.n_images."""
+        return {**self.score_params(w), "n_images": len(parse_images(w.images))}
+
+    def denoiser_conditional(self, dataset: str) -> bool:
+        """Whether the trained denoiser is class-conditional: for a conditional score, or to
+        give grad log p(y | x) (posterior_trained) from its label and null class."""
+        score = self.experiment(dataset)["score"]
+        return score["conditional"] or "posterior_trained" in score["backends"]
+
+    @staticmethod
+    def score_reference(backend: str) -> str:
+        """The exact score of the synthetic data an estimate is checked against."""
+        return "posterior" if backend in POSTERIOR_ESTIMATES else "analytic"
+
+    def alignment_backends(self, dataset: str) -> list[str]:
+        """The configured scores; on synthetic data always also the exact score and the
+        exact posterior gradient."""
+        backends = list(self.experiment(dataset)["score"]["backends"])
+        if dataset == "synthetic":
+            backends += [b for b in ("analytic", "posterior") if b not in backends]
+        return backends
+
+    def alignment_inputs(self, w) -> dict[str, Any]:
+        inputs = {
+            "scores": [self.score_file(w.dataset, b) for b in self.alignment_backends(w.dataset)],
+            "test": paths.data_file(w.dataset, "test"),
+        }
+        if "lpips" in self.experiment(w.dataset)["alignment"]["metrics"]:
+            inputs["alexnet"] = paths.weights_file("alexnet")
+        return inputs
+
+    def alignment_params(self, w) -> dict[str, Any]:
+        exp = self.experiment(w.dataset)
+        params = {
+            "metrics": exp["alignment"]["metrics"],
+            "gradient": self.gradient_target(w.dataset),
+            "backends": self.alignment_backends(w.dataset),
+        }
+        if self.gradient_resize(w.dataset) is not None:
+            params["gradient_resize"] = self.gradient_resize(w.dataset)
+        if "lpips" in params["metrics"]:
+            params["alexnet_sha256"] = self.sha256("alexnet")
+        return params
+
+    def score_quality_backends(self) -> list[str]:
+        """The estimated scores of the synthetic sweep, each checked against its exact one."""
+        return [b for b in self.experiment("synthetic")["score"]["backends"] if b != "analytic"]
+
+    def ground_truth_metric(self) -> str:
+        """Cosine when computed: exact and weight-free, the natural check against a known score."""
+        exp = self.experiment("synthetic")
+        return "cosine" if "cosine" in exp["alignment"]["metrics"] else exp["regimes"]["metric"]
+
+    # ---- regimes and galleries -------------------------------------------------------
+
+    def regimes_inputs(self, w) -> dict[str, str]:
+        """Alignment, and for sweeps the manifold metric: pretrained families have none."""
+        inputs = {"alignment": paths.table_file(w.dataset, "alignment")}
+        if w.dataset in self.sweep_datasets:
+            inputs["robustness"] = paths.table_file(w.dataset, "manifold_robustness")
+        return inputs
+
+    def regimes_step_size(self, dataset: str) -> float | None:
+        if dataset not in self.sweep_datasets:
+            return None
+        return self.experiment(dataset)["manifold_robustness"]["plot_step"]
+
+    def gallery_models(self, gallery: dict[str, Any], file: str) -> list[str]:
+        """The gallery's models, first seed: the standard one (unless left out), then its
+        objective at each of its strengths."""
+        dataset = gallery["dataset"]
+        seed = self.experiment(dataset)["seeds"][0]
+        models = [("standard", "0")] if gallery["standard"] else []
+        models += [(gallery["objective"], s) for s in gallery["strengths"]]
+        return [f"{paths.model_dir(dataset, *m, seed)}/{file}" for m in models]
+
+    def gallery_inputs(self, gallery: dict[str, Any]) -> dict[str, Any]:
+        """Its images and their own score file (choosing other images scores those only),
+        the regimes, the models; AlexNet for LPIPS."""
+        dataset = gallery["dataset"]
+        inputs = {
+            "images": paths.test_images_file(dataset, images_key(gallery["images"])),
+            "score": self.score_file(dataset, self.regime_backend(dataset), gallery["images"]),
+            "regimes": paths.table_file(dataset, "regimes"),
+            "models": self.gallery_models(gallery, "model.pt"),
+            "records": self.gallery_models(gallery, "train.json"),
+        }
+        if self.experiment(dataset)["regimes"]["metric"] == "lpips":
+            inputs["alexnet"] = paths.weights_file("alexnet")
+        return inputs
+
+    def gallery_params(self, gallery: dict[str, Any]) -> dict[str, Any]:
+        """The gallery, and how its numbers are computed: the regimes' metric and score,
+        the data set's gradient convention and, where the score has a side of its own,
+        how the gradients are resized to it."""
+        dataset = gallery["dataset"]
+        params = {
+            "gallery": gallery,
+            "metric": self.experiment(dataset)["regimes"]["metric"],
+            "score": self.regime_backend(dataset),
+            "gradient": self.gradient_target(dataset),
+        }
+        if self.gradient_resize(dataset) is not None:
+            params["gradient_resize"] = self.gradient_resize(dataset)
+        if params["metric"] == "lpips":
+            params["alexnet_sha256"] = self.sha256("alexnet")
+        return params
+
+    # ---- pretrained families ------------------------------------------------------------
+
+    def pretrained_weight_name(self, w) -> str:
+        """The ``weights`` entry of the pretrained model a job evaluates."""
+        section = self.config["pretrained"][w.dataset]
+        family = get_family(section["family"], f"pretrained.{w.dataset}.family")
+        return family.weight_name(parse_strength(w.strength))
+
+    def pretrained_params(self, w) -> dict[str, Any]:
+        section = self.config["pretrained"][w.dataset]
+        name = self.pretrained_weight_name(w)
+        return {
+            "family": section["family"],
+            "eps": parse_strength(w.strength),
+            "objective": w.objective,
+            "weights": name,
+            "sha256": self.sha256(name),
+            "top1": section["top1"],
+            "seed": section["seed"],
+        }
+
+    # ---- figures and claims -----------------------------------------------------------
+
+    def figure_names(self) -> list[str]:
+        """The figure targets of the config; ``all`` makes each as pdf and png."""
+        names = ["fig_noise_robustness", "fig_distractor"]
+        if self.sweep_datasets:
+            names += ["fig_manifold_robustness", "fig_tangent_noise", "fig_score_alignment"]
+            names += [f"fig_gallery_{name}" for name in self.galleries]
+        if "synthetic" in self.sweep_datasets:
+            names.append("fig_ground_truth")
+        if self.imagenet_families():
+            names.append("fig_imagenet")
+        return names
+
+    def imagenet_families(self) -> dict[str, str]:
+        """fig_imagenet's columns, as configured: own (the ImageNet-64 sweep) and pretrained."""
+        columns = {"own": ("imagenet64", "sweep"), "pretrained": ("imagenet", "pretrained")}
+        return {c: d for c, (d, kind) in columns.items() if d in self.datasets(kind)}
+
+    def imagenet_figure_inputs(self) -> dict[str, str]:
+        """fig_imagenet's tables, per configured column."""
+        inputs = {}
+        for column, dataset in self.imagenet_families().items():
+            inputs[f"{column}_alignment"] = paths.table_file(dataset, "alignment")
+            inputs[f"{column}_regimes"] = paths.table_file(dataset, "regimes")
+        if "pretrained" in self.imagenet_families():
+            inputs["top1"] = paths.table_file("imagenet", "top1")
+        return inputs
+
+    def claims_inputs(self, w=None) -> dict[str, str]:
+        """The tables the claims are checked on: the distractor experiment's noise
+        robustness; every sweep's manifold robustness and regimes; every pretrained
+        family's regimes and top-1."""
+        inputs = {"noise_robustness": paths.table_file(self.distractor_dataset, "noise_robustness")}
+        for dataset in self.sweep_datasets:
+            for table in ("manifold_robustness", "regimes"):
+                inputs[f"{dataset}_{table}"] = paths.table_file(dataset, table)
+        for dataset in self.pretrained_datasets:
+            for table in ("regimes", "top1"):
+                inputs[f"{dataset}_{table}"] = paths.table_file(dataset, table)
+        return inputs
+
+    # ---- weights and downloads --------------------------------------------------------------
+
+    def weights_used(self) -> list[str]:
+        """The names of the weight files the config's experiments read."""
+        names: set[str] = set()
+        for dataset in [*self.sweep_datasets, *self.pretrained_datasets]:
+            exp = self.experiment(dataset)
+            if "edm" in exp["score"]["backends"]:
+                names.add(exp["score"]["edm_network"])
+            if "posterior_edm" in exp["score"]["backends"]:
+                names.update(exp["score"]["posterior_edm"].values())
+            if "lpips" in exp["alignment"]["metrics"]:
+                names.add("alexnet")
+        for dataset, section in self.config["pretrained"].items():
+            family = get_family(section["family"], f"pretrained.{dataset}.family")
+            names.update(family.weight_name(eps) for eps in section["eps"])
+        return sorted(names)
+
+    def base_datasets(self) -> list[str]:
+        """The registered data sets the trained experiments read (MNIST for
+        MNIST-with-distractor; not the generated synthetic one)."""
+        names = (d.removesuffix("_distractor") for d in self.trained_datasets)
+        return [d for d in dict.fromkeys(names) if d in DATASETS]
