@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 from pags.datasets import BASE_DATASETS, load_base
-from pags.datasets.cifar10 import CLASSES, TORCHVISION_FILES, cifar10_present, load_cifar10
+from pags.datasets.cifar10 import CLASSES, TORCHVISION_FILES, load_cifar10
 from pags.errors import DataError
+from workflow_helpers import present
 
 SHARED_CIFAR10 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "CIFAR10"
 
@@ -141,7 +142,7 @@ def test_corrupt_torchvision_layout_raises_data_error(tmp_path):
     folder.mkdir()
     for name in TORCHVISION_FILES:
         (folder / name).write_bytes(b"junk")
-    assert cifar10_present(str(tmp_path))  # names only: the checksums are torchvision's job
+    assert present("cifar10", str(tmp_path))  # names only: the checksums are torchvision's job
     with pytest.raises(DataError, match="torchvision's layout"):
         load_cifar10("test", str(tmp_path), False)
 
@@ -160,25 +161,25 @@ def test_failed_download_says_why(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cifar10_present(tmp_path):
-    assert not cifar10_present(str(tmp_path / "nowhere"))
-    assert not cifar10_present(str(tmp_path))
+def test_cifar10_presence_check(tmp_path):
+    assert not present("cifar10", str(tmp_path / "nowhere"))
+    assert not present("cifar10", str(tmp_path))
     x, y = random_hwc(n=2)
     np.savez(tmp_path / "cifar10_test.npz", x=x, y=y)
-    assert cifar10_present(str(tmp_path), splits=("test",))
-    assert not cifar10_present(str(tmp_path))  # no train split yet
+    assert present("cifar10", str(tmp_path), ("test",))
+    assert not present("cifar10", str(tmp_path))  # no train split yet
     write_image_folder(tmp_path, "train", x, y)
-    assert cifar10_present(str(tmp_path))
+    assert present("cifar10", str(tmp_path))
     # an incomplete torchvision folder does not count
     (tmp_path / "other" / "cifar-10-batches-py").mkdir(parents=True)
     (tmp_path / "other" / "cifar-10-batches-py" / "test_batch").write_bytes(b"")
-    assert not cifar10_present(str(tmp_path / "other"))
+    assert not present("cifar10", str(tmp_path / "other"))
 
 
 @pytest.mark.skipif(not (SHARED_CIFAR10 / "cifar10_test.npz").exists(), reason="shared CIFAR-10 copy not available")
 def test_shared_cifar10_test_set_through_the_loader(tmp_path):
     (tmp_path / "cifar10_test.npz").symlink_to((SHARED_CIFAR10 / "cifar10_test.npz").resolve())
-    assert cifar10_present(str(tmp_path), splits=("test",))
+    assert present("cifar10", str(tmp_path), ("test",))
     split = load_base("cifar10", "test", str(tmp_path), False)
     assert split.x.shape == (10_000, 3, 32, 32) and split.x.dtype == torch.uint8
     assert split.num_classes == 10 and torch.bincount(split.y).tolist() == [1000] * 10

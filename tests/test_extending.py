@@ -35,6 +35,7 @@ from workflow_helpers import (
     planned_job_blocks,
     planned_jobs,
     run_snakemake,
+    subprocess_env,
     write_config,
 )
 
@@ -269,3 +270,97 @@ def test_the_readme_example_objective_runs_to_the_figures(tiny_run, tmp_path):
     assert proc.returncode == 0, describe(proc)
     assert (workdir / "results" / "figures" / "fig_noise_robustness.png").stat().st_size > 0
     assert (workdir / "results" / "digits_distractor" / "models" / name / "0.5" / "seed=0" / "model.pt").is_file()
+
+
+# ---- the workflow: a data set and a score backend added in one place each ---------------
+
+TOY_DATASET = '''
+"""toy: two classes of 8 x 8 images, the left or the right half bright, over noise."""
+
+import torch
+
+from .spec import DatasetSpec
+from .store import ImageSplit
+
+
+def load_toy(split, root, download):
+    n = 64 if split == "train" else 32
+    generator = torch.Generator().manual_seed(0 if split == "train" else 1)
+    y = torch.arange(n) % 2
+    x = 0.3 * torch.rand(n, 1, 8, 8, generator=generator)
+    x[y == 0, :, :, :4] += 0.6
+    x[y == 1, :, :, 4:] += 0.6
+    return ImageSplit((255 * x.clamp(0, 1)).round().to(torch.uint8), y)
+
+
+SPEC = DatasetSpec(name="toy", shape=(1, 8, 8), num_classes=2, train_size=64, test_size=32, load=load_toy)
+'''
+
+
+def readme_example(folder: str) -> tuple[str, str]:
+    """(module name, source) of the README's worked example of a module in ``folder``."""
+    readme = (REPO / "README.md").read_text()
+    example = re.search(rf"```python\n# workflow/pags/{folder}/(\w+)\.py\n(.*?)```", readme, re.S)
+    assert example, f"README's 'Extending pags' has no example under workflow/pags/{folder}"
+    return example.groups()
+
+
+def toy_sweep(backend: str) -> dict:
+    """A sweep of the toy data set: the standard model and the toy objective, scored by ``backend``."""
+    return {
+        "model": {"arch": "small_cnn", "options": {"width": 4, "pool": 2}},
+        "training": {"epochs": 2, "batch_size": 32, "lr": 0.05, "milestones": [1], "amp": False},
+        "seeds": [0],
+        "objectives": {"standard": {"grid": [0]}, "toy": {"grid": [0.5, 2]}},
+        "autoencoder": {"latent_dim": 4, "width": 4, "epochs": 2, "batch_size": 32},
+        "manifold_robustness": {"n_images": 8, "step_sizes": [0.5], "plot_step": 0.5, "small_noise_draws": 2},
+        "score": {"backends": [backend], "sigma": 0.3, "n_images": 8, "batch_size": 8},
+        "alignment": {"metrics": ["cosine"]},
+        "regimes": {"metric": "cosine"},
+    }
+
+
+@pytest.mark.slow
+def test_a_new_data_set_objective_and_score_backend_run_to_the_figures(tiny_run, tmp_path):
+    """Each added as one module (the data set and the objective as the tests define them,
+    the backend as the README's example): the finished run plans nothing; a sweep of them
+    trains only its own models, reaches every sweep figure and the bill."""
+    snakefile = with_toy_objective(tmp_path / "workflow_copy")
+    package = tmp_path / "workflow_copy" / "workflow" / "pags"
+    (package / "datasets" / "toy.py").write_text(TOY_DATASET.lstrip())
+    backend, source = readme_example("score/backends")
+    (package / "score" / "backends" / f"{backend}.py").write_text(source)
+
+    proc = run_snakemake(tiny_run.workdir, tiny_run.configfile, "-n", snakefile=snakefile)
+    assert proc.returncode == 0, describe(proc)
+    assert planned_jobs(proc) == {} and nothing_to_be_done(proc), describe(proc)
+
+    config = tiny_run.config | {"sweep": {"toy": toy_sweep(backend)}, "figures": {"gallery": {"n_images": 2}}}
+    configfile = write_config(tmp_path / "toy.yaml", config)
+    workdir = tmp_path / "work"
+    shutil.copytree(tiny_run.workdir, workdir, symlinks=True)
+    proc = run_snakemake(workdir, configfile, "-n", snakefile=snakefile)
+    assert proc.returncode == 0, describe(proc)
+    trained = [job["wildcards"] for job in planned_job_blocks(proc) if job["rule"] == "train_model"]
+    assert {(w["dataset"], w["objective"]) for w in trained} == {("toy", "standard"), ("toy", "toy")}, describe(proc)
+
+    proc = run_snakemake(workdir, configfile, snakefile=snakefile)
+    assert proc.returncode == 0, describe(proc)
+    figures = workdir / "results" / "figures"
+    for figure in ("fig_manifold_robustness", "fig_tangent_noise", "fig_score_alignment", "fig_gallery_toy_toy"):
+        assert (figures / f"{figure}.png").stat().st_size > 0, figure
+    alignment = (workdir / "results" / "toy" / "tables" / "alignment.csv").read_text()
+    assert f",{backend}," in alignment and ",toy," in alignment
+
+    bill = subprocess.run(
+        [sys.executable, "-m", "pags.cost", str(configfile)],
+        cwd=tmp_path,
+        env={**subprocess_env(), "PYTHONPATH": str(package.parent)},
+        capture_output=True,
+        text=True,
+    )
+    assert bill.returncode == 0, bill.stderr
+    toy_lines = [line.split() for line in bill.stdout.splitlines() if line.startswith("sweep.toy")]
+    # a line per objective, then the evaluation; 2 toy models x 2 epochs x 64 images
+    assert [line[1] for line in toy_lines] == ["standard", "toy", "evaluation"], bill.stdout
+    assert toy_lines[1][2:5] == ["2", "2", "256"], bill.stdout

@@ -13,11 +13,11 @@ from pags.datasets.imagenet64 import (
     TEST_FILES,
     TRAIN_FILES,
     absent_message,
-    imagenet64_present,
     load_imagenet64,
     read_class_map,
 )
 from pags.errors import DataError
+from workflow_helpers import present
 
 # A devkit-style class map with a known permutation: archive label k (1..1000) is the
 # wnid n<7k mod 1000>, whose rank among the sorted fake wnids is 7k mod 1000 (7 and
@@ -110,7 +110,7 @@ def test_missing_class_map_raises_one_data_error(tmp_path):
     with pytest.raises(DataError, match=r"data\.root.*map_clsloc\.txt.*devkit") as error:
         load_imagenet64("test", str(tmp_path), False)
     assert str(tmp_path / "imagenet64") in str(error.value)
-    assert not imagenet64_present(str(tmp_path), ("test",)) and not imagenet64_present(str(tmp_path))
+    assert not present("imagenet64", str(tmp_path), ("test",)) and not present("imagenet64", str(tmp_path))
     message = absent_message(tmp_path, "train")
     assert "data.root" in message and CLASS_MAP in message and "devkit" in message
     assert CLASS_MAP in LAYOUT
@@ -119,7 +119,7 @@ def test_missing_class_map_raises_one_data_error(tmp_path):
 def test_class_map_in_another_folder_than_the_archives_does_not_count(tmp_path):
     write_release(tmp_path / "imagenet64")
     (tmp_path / "imagenet64" / CLASS_MAP).rename(tmp_path / CLASS_MAP)
-    assert not imagenet64_present(str(tmp_path), ("test",))
+    assert not present("imagenet64", str(tmp_path), ("test",))
     with pytest.raises(DataError, match="lack the class map"):
         load_imagenet64("test", str(tmp_path), False)
 
@@ -196,7 +196,7 @@ def test_missing_batch_names_data_root_and_the_file(tmp_path):
     with pytest.raises(DataError, match=r"data\.root.*train_data_batch_7\.npz"):
         load_imagenet64("train", str(tmp_path), True)
     assert len(load_imagenet64("test", str(tmp_path), False)) == 4  # the other split is complete
-    assert not imagenet64_present(str(tmp_path)) and imagenet64_present(str(tmp_path), ("test",))
+    assert not present("imagenet64", str(tmp_path)) and present("imagenet64", str(tmp_path), ("test",))
 
 
 def bad_val(path, case):
@@ -235,7 +235,7 @@ def test_absent_data_cannot_be_downloaded_and_names_root_and_files(tmp_path):
         load_imagenet64("train", str(tmp_path), True)
     message = str(error.value)
     assert "data.root" in message and "train_data_batch_10.npz" in message and "login" in message
-    assert not imagenet64_present(str(tmp_path))
+    assert not present("imagenet64", str(tmp_path))
 
 
 def write_png(path, pixels_hwc):
@@ -253,7 +253,7 @@ def test_image_folder_named_by_label(tmp_path, folder):
     }
     for (label, name), pixels in images.items():
         write_png(tmp_path / "imagenet64" / folder / str(label) / f"{name}.png", pixels)
-    assert imagenet64_present(str(tmp_path), ("test",)) and not imagenet64_present(str(tmp_path))
+    assert present("imagenet64", str(tmp_path), ("test",)) and not present("imagenet64", str(tmp_path))
     split = load_imagenet64("test", str(tmp_path), False)
     order = sorted(images)  # label order, then file name
     assert split.y.tolist() == [label for label, _ in order]

@@ -5,9 +5,10 @@ import pytest
 import torch
 from pags.datasets import BASE_DATASETS
 from pags.datasets import imagenet as imagenet_module
-from pags.datasets.imagenet import imagenet_present, load_imagenet_val, select_images, val_files
+from pags.datasets.imagenet import load_imagenet_val, select_images, val_files
 from pags.errors import DataError
 from PIL import Image
+from workflow_helpers import present
 
 WNIDS = ("n02119789", "n01440764", "n04592741")  # sorted: n01440764, n02119789, n04592741
 SIZES = ((500, 375), (256, 256), (333, 500), (230, 224))  # width x height, landscape, square, portrait, near-crop
@@ -81,13 +82,13 @@ def test_selection_is_reproducible_and_depends_on_the_seed(val_root):
 
 def test_torchvision_layout_at_data_root(tmp_path):
     write_val(tmp_path / "val")
-    assert imagenet_present(tmp_path)
+    assert present("imagenet", tmp_path, ("test",))
     assert len(load_imagenet_val(tmp_path, 2, seed=0)) == 2
 
 
 def test_absent_or_too_small_set_raises_data_error(val_root, tmp_path_factory):
     empty = tmp_path_factory.mktemp("empty")
-    assert imagenet_present(val_root) and not imagenet_present(empty)
+    assert present("imagenet", val_root, ("test",)) and not present("imagenet", empty, ("test",))
     with pytest.raises(DataError, match=r"data\.root.*ILSVRC2012_devkit_t12\.tar\.gz"):
         load_imagenet_val(empty, 1, seed=0)
     with pytest.raises(DataError, match="13 ImageNet validation images.*holds 12"):

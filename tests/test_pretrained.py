@@ -18,7 +18,6 @@ from pags.compatibility import (
     ClassifierProperties,
     DenoiserProperties,
     check_classifier,
-    check_compatible,
     check_edm_config,
     check_edm_network,
     matching_releases,
@@ -30,12 +29,10 @@ from pags.pretrained import (
     IMAGENET_STD,
     InputNormalize,
     check_family_config,
-    compare_top1,
-    gradient_for_alignment,
-    images_for_score,
-    resize,
     top1,
+    top1_row,
 )
+from pags.resize import gradient_for_alignment, images_for_score, resize
 from pags.score.edm import edm_score
 from pags.weights import sha256_file
 from torch import nn
@@ -256,11 +253,11 @@ def test_top1_in_percent_from_tensors_and_loaders():
 
 def test_top1_check_flags_more_than_half_a_point(caplog):
     with caplog.at_level(logging.WARNING, logger="pags.pretrained"):
-        table = compare_top1("salman2020-resnet18-l2", {0: 69.79 + 0.6, 3: 53.12 - 0.4, 5: 45.59})
-    assert table["flagged"].tolist() == [True, False, False]
-    assert table["published_top1"].tolist() == [69.79, 53.12, 45.59]
+        rows = [top1_row(FAMILY, eps, value) for eps, value in ((0, 69.79 + 0.6), (3, 53.12 - 0.4), (5, 45.59))]
+    assert [r["flagged"] for r in rows] == [True, False, False]
+    assert [r["published_top1"] for r in rows] == [69.79, 53.12, 45.59]
     torch.testing.assert_close(
-        torch.tensor(table["difference"].tolist()), torch.tensor([0.6, -0.4, 0.0]), atol=1e-9, rtol=0
+        torch.tensor([r["difference"] for r in rows]), torch.tensor([0.6, -0.4, 0.0]), atol=1e-9, rtol=0
     )
     flagged = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(flagged) == 1 and "published 69.79%" in flagged[0].getMessage()
@@ -455,7 +452,7 @@ def test_loaded_network_must_be_the_release_its_name_says():
 
 
 def test_pretrained_classifier_must_fit_the_data():
-    check_compatible(FAMILY.input, num_classes=1000, image_shape=(3, 224, 224), key="k", name=FAMILY.name)
+    check_classifier(FAMILY.input, num_classes=1000, image_shape=(3, 224, 224), key="k", name=FAMILY.name)
     with pytest.raises(ConfigError, match=r"'pretrained\.imagenet\.family'.*1000 classes, the data set 10.*224x224 px"):
         check_classifier(
             FAMILY.input, num_classes=10, image_shape=(3, 32, 32), key="pretrained.imagenet.family", name=FAMILY.name

@@ -268,3 +268,17 @@ def assert_figure(path: Path) -> None:
     content = path.read_bytes()
     assert len(content) > 1000, f"{path} is only {len(content)} bytes"
     assert content.startswith(FILE_SIGNATURES[path.suffix[1:]]), f"{path} is not a {path.suffix} file"
+
+
+def present(dataset: str, root, splits: tuple[str, ...] = ("train", "test")) -> bool:
+    """Whether the loader of ``dataset`` finds every split in ``splits`` under ``root``
+    without downloading: its presence check (``DatasetSpec.check``) passes for each."""
+    from pags.datasets import DATASETS
+    from pags.errors import DataError
+
+    try:
+        for split in splits:
+            DATASETS[dataset].check(str(root), split, False)
+    except DataError:
+        return False
+    return True

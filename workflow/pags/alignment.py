@@ -25,7 +25,6 @@ import torch.nn.functional as F
 from .norms import max_abs
 from .weights import verify
 
-METRICS = ("lpips", "cosine", "ssim")
 METRIC_NAMES = {"lpips": "1 - LPIPS", "cosine": "cosine similarity", "ssim": "SSIM"}
 LPIPS_MIN_SIZE = 32  # AlexNet's strided convs and pools leave nothing of smaller images
 

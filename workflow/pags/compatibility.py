@@ -272,35 +272,6 @@ def check_classifier(
         )
 
 
-def check_compatible(
-    props: DenoiserProperties | ClassifierProperties,
-    *,
-    num_classes: int,
-    image_shape: Sequence[int],
-    key: str,
-    name: str,
-    conditional: bool = False,
-    dataset: str = "",
-    conditional_key: str | None = None,
-) -> None:
-    """``check_denoiser`` or ``check_classifier``, by the kind of ``props``."""
-    if isinstance(props, DenoiserProperties):
-        check_denoiser(
-            props,
-            num_classes=num_classes,
-            image_shape=image_shape,
-            conditional=conditional,
-            dataset=dataset,
-            key=key,
-            name=name,
-            conditional_key=conditional_key,
-        )
-    elif isinstance(props, ClassifierProperties):
-        check_classifier(props, num_classes=num_classes, image_shape=image_shape, key=key, name=name)
-    else:
-        raise TypeError(f"no compatibility check for {type(props).__name__}")
-
-
 def check_edm_config(
     network: str,
     *,

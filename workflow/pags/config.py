@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from .compatibility import check_classifier, check_edm_config, check_forward
+from .compatibility import check_classifier, check_forward
 from .datasets.registry import DATASETS, data_shape, split_sizes
 from .errors import ConfigError, DataError
 from .experiments import experiments
@@ -25,6 +25,7 @@ from .objectives import OBJECTIVES
 from .pretrained import check_family_config
 from .provenance import canonical, schema_values
 from .schema import config_schema, validate_config
+from .score.backends import BACKENDS, get_backend
 from .score.denoiser import check_denoiser_shape
 
 
@@ -150,39 +151,23 @@ def check_sweep(name: str, exp: dict[str, Any]) -> None:
 def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any], section: str = "sweep") -> None:
     name = f"{section}.{dataset}"
     score, metrics, regimes = exp["score"], exp["alignment"]["metrics"], exp["regimes"]
-    exact = {"analytic", "posterior"} & set(score["backends"])
+    exact = [b for b in score["backends"] if get_backend(b).exact]
     if exact and dataset != "synthetic":
+        estimates = [b for b, spec in BACKENDS.items() if not spec.exact]
         raise ConfigError(
-            f"config key '{name}.score.backends': {sorted(exact)} are known only for the synthetic data set. "
-            "Fix: use edm or trained."
+            f"config key '{name}.score.backends': {exact} are known only for the synthetic data set. "
+            f"Fix: use one of {', '.join(estimates)}."
         )
-    if "edm" in score["backends"] and score["edm_network"] not in config["weights"]:
-        raise ConfigError(
-            f"config key '{name}.score.edm_network': {score['edm_network']!r} is not an entry of 'weights'. "
-            "Fix: name an EDM network listed under weights (e.g. edm-cifar10-32x32-uncond-vp), or drop edm."
-        )
-    if "edm" in score["backends"]:
-        shape, classes = data_shape(config, dataset)
-        if score["image_side"] is not None:
-            shape = (shape[0], score["image_side"], score["image_side"])
-        check_edm_config(
-            score["edm_network"],
-            num_classes=classes,
-            image_shape=shape,
-            conditional=score["conditional"],
-            dataset=dataset,
-            key=f"{name}.score.edm_network",
-            conditional_key=f"{name}.score.conditional",
-            allow_key=f"{name}.score.allow_other_data",
-            allow_other_data=score["allow_other_data"],
-        )
-    check_posterior_estimates(name, dataset, score, config)
+    for backend in score["backends"]:
+        get_backend(backend).check(name, dataset, score, config)
     if regimes["metric"] not in metrics:
         raise ConfigError(
             f"config key '{name}.regimes.metric': {regimes['metric']} is not computed (alignment.metrics is "
             f"{metrics}). Fix: add it to alignment.metrics or pick one of them."
         )
-    computed = set(score["backends"]) | ({"analytic", "posterior"} if dataset == "synthetic" else set())
+    computed = set(score["backends"]) | (
+        {b for b, s in BACKENDS.items() if s.exact} if dataset == "synthetic" else set()
+    )
     if regimes["score"] is not None and regimes["score"] not in computed:
         raise ConfigError(
             f"config key '{name}.regimes.score': {regimes['score']} is not one of score.backends "
@@ -197,46 +182,6 @@ def check_alignment(dataset: str, exp: dict[str, Any], config: dict[str, Any], s
         raise ConfigError(
             f"config key '{name}.objectives': nothing to sweep besides the standard model. "
             f"Fix: add a robust objective ({', '.join(o for o in OBJECTIVES if o != 'standard')}) with a grid."
-        )
-
-
-def check_posterior_estimates(name: str, dataset: str, score: dict[str, Any], config: dict[str, Any]) -> None:
-    """The estimates of grad log p(y | x) have what they need: a trained denoiser with a
-    null class (label dropout), or a conditional and an unconditional EDM network that
-    are weights entries and fit the data."""
-    if "posterior_trained" in score["backends"] and not score["denoiser"].get("label_dropout"):
-        raise ConfigError(
-            f"config key '{name}.score.denoiser.label_dropout': posterior_trained needs the unconditional score "
-            "from the class-conditional denoiser's null class. Fix: set it above 0 (e.g. 0.15)."
-        )
-    if "posterior_edm" not in score["backends"]:
-        return
-    pair = score["posterior_edm"]
-    if pair is None:
-        raise ConfigError(
-            f"config key '{name}.score.posterior_edm' is missing: posterior_edm needs a conditional and an "
-            "unconditional EDM network. Fix: e.g. {conditional: edm-cifar10-32x32-cond-vp, unconditional: "
-            "edm-cifar10-32x32-uncond-vp}, each an entry of 'weights'."
-        )
-    shape, classes = data_shape(config, dataset)
-    if score["image_side"] is not None:
-        shape = (shape[0], score["image_side"], score["image_side"])
-    for conditioning, network in pair.items():
-        key = f"{name}.score.posterior_edm.{conditioning}"
-        if network not in config["weights"]:
-            raise ConfigError(
-                f"config key '{key}': {network!r} is not an entry of 'weights'. "
-                "Fix: add it there (url and pinned sha256) or name one listed."
-            )
-        check_edm_config(
-            network,
-            num_classes=classes,
-            image_shape=shape,
-            conditional=conditioning == "conditional",
-            dataset=dataset,
-            key=key,
-            allow_key=f"{name}.score.allow_other_data",
-            allow_other_data=score["allow_other_data"],
         )
 
 
@@ -389,7 +334,7 @@ def check_networks(config: dict[str, Any]) -> None:
             what="autoencoder",
             fix="change latent_dim or width",
         )
-        if {"trained", "posterior_trained"} & set(exp["score"]["backends"]):
+        if any(get_backend(b).denoiser for b in exp["score"]["backends"]):
             check_denoiser_shape(shape, exp["score"]["denoiser"]["block_channels"], f"{name}.score.denoiser")
 
 

@@ -20,7 +20,7 @@ from .experiments import experiments
 from .gallery import galleries, images_key, parse_images
 from .grid import expand_grid, format_strength, parse_strength
 from .pretrained import get_family
-from .score import POSTERIOR_ESTIMATES
+from .score.backends import BACKENDS, exact_reference, get_backend
 
 
 class Plan:
@@ -144,7 +144,7 @@ class Plan:
         of the first ``score.n_images``, or of those at the indices ``images``."""
         score = self.experiment(dataset)["score"]
         # The posterior gradient grad log p(y | x) and its estimates are conditional by definition.
-        conditional = score["conditional"] or backend.startswith("posterior")
+        conditional = score["conditional"] or get_backend(backend).posterior
         stem = paths.score_stem(dataset, backend, format_strength(score["sigma"]), "cond" if conditional else "uncond")
         return f"{stem}.pt" if images is None else f"{stem}/images={images_key(images)}.pt"
 
@@ -173,35 +173,26 @@ class Plan:
         return self.config["weights"][name]["sha256"]
 
     def score_inputs(self, w) -> dict[str, str]:
-        inputs = {"test": paths.data_file(w.dataset, "test")}
+        """The test images and what the backend reads (``ScoreBackendSpec.inputs``)."""
         score = self.experiment(w.dataset)["score"]
-        if w.backend in ("trained", "posterior_trained"):
-            inputs["denoiser"] = f"{paths.denoiser_dir(w.dataset)}/model.pt"
-        elif w.backend == "edm":
-            inputs["weights"] = paths.weights_file(score["edm_network"])
-        elif w.backend == "posterior_edm":
-            inputs.update({c: paths.weights_file(n) for c, n in score["posterior_edm"].items()})
-        else:
-            inputs["manifold"] = paths.manifold_file(w.dataset)
-        return inputs
+        return {"test": paths.data_file(w.dataset, "test"), **get_backend(w.backend).inputs(w.dataset, score)}
 
     def score_params(self, w) -> dict[str, Any]:
         """What determines a score file besides its path: the images, the side they are
-        scored at and, for EDM, the networks and their pinned weights."""
+        scored at, and what the backend names (``ScoreBackendSpec.params``: for EDM, the
+        networks and their pinned weights)."""
         score = self.experiment(w.dataset)["score"]
-        params = {
+        return {
             "n_images": score["n_images"],
             "batch_size": score["batch_size"],
             "image_side": score["image_side"],
             "num_classes": self.num_classes(w.dataset),
+            **get_backend(w.backend).params(score, self.config["weights"]),
         }
-        if w.backend == "edm":
-            params["edm_network"] = score["edm_network"]
-            params["sha256"] = self.sha256(score["edm_network"])
-        if w.backend == "posterior_edm":
-            params["posterior_edm"] = score["posterior_edm"]
-            params["posterior_edm_sha256"] = {c: self.sha256(n) for c, n in score["posterior_edm"].items()}
-        return params
+
+    def score_key(self, w) -> str:
+        """The config key of the score section of ``w.dataset``'s experiment, for errors."""
+        return f"{self.experiments[w.dataset].key}.score"
 
     def gallery_score_inputs(self, w) -> dict[str, str]:
         """A score job's inputs, with a gallery's images as the test split."""
@@ -213,21 +204,26 @@ class Plan:
 
     def denoiser_conditional(self, dataset: str) -> bool:
         """Whether the trained denoiser is class-conditional: for a conditional score, or to
-        give grad log p(y | x) (posterior_trained) from its label and null class."""
+        give grad log p(y | x) (a posterior backend that reads it) from its label and null class."""
         score = self.experiment(dataset)["score"]
-        return score["conditional"] or "posterior_trained" in score["backends"]
+        specs = map(get_backend, score["backends"])
+        return score["conditional"] or any(s.denoiser and s.posterior for s in specs)
 
     @staticmethod
     def score_reference(backend: str) -> str:
-        """The exact score of the synthetic data an estimate is checked against."""
-        return "posterior" if backend in POSTERIOR_ESTIMATES else "analytic"
+        """The exact backend of the synthetic data an estimate is checked against."""
+        return exact_reference(backend)
+
+    def configured_backends(self) -> list[str]:
+        """Every score backend some experiment computes, sorted."""
+        return sorted({b for d in self.datasets("sweep", "pretrained") for b in self.alignment_backends(d)})
 
     def alignment_backends(self, dataset: str) -> list[str]:
-        """The configured scores; on synthetic data always also the exact score and the
-        exact posterior gradient."""
+        """The configured scores; on synthetic data always also the exact ones (the score
+        and grad log p(y | x))."""
         backends = list(self.experiment(dataset)["score"]["backends"])
         if dataset == "synthetic":
-            backends += [b for b in ("analytic", "posterior") if b not in backends]
+            backends += [b for b, s in BACKENDS.items() if s.exact and b not in backends]
         return backends
 
     def alignment_inputs(self, w) -> dict[str, Any]:
@@ -254,7 +250,7 @@ class Plan:
 
     def score_quality_backends(self) -> list[str]:
         """The estimated scores of the synthetic sweep, each checked against its exact one."""
-        return [b for b in self.experiment("synthetic")["score"]["backends"] if b != "analytic"]
+        return [b for b in self.experiment("synthetic")["score"]["backends"] if exact_reference(b) != b]
 
     def ground_truth_metric(self) -> str:
         """Cosine when computed: exact and weight-free, the natural check against a known score."""
@@ -386,10 +382,8 @@ class Plan:
         names: set[str] = set()
         for dataset in [*self.sweep_datasets, *self.pretrained_datasets]:
             exp = self.experiment(dataset)
-            if "edm" in exp["score"]["backends"]:
-                names.add(exp["score"]["edm_network"])
-            if "posterior_edm" in exp["score"]["backends"]:
-                names.update(exp["score"]["posterior_edm"].values())
+            for backend in exp["score"]["backends"]:
+                names.update(get_backend(backend).weights(exp["score"]))
             if "lpips" in exp["alignment"]["metrics"]:
                 names.add("alexnet")
         for dataset, section in self.config["pretrained"].items():

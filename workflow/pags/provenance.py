@@ -69,11 +69,6 @@ def module_file(module: str, package_dir: Path = PACKAGE_DIR) -> Path | None:
     return None
 
 
-def _module_name(path: Path, package_dir: Path) -> str:
-    parts = path.relative_to(package_dir).with_suffix("").parts
-    return ".".join((PACKAGE, *(p for p in parts if p != "__init__")))
-
-
 def _with_parents(module: str) -> list[str]:
     """``pags.a.b`` and the packages that importing it runs: ``pags``, ``pags.a``."""
     parts = module.split(".")

@@ -28,7 +28,6 @@ import pandas as pd
 
 from .stats import seed_average
 
-REGIMES = ("weak", "Bayes-aligned", "excessive")
 MEASURED = ("accuracy", "on_manifold", "alignment")
 
 

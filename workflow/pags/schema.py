@@ -1,7 +1,7 @@
 """The config schema: ``workflow/schemas/config.schema.yaml`` with the parts that the
 registries define filled in (each objective's options, ``pags.objectives``; the data sets
-a sweep or the distractor experiment can take, ``pags.datasets``), so that adding an
-objective or a data set needs no edit here or in the YAML.
+a sweep or the distractor experiment can take, ``pags.datasets``; the score backends,
+``pags.score.backends``), so that adding one needs no edit here or in the YAML.
 
 ``validate_config`` validates a config against it with Snakemake's own ``validate`` (which
 fills in the schema's defaults)."""
@@ -16,6 +16,7 @@ import yaml
 
 from .datasets.registry import BASE_DATASETS, DISTRACTOR_SHAPE
 from .objectives import OBJECTIVES, objectives_schema
+from .score.backends import BACKENDS
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
 
@@ -30,6 +31,7 @@ def config_schema() -> dict[str, Any]:
     sweep["properties"] = {name: {"$ref": "#/$defs/sweep_experiment"} for name in [*BASE_DATASETS, "synthetic"]}
     distractor = schema["properties"]["distractor"]["properties"]["dataset"]
     distractor["enum"] = [name for name, spec in BASE_DATASETS.items() if spec.shape == DISTRACTOR_SHAPE]
+    defs["score_backend"] = {**defs["score_backend"], "enum": list(BACKENDS)}
     return schema
 
 

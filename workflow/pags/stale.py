@@ -20,7 +20,7 @@ import subprocess
 import sys
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .provenance import code_parts
@@ -35,12 +35,6 @@ class PlannedJob:
     rule: str
     output: str = ""
     reasons: str = ""
-
-
-@dataclass
-class Change:
-    rule: str
-    outputs: list[str] = field(default_factory=list)
 
 
 def planned_jobs(text: str) -> list[PlannedJob]:

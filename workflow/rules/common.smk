@@ -33,6 +33,7 @@ from pags.objectives import objective_module
 from pags.plan import Plan
 from pags.provenance import code_modules, code_version
 from pags.runtime import gpu_requested
+from pags.score.backends import BACKENDS, backend_module, get_backend
 from pags.score.edm import check_edm_source
 from pags.slurm_groups import run_group_members_at_once
 from pags.weights import check_usable
@@ -53,12 +54,17 @@ config.update(canonical_config)
 plan = Plan(config)
 
 
+def one_of(names):
+    """A wildcard constraint that matches exactly ``names`` (nothing, if empty)."""
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
 wildcard_constraints:
     base="|".join(BASE_DATASETS),
     split="train|test",
     strength=STRENGTH_PATTERN,
     seed=r"\d+",
-    backend="edm|trained|analytic|posterior|posterior_trained|posterior_edm",
+    backend=one_of(BACKENDS),
     conditioning="cond|uncond",
     sigma=STRENGTH_PATTERN,
     images=IMAGES_PATTERN,
@@ -69,32 +75,41 @@ RESULTS, LOGS, FIGURES = paths.RESULTS, paths.LOGS, paths.FIGURES
 MODEL_DIR = paths.model_dir("{dataset}", "{objective}", "{strength}", "{seed}")
 
 
+# The registries whose members jobs import by name at run time: package -> (the module of
+# a member, the members the config uses).
+REGISTRIES = {
+    "pags.objectives": (objective_module, plan.configured_objectives),
+    "pags.score.backends": (backend_module, plan.configured_backends),
+}
+
+
 def script_code(name, *modules):
     """The ``code`` param of the jobs that run ``workflow/scripts/<name>``, a digest of
     the script and the package modules it imports, blind to comments, docstrings and
     formatting (``pags.provenance``), so that a change to what a job runs reruns it.
     ``modules``: what the script imports by name at run time (a data set's loader). A
-    script that uses the objectives' registry (their labels, colours) also covers the
-    modules of the objectives the config trains, and no other objective's."""
+    script that uses a registry (objectives' labels and colours, score backends' labels)
+    also covers the modules of the members the config uses, and no other member's."""
     script = SCRIPTS / name
-    if "pags.objectives" in code_modules(script):
-        modules = (*modules, *map(objective_module, plan.configured_objectives()))
+    used = code_modules(script)
+    for package, (module_of, configured) in REGISTRIES.items():
+        if package in used:
+            modules = (*modules, *map(module_of, configured()))
     return code_version(script, extra=modules)
 
 
-def model_code(name):
-    """The ``code`` param of a job on one model (an ``objective`` wildcard): as
-    ``script_code``, covering that model's objective only, so that adding or editing an
-    objective reruns only its own models. (The Bayes-optimal reference has none.)"""
+def wildcard_code(name):
+    """The ``code`` param of a job on one model or one score: as ``script_code``, covering
+    the objective (``objective`` wildcard) or score backend (``backend`` wildcard) it runs
+    and no other, so that adding or editing one reruns only its own jobs. (The
+    Bayes-optimal reference has no objective.)"""
     return lambda w: code_version(
         SCRIPTS / name,
-        extra=[objective_module(w.objective)] if hasattr(w, "objective") else [],
+        extra=[
+            *([objective_module(w.objective)] if hasattr(w, "objective") else []),
+            *([backend_module(w.backend)] if hasattr(w, "backend") else []),
+        ],
     )
-
-
-def one_of(names):
-    """A wildcard constraint that matches exactly ``names`` (nothing, if empty)."""
-    return "|".join(re.escape(n) for n in names) or "(?!)"
 
 
 def train_amp(wildcards, resources):
@@ -167,7 +182,7 @@ def edm_needed(jobs):
     """Whether ``jobs`` unpickle EDM networks (their scores)."""
     return any(
         job.rule.name in ("score", "score_images")
-        and job.wildcards.backend in ("edm", "posterior_edm")
+        and get_backend(job.wildcards.backend).edm
         for job in jobs
     )
 

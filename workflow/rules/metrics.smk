@@ -14,7 +14,7 @@ rule noise_robustness:
         "../../envs/pags.yaml"
     threads: 1
     params:
-        code=model_code("noise_robustness.py"),
+        code=wildcard_code("noise_robustness.py"),
         stds=lambda w: plan.noise_stds(w.dataset),
         n_images=lambda w: plan.experiment(w.dataset)["noise_robustness"]["n_images"],
         draws=lambda w: plan.experiment(w.dataset)["noise_robustness"]["draws"],
@@ -51,7 +51,7 @@ rule manifold_robustness:
         "../../envs/pags.yaml"
     threads: 1
     params:
-        code=model_code("manifold_robustness.py"),
+        code=wildcard_code("manifold_robustness.py"),
         settings=lambda w: plan.experiment(w.dataset)["manifold_robustness"],
     script:
         "../scripts/manifold_robustness.py"
@@ -107,7 +107,7 @@ rule alignment:
         "../../envs/pags.yaml"
     threads: 1
     params:
-        code=model_code("alignment.py"),
+        code=wildcard_code("alignment.py"),
         settings=plan.alignment_params,
     script:
         "../scripts/alignment.py"

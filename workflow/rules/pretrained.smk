@@ -34,7 +34,7 @@ rule pretrained_model:
         "../../envs/pags.yaml"
     threads: 1
     params:
-        code=model_code("pretrained_model.py"),
+        code=wildcard_code("pretrained_model.py"),
         settings=plan.pretrained_params,
     script:
         "../scripts/pretrained_model.py"

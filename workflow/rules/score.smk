@@ -58,7 +58,8 @@ rule score:
         "../../envs/pags.yaml"
     threads: 1
     params:
-        code=script_code("score.py"),
+        code=wildcard_code("score.py"),
+        key=plan.score_key,
         settings=plan.score_params,
     script:
         "../scripts/score.py"
@@ -77,7 +78,8 @@ rule score_images:
         "../../envs/pags.yaml"
     threads: 1
     params:
-        code=script_code("score.py"),
+        code=wildcard_code("score.py"),
+        key=plan.score_key,
         settings=plan.gallery_score_params,
     script:
         "../scripts/score.py"

@@ -19,7 +19,7 @@ rule train_model:
         "../../envs/pags.yaml"
     threads: 1
     params:
-        code=model_code("train_model.py"),
+        code=wildcard_code("train_model.py"),
         hparams=plan.train_hparams,
         amp=train_amp,
         num_classes=lambda w: plan.num_classes(w.dataset),

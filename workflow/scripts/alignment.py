@@ -12,7 +12,7 @@ from pags.gradients import input_gradients
 from pags.io import load_torch, save_csv
 from pags.labels import model_columns
 from pags.models import load_model
-from pags.pretrained import gradient_for_alignment
+from pags.resize import gradient_for_alignment
 from pags.runtime import job_log, pick_device
 
 with job_log(snakemake) as log:

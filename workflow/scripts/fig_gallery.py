@@ -8,15 +8,15 @@ import pandas as pd
 import torch
 from pags.alignment import load_lpips, metric_functions, similarities
 from pags.datasets import load_split
-from pags.figures.alignment import SCORE_NAMES
 from pags.figures.gallery import gallery_heading, gallery_title, plot_gallery
 from pags.figures.style import save_figure
 from pags.gradients import input_gradient
 from pags.io import load_torch
 from pags.labels import model_columns
 from pags.models import load_model
-from pags.pretrained import gradient_for_alignment
+from pags.resize import gradient_for_alignment
 from pags.runtime import job_log
+from pags.score.backends import get_backend
 
 with job_log(snakemake) as log:
     torch.set_num_threads(snakemake.threads)
@@ -56,7 +56,7 @@ with job_log(snakemake) as log:
         x,
         score,
         columns,
-        SCORE_NAMES[p.score],
+        get_backend(p.score).label,
         p.metric,
         title=gallery_heading(gallery["dataset"], gallery["objective"], p.get("gradient_resize"), score.shape[-1]),
         image_labels=[f"test #{i}" for i in gallery["images"]],

@@ -21,8 +21,7 @@ If none is present and ``download`` is true, the official release is downloaded
 (``pags.datasets.download``) into ``{root}/cifar-10-batches-py/``; otherwise a ``DataError`` names
 ``data.root``, the accepted layouts and ``data.download: true``.
 ``check_cifar10(root, split, download)`` says, without reading any pixels, whether the
-loader finds a layout (the config's pre-flight check calls it); ``cifar10_present`` is
-its yes or no.
+loader finds a layout (the config's pre-flight check calls it).
 """
 
 from __future__ import annotations
@@ -123,17 +122,6 @@ def check_cifar10(root: str | Path, split: str, download: bool = False) -> None:
     _check_split(split)
     if _layout(Path(root), split) is None and not download:
         raise DataError(_absent_message(Path(root), split))
-
-
-def cifar10_present(root: str, splits: tuple[str, ...] = SPLITS) -> bool:
-    """Whether ``load_cifar10`` finds every split in ``splits`` under ``root`` without
-    downloading: file names only, no pixels."""
-    try:
-        for split in splits:
-            check_cifar10(root, split)
-    except DataError:
-        return False
-    return True
 
 
 def _from_hwc(x: np.ndarray, y: np.ndarray) -> ImageSplit:

@@ -29,7 +29,7 @@ ImageNet classifiers (their top-1 accuracy, input gradients and alignment).
 ImageNet cannot be downloaded without an image-net.org login: absent data is a
 ``DataError`` naming ``data.root`` and the files expected. ``check_imagenet(root)``
 checks file and folder names only, as the loader finds its files (the config's pre-flight
-check calls it); ``imagenet_present(root)`` is its yes or no.
+check calls it).
 """
 
 from __future__ import annotations
@@ -106,16 +106,6 @@ def check_imagenet(root: str | os.PathLike, split: str = "test", download: bool 
     if split != "test":
         raise ValueError(f"only the ImageNet validation set is read, as split 'test', got {split!r}")
     _locate(Path(root))
-
-
-def imagenet_present(root: str | os.PathLike) -> bool:
-    """Whether ``load_imagenet_val`` finds the validation set under ``root``, unpacked in
-    wnid folders or as the two archives: file and folder names only, no image read."""
-    try:
-        check_imagenet(root)
-    except DataError:
-        return False
-    return True
 
 
 def absent_message(root: Path) -> str:

@@ -42,7 +42,7 @@ nothing: absent data (the class map included) is a ``DataError`` naming ``data.r
 and the files expected.
 ``check_imagenet64(root, split)`` says, from file names only, whether the loader finds
 a layout it reads, with the loader's own error where not (the config's pre-flight check
-calls it); ``imagenet64_present(root, splits)`` is its yes or no.
+calls it).
 
 Memory: the training split is 15.7 GB. It is preallocated once (``store.empty_images``:
 a memory-mapped scratch file in ``scratch_dir``, default ``$TMPDIR``, beyond 1 GiB) and
@@ -151,17 +151,6 @@ def check_imagenet64(root: str | os.PathLike, split: str, download: bool = False
     changes nothing, ImageNet cannot be downloaded. The config's pre-flight check."""
     _check_split(split)
     _layout(Path(root), split)
-
-
-def imagenet64_present(root: str | os.PathLike, splits: tuple[str, ...] = SPLITS) -> bool:
-    """Whether ``load_imagenet64`` finds every split in ``splits`` under ``root``: file
-    and folder names only, no pixels read."""
-    try:
-        for split in splits:
-            check_imagenet64(root, split)
-    except DataError:
-        return False
-    return True
 
 
 def _missing_map_message(root: Path, folder: Path) -> str:

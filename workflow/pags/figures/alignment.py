@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..alignment import METRIC_NAMES
 from ..labels import objective_name, strength_symbol
+from ..score.backends import get_backend
 from .style import DIVERGED_HANDLE_STYLE, apply_style, color_for, figure_legend, mark_diverged
 from .sweep import ACC_COLOR, band, diverged_strengths, log_strength_axis, over_seeds, swept_objectives
 
@@ -21,14 +22,6 @@ REGIME_COLORS = {
 }
 UNDEFINED_HATCH = "////"  # a strength without a reference: hatched, no colour of a regime
 BAND_COLOR = "black"
-SCORE_NAMES = {
-    "edm": "EDM score",
-    "trained": "trained score",
-    "analytic": "exact score",
-    "posterior": "Bayes-optimal gradient",
-    "posterior_trained": "grad log p(y|x), trained denoiser",
-    "posterior_edm": "grad log p(y|x), EDM",
-}
 
 
 def shade_regimes(ax, regimes: pd.DataFrame) -> set[str]:
@@ -94,7 +87,7 @@ def regime_legend(drawn: set[str], standard_label: str) -> tuple[list, list[str]
 
 
 def metric_label(metric: str, score: str) -> str:
-    return f"{METRIC_NAMES[metric]} of the gradient\nwith the {SCORE_NAMES[score]}"
+    return f"{METRIC_NAMES[metric]} of the gradient\nwith the {get_backend(score).label}"
 
 
 def plot_score_alignment(panels: dict[str, dict]):

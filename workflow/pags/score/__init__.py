@@ -1,17 +1,10 @@
-"""Scores grad_x log p_sigma(x) of the data distribution, from three backends behind one
-interface, ``score(x, sigma, labels) -> [B, C, H, W]``:
-
-- ``edm``: a pretrained EDM denoiser (Karras et al. 2022), ``pags.score.edm``;
-- ``trained``: a denoiser trained by the workflow with EDM's preconditioning, ``pags.score.denoiser``;
-- ``analytic``: the closed-form score of the synthetic data set;
-- ``posterior``: not a score but the theory's reference on the synthetic data set, the
-  Bayes-optimal input gradient grad_x log p_sigma(y | x) = grad log p_sigma(x | y) -
-  grad log p_sigma(x) (y the true label): what a model's gradient should match where
-  the score is dominated by class-independent directions.
-- ``posterior_trained``, ``posterior_edm``: that gradient estimated on any data set as the
-  difference of a class-conditional and an unconditional score at the same sigma
-  (``score_difference``): from one trained denoiser with a null class (label dropout, as
-  classifier-free guidance), or from EDM's conditional and unconditional networks.
+"""Scores grad_x log p_sigma(x) of the data distribution behind one interface,
+``score(x, sigma, labels) -> [B, C, H, W]``, from the backends of ``pags.score.backends``
+(a pretrained EDM denoiser, the denoiser trained here, the synthetic data set's closed
+form), and the Bayes-optimal input gradient grad_x log p_sigma(y | x) =
+grad log p_sigma(x | y) - grad log p_sigma(x) (y the true label; ``score_difference``):
+what a model's gradient should match where the score is dominated by class-independent
+directions.
 
 ``x`` and ``sigma`` are in the units of the classifiers' inputs (pixels in [0, 1] for
 image data sets), so scores and input gradients live in the same space. ``labels`` is
@@ -24,10 +17,6 @@ from collections.abc import Callable
 from typing import Protocol
 
 import torch
-
-BACKENDS = ("edm", "trained", "analytic", "posterior", "posterior_trained", "posterior_edm")
-# Backends that estimate grad log p(y | x), and the exact one they are checked against.
-POSTERIOR_ESTIMATES = ("posterior_trained", "posterior_edm")
 
 
 class ScoreFunction(Protocol):
