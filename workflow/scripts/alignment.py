@@ -2,16 +2,13 @@
 a gradient is resized to the score's side where the score was taken at another
 (``alignment.gradient_resize``: antialiased or aliased)."""
 
-import json
-
 import pandas as pd
 import torch
 from pags.alignment import load_lpips, metric_functions, similarities
 from pags.datasets import load_split
 from pags.gradients import input_gradients
 from pags.io import load_torch, save_csv
-from pags.labels import model_columns
-from pags.models import load_model
+from pags.records import read_trained
 from pags.resize import gradient_for_alignment
 from pags.runtime import job_log, pick_device
 
@@ -21,18 +18,17 @@ with job_log(snakemake) as log:
     p = snakemake.params.settings
     scores = {b: load_torch(f, what="score")["score"] for b, f in zip(p["backends"], snakemake.input.scores)}
     n = len(next(iter(scores.values())))
-    with open(snakemake.input.record) as f:
-        columns = model_columns(json.load(f))
+    columns, model = read_trained(snakemake.input.model, snakemake.input.record)
     index = pd.MultiIndex.from_product([p["backends"], p["metrics"], range(n)], names=["score", "metric", "image"])
     table = index.to_frame(index=False)
-    if columns["status"] == "diverged":  # no weights: the same rows, every similarity NaN
+    if model is None:  # diverged in training, no weights: the same rows, every similarity NaN
         table["similarity"] = float("nan")
     else:
         lpips = None
         if "lpips" in p["metrics"]:
             lpips = load_lpips(snakemake.input.alexnet, p["alexnet_sha256"], "weights.alexnet").to(device)
         test = load_split(snakemake.input.test)
-        model = load_model(snakemake.input.model).to(device)
+        model = model.to(device)
         grads = input_gradients(model, test.floats()[:n], test.y[:n], p["gradient"], device)
         side = next(iter(scores.values())).shape[-1]
         if grads.shape[-1] != side:  # scored at another size (224 px ImageNet at 64 px)

@@ -2,8 +2,6 @@
 score and input gradients across strengths, each with its regime and its per-image
 alignment (computed here, for the gallery's images only)."""
 
-import json
-
 import pandas as pd
 import torch
 from pags.alignment import load_lpips, metric_functions, similarities
@@ -12,8 +10,7 @@ from pags.figures.gallery import gallery_heading, gallery_title, plot_gallery
 from pags.figures.style import save_figure
 from pags.gradients import input_gradient
 from pags.io import load_torch
-from pags.labels import model_columns
-from pags.models import load_model
+from pags.records import read_trained
 from pags.resize import gradient_for_alignment
 from pags.runtime import job_log
 from pags.score.backends import get_backend
@@ -32,13 +29,12 @@ with job_log(snakemake) as log:
     regimes = pd.read_csv(snakemake.input.regimes, dtype={"strength": str}).set_index(["objective", "strength"])
     columns = []
     for model_path, record_path in zip(snakemake.input.models, snakemake.input.records):
-        with open(record_path) as f:
-            model = model_columns(json.load(f))
+        model, network = read_trained(model_path, record_path)
         key = (model["objective"], model["strength"])
-        if model["status"] == "diverged":  # no weights: an empty panel, no number
+        if network is None:  # diverged in training, no weights: an empty panel, no number
             gradients, values = torch.zeros_like(x), torch.full((len(x),), float("nan"))
         else:
-            gradients = input_gradient(load_model(model_path), x, y, p.gradient).detach()
+            gradients = input_gradient(network, x, y, p.gradient).detach()
             compared = gradients
             if compared.shape[-1] != score.shape[-1]:  # a score taken at another size
                 compared = gradient_for_alignment(compared, score.shape[-1], p.gradient_resize)

@@ -1,17 +1,14 @@
 """Rules manifold_robustness, bayes_manifold_robustness: on/off-manifold robustness and
 where the input gradient lies, with estimated (and, on synthetic data, exact) tangent spaces."""
 
-import json
-
 import pandas as pd
 import torch
 from pags.datasets import load_split
 from pags.datasets.synthetic import BayesOptimal, SyntheticManifold
 from pags.evaluate import accuracy
 from pags.io import load_torch, save_csv
-from pags.labels import model_columns
 from pags.manifold.metrics import TABLE_METRICS, manifold_table
-from pags.models import load_model
+from pags.records import read_trained
 from pags.runtime import job_log, pick_device
 from pags.stats import nan_metrics
 
@@ -29,9 +26,7 @@ with job_log(snakemake) as log:
         tangents["true"] = exact.expand(len(tangents["autoencoder"]), *exact.shape)
         signal_basis = manifold.signal_basis().float()
     if "model" in snakemake.input.keys():
-        with open(snakemake.input.record) as f:
-            columns = model_columns(json.load(f))
-        model = None if columns["status"] == "diverged" else load_model(snakemake.input.model)
+        columns, model = read_trained(snakemake.input.model, snakemake.input.record)
     else:  # the Bayes-optimal reference of the synthetic data
         model = BayesOptimal(manifold)
         columns = {
