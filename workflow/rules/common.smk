@@ -22,8 +22,8 @@ if PACKAGE_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
         )
     )
 
-from pags import paths
-from pags.config import check_raw_data, validated_config
+from pags import paths, preflight
+from pags.config import validated_config
 from pags.datasets import BASE_DATASETS, DATASETS
 from pags.datasets.registry import loader_module
 from pags.errors import ConfigError, PagsError
@@ -33,10 +33,8 @@ from pags.objectives import objective_module
 from pags.plan import Plan
 from pags.provenance import code_modules, code_version
 from pags.runtime import gpu_requested
-from pags.score.backends import BACKENDS, backend_module, get_backend
-from pags.score.edm import check_edm_source
+from pags.score.backends import BACKENDS, backend_module
 from pags.slurm_groups import run_group_members_at_once
-from pags.weights import check_usable
 
 # The SLURM profile's groups (several models per GPU) run their members at once.
 run_group_members_at_once()
@@ -147,63 +145,9 @@ def prefetch_inputs():
     return data + [paths.weights_file(name) for name in plan.weights_used()]
 
 
-# ---- before any job -----------------------------------------------------------
-
-
-def raw_data_needed(jobs):
-    """(data set, split) of the raw data that ``jobs`` read from ``data.root`` and that no
-    download can fetch: checked before any job starts (``onstart``), and only for the
-    jobs that will run, so a run without ImageNet targets needs no ImageNet files."""
-    for job in jobs:
-        w = job.wildcards
-        if job.rule.name == "base_dataset" and DATASETS[w.base].needs_files:
-            yield w.base, w.split
-        elif (
-            job.rule.name in ("pretrained_images", "pretrained_model")
-            and DATASETS[w.dataset].needs_files
-        ):
-            yield w.dataset, "test"
-
-
-def weights_needed(jobs):
-    """The names of the weight files that ``jobs`` read or fetch."""
-    folder = Path(paths.weights_file("name")).parent
-    return sorted(
-        {
-            Path(f).name
-            for job in jobs
-            for f in [*job.input, *job.output]
-            if Path(f).parent == folder
-        }
-    )
-
-
-def edm_needed(jobs):
-    """Whether ``jobs`` unpickle EDM networks (their scores)."""
-    return any(
-        job.rule.name in ("score", "score_images")
-        and get_backend(job.wildcards.backend).edm
-        for job in jobs
-    )
-
-
 def check_before_jobs(jobs):
-    """What ``jobs`` need and can be checked before any of them starts (``onstart``, on
-    the submitting node): the raw data no download can fetch, the weight files (present
-    ones against their pins, absent ones fetchable) and EDM's modules. One error, no job
-    submitted, rather than the same error in every job that reads the file."""
-    jobs = list(jobs)
+    """``pags.preflight.check_before_jobs`` as the workflow's error (``onstart``)."""
     try:
-        check_raw_data(config["data"]["root"], raw_data_needed(jobs))
-        for name in weights_needed(jobs):
-            entry = config["weights"][name]
-            check_usable(
-                paths.weights_file(name),
-                entry["url"],
-                entry["sha256"],
-                f"weights.{name}",
-            )
-        if edm_needed(jobs):
-            check_edm_source(config["edm_source"])
+        preflight.check_before_jobs(config, jobs)
     except PagsError as e:
         raise WorkflowError(str(e)) from None
