@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
@@ -349,8 +350,8 @@ def test_a_new_data_set_objective_and_score_backend_run_to_the_figures(tiny_run,
     figures = workdir / "results" / "figures"
     for figure in ("fig_manifold_robustness", "fig_tangent_noise", "fig_score_alignment", "fig_gallery_toy_toy"):
         assert (figures / f"{figure}.png").stat().st_size > 0, figure
-    alignment = (workdir / "results" / "toy" / "tables" / "alignment.csv").read_text()
-    assert f",{backend}," in alignment and ",toy," in alignment
+    alignment = pd.read_csv(workdir / "results" / "toy" / "tables" / "alignment.csv")
+    assert set(alignment["objective"]) == {"standard", "toy"} and set(alignment["score"]) == {backend}
 
     bill = subprocess.run(
         [sys.executable, "-m", "pags.cost", str(configfile)],
@@ -361,6 +362,6 @@ def test_a_new_data_set_objective_and_score_backend_run_to_the_figures(tiny_run,
     )
     assert bill.returncode == 0, bill.stderr
     toy_lines = [line.split() for line in bill.stdout.splitlines() if line.startswith("sweep.toy")]
-    # a line per objective, then the evaluation; 2 toy models x 2 epochs x 64 images
-    assert [line[1] for line in toy_lines] == ["standard", "toy", "evaluation"], bill.stdout
+    # a line per objective, the evaluation, the total; 2 toy models x 2 epochs x 64 images
+    assert [line[1] for line in toy_lines] == ["standard", "toy", "evaluation", "total"], bill.stdout
     assert toy_lines[1][2:5] == ["2", "2", "256"], bill.stdout
