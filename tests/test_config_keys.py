@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import importlib
 import re
 import traceback
 from typing import Any
@@ -24,6 +25,7 @@ import pytest
 from pags.config import validated_config
 from pags.errors import ConfigError
 from pags.schema import config_schema
+from pags.score.backends import BACKENDS, backend_module
 from test_config_validation import CASES, edited
 from workflow_helpers import tiny_config
 
@@ -32,7 +34,12 @@ SCHEMA = config_schema()
 KEY_PATH = re.compile(rf"\b(?:{'|'.join(map(re.escape, SCHEMA['properties']))})(?:\.[A-Za-z0-9_-]+)*")
 # where the ConfigErrors the cases must all reach are raised: pags.config, and the checks
 # of pretrained denoisers it runs (module, None for all its functions or their names)
-CHECKED = ((pags.config, None), (pags.compatibility, {"check_denoiser", "check_training_data", "image_side"}))
+CHECKED = (
+    (pags.config, None),
+    (pags.compatibility, {"check_denoiser", "check_training_data", "image_side"}),
+    # each score backend's own config checks
+    *((importlib.import_module(backend_module(name)), None) for name in BACKENDS),
+)
 
 
 def subschema(node: dict[str, Any]) -> dict[str, Any]:
