@@ -149,6 +149,14 @@ def test_fig3_top_fails_when_both_fall_together():
     assert verdicts(rows) == ["fails", "holds"] and "no strength has off" in rows[0]["detail"]
 
 
+def test_fig3_top_failing_names_the_nearest_miss_not_a_collapsed_model():
+    # strength 10 nearly separates (off 0.55 x, on 0.8 x); strength 100 has collapsed (both
+    # 0.03 x), so its off/on ratio is the smallest, but it is nowhere near the claim
+    rows = fig3_top(manifold_table(on=[1.0, 0.8, 0.03], off=[1.0, 0.55, 0.01]))
+    assert rows[0]["verdict"] == "fails"
+    assert rows[0]["detail"].startswith("at strength 10:") and rows[0]["value"] == pytest.approx(0.55)
+
+
 def test_fig3_top_a_fall_within_noise_does_not_count():
     # the off-manifold change halves, but its standard error (0.3) swallows the fall
     rows = fig3_top(manifold_table(on=[1.0, 1.0], off=[0.9, 0.45], sem=0.3))

@@ -286,10 +286,16 @@ def manifold_claims(
             for r in ok.itertuples()
             if fell(r, ref, "off_change", off_below, noise_k) and held(r, ref, on_near, noise_k)
         ]
-        best = min(
-            separated or list(ok.itertuples()),
-            key=lambda r: r.off_change / r.on_change if r.on_change > 0 else math.inf,
-        )
+        if separated:  # the clearest separation
+            best = min(separated, key=lambda r: r.off_change / r.on_change if r.on_change > 0 else math.inf)
+        else:  # the nearest miss: the strength closest to meeting both fractions at once
+            best = min(
+                ok.itertuples(),
+                key=lambda r: max(
+                    r.off_change / ref["off_change"] / off_below,
+                    on_near * ref["on_change"] / r.on_change if r.on_change > 0 else math.inf,
+                ),
+            )
         on_rel, off_rel = best.on_change / ref["on_change"], best.off_change / ref["off_change"]
         detail = (
             f"at strength {best.strength}: off-manifold change {off_rel:.2f} x the standard's "

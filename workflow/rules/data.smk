@@ -1,6 +1,8 @@
 # Data sets: base data sets from the registry, and the MNIST-with-distractor synthesis.
 
 
+# Data jobs first among the ready ones: every training waits for them, and the longest
+# trainings (the distractor's, the denoiser) are not left to start late.
 rule base_dataset:
     output:
         f"{RESULTS}/{{base}}/data/{{split}}.pt",
@@ -8,6 +10,7 @@ rule base_dataset:
         f"{LOGS}/{{base}}/data_{{split}}.log",
     wildcard_constraints:
         base=one_of(b for b, spec in BASE_DATASETS.items() if spec.fetch is None),
+    priority: 1
     conda:
         "../../envs/pags.yaml"
     params:
@@ -32,6 +35,7 @@ rule distractor_dataset:
         f"{RESULTS}/{{base}}_distractor/data/{{split}}.pt",
     log:
         f"{LOGS}/{{base}}_distractor/data_{{split}}.log",
+    priority: 1
     conda:
         "../../envs/pags.yaml"
     params:
