@@ -145,7 +145,7 @@ def test_every_rule_that_runs_a_script_has_its_code_param():
             if "    script:" not in block:
                 continue
             script = block.split("    script:")[1].split('"')[1].rsplit("/", 1)[1]
-            assert re.search(rf'code=(lambda w: )?(script|model)_code\("{script}"', block), (
+            assert re.search(rf'code=(lambda w: )?(script|wildcard)_code\("{script}"', block), (
                 f"rule {name} in {smk.name} lacks its code param"
             )
 
