@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -42,10 +42,6 @@ class ScoreContext:
     edm_source: str | None = None
 
 
-def _none(*_: Any) -> dict:
-    return {}
-
-
 @dataclass(frozen=True)
 class ScoreBackendSpec:
     """Everything the workflow knows about one score backend, in one place.
@@ -74,8 +70,9 @@ class ScoreBackendSpec:
     load: Callable[[ScoreContext], ScoreFunction]
     posterior: bool = False
     exact: bool = False
-    params: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = _none
-    weights: Callable[[dict[str, Any]], list[str]] = field(default=lambda score: [])
+    # defaults: no params besides the images, no weight files, no config checks
+    params: Callable[[dict[str, Any], dict[str, Any]], dict[str, Any]] = lambda score, weights: {}
+    weights: Callable[[dict[str, Any]], list[str]] = lambda score: []
     check: Callable[[str, str, dict[str, Any], dict[str, Any]], None] = lambda key, dataset, score, config: None
     denoiser: bool = False
     edm: bool = False
