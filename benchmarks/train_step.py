@@ -18,7 +18,8 @@ weight gradients: a step below 1 pass each).
 
 Before the table, the standard step is timed with glibc's default malloc and then after
 ``pags.runtime.keep_freed_memory`` (what training jobs call), in the same process: the
-system time and page faults per step that the change removes (CPU only).
+system time and page faults per step that the change removes (CPU only); and with model
+and batch in the contiguous layout against channels-last (what ``TrainStep`` uses).
 
 ``--compile`` adds each objective's step with the model through ``torch.compile`` and its
 speed against the eager step (not gnorm's: a compiled graph cannot be differentiated
@@ -80,7 +81,16 @@ def device_name(device: torch.device) -> str:
 class Runner:
     """One objective's model, optimizer and step on a fixed batch; times ``steps`` steps."""
 
-    def __init__(self, name: str, model: torch.nn.Module, args, device: torch.device, batch, compiled=False) -> None:
+    def __init__(
+        self,
+        name: str,
+        model: torch.nn.Module,
+        args,
+        device: torch.device,
+        batch,
+        compiled=False,
+        memory_format=torch.channels_last,
+    ) -> None:
         strength, options = OBJECTIVES[name]
         if name in ("pgd", "trades"):
             options = {**options, "steps": args.pgd_steps}
@@ -99,7 +109,8 @@ class Runner:
             amp=args.amp,
         )
         model = torch.compile(self.model) if compiled else self.model
-        self.step = TrainStep(model, make_objective(name, strength, options), optimizer, settings, device)
+        objective = make_objective(name, strength, options)
+        self.step = TrainStep(model, objective, optimizer, settings, device, memory_format=memory_format)
         self.generator = torch.Generator(device=device).manual_seed(0)
         self.seconds: list[float] = []
         self.cpu: list[float] = []
@@ -151,6 +162,26 @@ def malloc_comparison(model, args, device, batch) -> None:
     for phase, seconds, cpu, system, faults in rows:
         print(f"  {phase:19s} {seconds:7.3f} {cpu:11.3f} {system:7.1%} {faults:10.0f}")
     print(f"  ratio default / keep_freed_memory: {rows[0][1] / rows[1][1]:.2f} wall, {rows[0][2] / rows[1][2]:.2f} CPU")
+
+
+def layout_comparison(model, args, device, batch) -> None:
+    """The standard step with model and batch in the contiguous layout, then in channels-last
+    (what ``TrainStep`` uses), interleaved repeat after repeat."""
+    runners = {
+        name: Runner("standard", model, args, device, batch, memory_format=layout)
+        for name, layout in (("contiguous", torch.contiguous_format), ("channels_last", torch.channels_last))
+    }
+    for r in runners.values():
+        r.run(1, record=False)
+    for _ in range(args.repeats):
+        for r in runners.values():
+            r.run(args.steps)
+    print("standard step, layout:  s/step  CPU s/step")
+    for name, r in runners.items():
+        seconds, cpu = r.best()[:2]
+        print(f"  {name:19s} {seconds:7.3f} {cpu:11.3f}")
+    (slow, slow_cpu), (fast, fast_cpu) = (r.best()[:2] for r in runners.values())
+    print(f"  ratio contiguous / channels_last: {slow / fast:.2f} wall, {slow_cpu / fast_cpu:.2f} CPU")
 
 
 def setup(args) -> tuple[torch.device, torch.nn.Module, tuple[torch.Tensor, torch.Tensor]]:
@@ -246,6 +277,7 @@ def main() -> None:
 
     if device.type == "cpu":
         malloc_comparison(model, args, device, batch)
+    layout_comparison(model, args, device, batch)
     for r in runners.values():
         r.run(1, record=False)  # warm-up: allocations, cuDNN's algorithm search
     for _ in range(args.repeats):

@@ -198,6 +198,7 @@ def minimise_with_adam(
     ``checkpoint`` (``run_epochs``). A NaN or infinite loss stops it with
     ``TrainingDiverged`` naming ``fix``. Epochs longer than ``progress_seconds`` log their
     progress (None: never). Returns per-epoch history."""
+    model.to(memory_format=torch.channels_last)  # 1.2x a step on a CPU too (as pags.train.TrainStep)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
 
     def step(idx: torch.Tensor) -> tuple[torch.Tensor, int]:
@@ -226,4 +227,5 @@ def minimise_with_adam(
         unit="items",
         progress_seconds=progress_seconds,
     )
+    model.to(memory_format=torch.contiguous_format)
     return history

@@ -67,9 +67,9 @@ class TrainStep:
     ``settings.amp`` on CUDA), backward and the optimizer's step. Returns the loss (0-dim,
     on the device, not read back: the step never waits for the device).
 
-    On CUDA the model is put in channels-last layout and cuDNN picks its fastest
-    convolution algorithms by timing them on the first batches (``cudnn.benchmark``; GPU
-    results were not bit-reproducible before either). Also the benchmark's step
+    The model and batches are put in ``memory_format`` (channels-last unless a benchmark
+    compares), and on CUDA cuDNN picks its fastest convolution algorithms by timing them on the first batches
+    (``cudnn.benchmark``; GPU results were not bit-reproducible before either). Also the benchmark's step
     (``benchmarks/train_step.py``), so what it times is what training runs."""
 
     def __init__(
@@ -79,22 +79,24 @@ class TrainStep:
         optimizer: torch.optim.Optimizer,
         settings: TrainSettings,
         device: torch.device,
+        memory_format: torch.memory_format = torch.channels_last,
     ) -> None:
         self.model, self.objective, self.optimizer = model, objective, optimizer
         self.augment = AUGMENTATIONS[settings.augment]
         self.amp = settings.amp and device.type == "cuda"
-        self.channels_last = device.type == "cuda"
         self.device_type = device.type
-        if self.channels_last:
-            model.to(memory_format=torch.channels_last)
+        # channels_last is the fast layout of cuDNN's convolutions and of oneDNN's on a CPU
+        # (1.2-1.5x a step there: benchmarks/train_step.py compares the two)
+        self.memory_format = memory_format
+        model.to(memory_format=memory_format)
+        if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         x = to_float(images)
         if self.augment is not None:
             x = self.augment(x, generator)
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=self.memory_format)
         with torch.autocast(self.device_type, dtype=torch.bfloat16, enabled=self.amp):
             loss = self.objective(self.model, x, labels, generator)
         descend(self.optimizer, loss)
