@@ -33,7 +33,7 @@ def assert_reported(error_info, path):
 
 
 def test_torch_save_on_a_full_disk_names_the_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(io.torch, "save", full(RuntimeError(TORCH_FULL)))
+    monkeypatch.setattr(torch, "save", full(RuntimeError(TORCH_FULL)))
     path = tmp_path / "out" / "model.pt"
     with pytest.raises(NoSpaceLeft) as error:
         io.save_torch({"w": torch.zeros(3)}, path)
@@ -65,7 +65,7 @@ def test_a_figure_on_a_full_disk_names_the_file(tmp_path, monkeypatch):
 
 
 def test_other_write_errors_pass_unchanged(tmp_path, monkeypatch):
-    monkeypatch.setattr(io.torch, "save", full(RuntimeError("something else")))
+    monkeypatch.setattr(torch, "save", full(RuntimeError("something else")))
     with pytest.raises(RuntimeError, match="something else"):
         io.save_torch({}, tmp_path / "x.pt")
     monkeypatch.setattr(io.Path, "write_text", full(PermissionError(errno.EACCES, "Permission denied")))

@@ -8,10 +8,9 @@ any job starts.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Iterable
 from typing import Any
-
-import torch
 
 from .compatibility import check_classifier, check_forward
 from .datasets.registry import DATASETS, data_shape, split_sizes
@@ -289,8 +288,7 @@ def check_synthetic(spec: dict[str, Any]) -> None:
 def check_classifier_arch(name: str, exp: dict[str, Any], shape: tuple[int, int, int], classes: int) -> None:
     model = exp["model"]
     try:
-        with torch.device("meta"):  # builds nothing: the options are only bound
-            ARCHITECTURES[model["arch"]](shape[0], classes, **model["options"])
+        inspect.signature(ARCHITECTURES[model["arch"]]).bind(shape[0], classes, **model["options"])
     except TypeError as e:
         raise ConfigError(
             f"config key '{name}.model.options': {model['options']} are not options of {model['arch']} ({e}). "

@@ -21,8 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .errors import DataError, NoSpaceLeft
 from .runtime import log
 
@@ -92,12 +90,16 @@ def _no_space_message(path: str | os.PathLike, error: Exception) -> str:
 
 
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
+    import torch  # here, not above: jobs that write only tables run without torch (pags.runtime)
+
     with no_space_reported(path), atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
 
 def load_torch(path: str | os.PathLike, what: str = "file") -> Any:
     """Load a file this workflow wrote, with ``weights_only=True`` (no code runs)."""
+    import torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:

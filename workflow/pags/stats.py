@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
+
+if TYPE_CHECKING:  # tensor methods only: the table jobs that use this module run without torch
+    import torch
 
 
 def mean_and_sem(values: torch.Tensor) -> tuple[float, float]:
