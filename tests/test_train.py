@@ -197,6 +197,26 @@ def test_a_training_step_never_waits_for_the_device(name):
     assert losses.steps == 3 and math.isfinite(losses.mean(str, "none"))
 
 
+@pytest.mark.parametrize("name", ["standard", "gnorm", "smooth", "randsmooth", "pgd"])
+def test_the_channels_last_layout_changes_a_step_by_rounding_only(name):
+    """Training runs in channels-last layout for speed; a step from the same weights, batch
+    and random draws in the contiguous layout lands on the same weights up to rounding."""
+    options = {"gnorm": {"penalty_scale": 1.0}, "smooth": {"noise_std": 0.1}, "pgd": PGD_OPTIONS}.get(name, {})
+    data = two_class_split()
+    weights = {}
+    for layout in (torch.contiguous_format, torch.channels_last):
+        model = tiny_cnn()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        step = TrainStep(model, make_objective(name, 0.5, options), optimizer, SETTINGS, CPU, memory_format=layout)
+        g = generator()
+        for start in (0, 16):
+            step(data.x[start : start + 16], data.y[start : start + 16], g)
+        assert model[3].weight.is_contiguous(memory_format=layout)  # the second conv: 4 channels in
+        weights[layout] = [p.detach().clone() for p in model.parameters()]
+    for contiguous, channels_last in zip(weights[torch.contiguous_format], weights[torch.channels_last]):
+        torch.testing.assert_close(channels_last, contiguous, rtol=1e-4, atol=1e-5)
+
+
 def test_divergence_in_the_first_epoch_writes_no_checkpoint(tmp_path):
     settings = dataclasses.replace(SETTINGS, lr=1e30)
     with pytest.raises(TrainingDiverged, match="lower training.lr"):
@@ -241,6 +261,8 @@ def test_fit_returns_model_spec_and_record(tmp_path):
     with torch.no_grad():
         accuracy = (model.eval()(test.floats()).argmax(1) == test.y).float().mean().item()
     assert record["test_accuracy"] == pytest.approx(accuracy)
+    # trained in channels-last layout, saved and returned in the usual one
+    assert all(p.is_contiguous() for p in model.parameters())
 
 
 def test_fit_is_reproducible_and_resumes_a_finished_run(tmp_path):
