@@ -63,7 +63,8 @@ tests_summary() { grep -E "passed|skipped|failed|error" "$1" | tail -n 1 | tr -d
 bench_summary() {
     awk '$1 == "standard" && $3 ~ /^[0-9.]+$/ {s = "standard " $3 " images/s"}
          $1 == "pgd" && $4 ~ /^[0-9.]+$/ {s = s ", pgd k=" substr($2, 3) " " $4 " images/s"}
-         END {print s}' "$1"
+         $1 == "ratio" && $2 == "contiguous" {layout = ", channels-last " $5 "x contiguous"}
+         END {print s layout}' "$1"
 }
 concurrent_summary() {
     awk '/standard trainings:/ {k = $0} $1 == "standard" && $3 ~ /^[0-9.]+$/ {one = "1 training: " $3 " images/s"}
