@@ -180,8 +180,11 @@ def layout_comparison(model, args, device, batch) -> None:
     for name, r in runners.items():
         seconds, cpu = r.best()[:2]
         print(f"  {name:19s} {seconds:7.3f} {cpu:11.3f}")
-    (slow, slow_cpu), (fast, fast_cpu) = (r.best()[:2] for r in runners.values())
-    print(f"  ratio contiguous / channels_last: {slow / fast:.2f} wall, {slow_cpu / fast_cpu:.2f} CPU")
+    (contiguous, contiguous_cpu), (channels_last, channels_last_cpu) = (r.best()[:2] for r in runners.values())
+    print(
+        f"  ratio contiguous / channels_last: {contiguous / channels_last:.2f} wall, "
+        f"{contiguous_cpu / channels_last_cpu:.2f} CPU"
+    )
 
 
 def setup(args) -> tuple[torch.device, torch.nn.Module, tuple[torch.Tensor, torch.Tensor]]:

@@ -349,8 +349,9 @@ def check_forward(
     """Build a network on the CPU and push a batch of zeros of shape ``input_shape``
     through it: any architecture limit the network has at this input size (a
     down-sampling stage left with an odd side, a group norm that does not divide the
-    channels) shows up here, at config validation, rather than inside a queued GPU job. Raises one ``ConfigError`` naming ``key`` if it fails or the output's shape
-    differs from ``output_shape``."""
+    channels) shows up here, at config validation, rather than inside a queued GPU job.
+    Raises one ``ConfigError`` naming ``key`` if it fails or the output's shape differs
+    from ``output_shape``."""
     try:
         # On the CPU, not the meta device, whose batch norm imports torch._dynamo: 2 s at
         # every start of snakemake, against milliseconds for a forward of two images here

@@ -68,9 +68,10 @@ class TrainStep:
     on the device, not read back: the step never waits for the device).
 
     The model and batches are put in ``memory_format`` (channels-last unless a benchmark
-    compares), and on CUDA cuDNN picks its fastest convolution algorithms by timing them on the first batches
-    (``cudnn.benchmark``; GPU results were not bit-reproducible before either). Also the benchmark's step
-    (``benchmarks/train_step.py``), so what it times is what training runs."""
+    compares), and on CUDA cuDNN picks its fastest convolution algorithms by timing them
+    on the first batches (``cudnn.benchmark``; GPU results were not bit-reproducible
+    before either). Also the benchmark's step (``benchmarks/train_step.py``), so what it
+    times is what training runs."""
 
     def __init__(
         self,
