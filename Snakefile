@@ -52,6 +52,14 @@ onstart:
     check_before_jobs(workflow.dag.needrun_jobs())
 
 
+onsuccess:
+    print_verdict()
+
+
+onerror:
+    print_verdict()
+
+
 rule all:
     default_target: True
     input:
@@ -60,3 +68,5 @@ rule all:
             fig=plan.figure_names(),
             ext=["pdf", "png"],
         ),
+        paths.claims_file("csv"),
+        paths.claims_file("md"),

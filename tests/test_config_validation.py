@@ -554,6 +554,7 @@ def test_tiny_config_passes_dry_run(tmp_path):
         "noise_robustness_table": 1,
         "fig_noise_robustness": 1,
         "fig_distractor": 1,
+        "claims": 1,
         "all": 1,
     }, describe(proc)
     assert not (workdir / "results").exists(), "a dry run wrote results"

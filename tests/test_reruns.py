@@ -272,6 +272,7 @@ _DOWNSTREAM_OF_ONE_MODEL = {
     "noise_robustness_table": 1,
     "fig_noise_robustness": 1,
     "fig_distractor": 1,
+    "claims": 1,
     "all": 1,
 }
 
@@ -303,7 +304,7 @@ CODE_EDITS = [
             )
         },
         (),
-        {"noise_robustness": 2, "noise_robustness_table": 1, "fig_noise_robustness": 1, "all": 1},
+        {"noise_robustness": 2, "noise_robustness_table": 1, "fig_noise_robustness": 1, "claims": 1, "all": 1},
         {"noise_robustness"},
         id="script-reruns-its-rule",
     ),

@@ -42,6 +42,7 @@ DISTRACTOR_RULES = {
     "noise_robustness_table",
     "fig_noise_robustness",
     "fig_distractor",
+    "claims",
     "all",
 }
 # The line of slurm/config.yaml that sets the GPU partition's time limit, as the README gives it.

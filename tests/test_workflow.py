@@ -71,9 +71,29 @@ def test_run_executes_every_job_once(tiny_run):
         "noise_robustness_table": 1,
         "fig_noise_robustness": 1,
         "fig_distractor": 1,
+        "claims": 1,
         "all": 1,
     }, describe(tiny_run.proc)
-    assert "12 of 12 steps (100%) done" in output(tiny_run.proc)
+    assert "13 of 13 steps (100%) done" in output(tiny_run.proc)
+
+
+@pytest.mark.slow
+def test_the_run_ends_with_its_verdict(tiny_run):
+    """The default target checks the claims, and the run's last words are their verdict:
+    the counts of the table it wrote, then each failing row."""
+    claims = pd.read_csv(tiny_run.results / "claims.csv")
+    counts = claims["verdict"].value_counts()
+    assert counts.get("holds", 0) + counts.get("fails", 0) >= 1, claims  # Fig. 5 is measured
+    text = output(tiny_run.proc)
+    headline = (
+        "The paper's claims on this run (results/claims.csv): "
+        f"{counts.get('holds', 0)} holds, {counts.get('fails', 0)} fails, {counts.get('not measured', 0)} not measured."
+    )
+    assert headline in text, describe(tiny_run.proc)
+    after = text.split(headline, 1)[1]
+    assert "Finished job" not in after, "the verdict is not the end of the run"
+    for failing in claims[claims["verdict"] == "fails"].itertuples():
+        assert f", {failing.claim}, {failing.dataset}" in after, (failing, after)
 
 
 @pytest.mark.slow
@@ -83,21 +103,38 @@ def test_figures_exist(tiny_run, figure, ext):
     assert_figure(tiny_run.results / "figures" / f"{figure}.{ext}")
 
 
-@pytest.mark.slow
-def test_report_holds_every_figure(tiny_run, tmp_path):
-    """``snakemake --report report.html`` of the finished run: one self-contained page
-    with every figure of the run, its file embedded byte for byte, and its caption."""
-    report = tmp_path / "report.html"
+@pytest.fixture(scope="module")
+def report_page(tiny_run, tmp_path_factory) -> str:
+    """The text of ``snakemake --report report.html`` of the finished run (the README's command)."""
+    report = tmp_path_factory.mktemp("report") / "report.html"
     proc = run_snakemake(tiny_run.workdir, tiny_run.configfile, "--report", str(report))
     assert proc.returncode == 0, describe(proc)
-    page = report.read_text()
+    return report.read_text()
+
+
+def report_variable(page: str, name: str):
+    """A JSON variable of the report's page (``var <name> = ...;``)."""
+    match = re.search(rf"var {name} = (.*?);\s*\n", page, re.DOTALL)
+    assert match, f"no {name} in the report"
+    return json.loads(match.group(1))
+
+
+@pytest.mark.slow
+def test_report_holds_every_figure(tiny_run, report_page):
+    """``snakemake --report report.html`` of the finished run: one self-contained page
+    with every figure of the run, its file embedded byte for byte, and its caption; and
+    the claims table, its own section."""
+    page = report_page
     # the report's items: {path: {"name", "caption" (html), "data_uri", ...}}
     match = re.search(r'<script id="results">\s*var results = (\{.*?\});\s*</script>', page, re.DOTALL)
     assert match, "no results in the report"
     items = json.loads(match.group(1))
     figures = sorted((tiny_run.results / "figures").glob("*.pdf"))
     assert sorted(path.stem for path in figures) == sorted(FIGURES)
-    assert sorted(items) == [f"results/figures/{path.name}" for path in figures]
+    assert sorted(items) == ["results/claims.html", *(f"results/figures/{path.name}" for path in figures)]
+    assert "Claims" in report_variable(page, "categories")
+    claims = base64.b64decode(items["results/claims.html"]["data_uri"].partition(";base64,")[2])
+    assert claims == (tiny_run.results / "claims.html").read_bytes()
     for path in figures:
         item = items[f"results/figures/{path.name}"]
         header, _, data = item["data_uri"].partition(";base64,")
@@ -107,8 +144,27 @@ def test_report_holds_every_figure(tiny_run, tmp_path):
         assert " ".join(caption.split()[:4]) in html.unescape(item["caption"]), (caption, item["caption"])
 
 
+@pytest.mark.slow
+def test_the_reports_first_page_says_the_verdict(tiny_run, report_page):
+    """The report opens on the claims' counts and each failing row (its workflow
+    description, shown beside the rule graph on the first page)."""
+    claims = pd.read_csv(tiny_run.results / "claims.csv")
+    counts = claims["verdict"].value_counts()
+    front = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", report_variable(report_page, "workflow_desc"))).split())
+    assert "The paper's claims on this run" in front, front
+    verdict = (
+        f"{counts.get('holds', 0)} holds, {counts.get('fails', 0)} fails, {counts.get('not measured', 0)} not measured"
+    )
+    assert verdict in front, front
+    for failing in claims[claims["verdict"] == "fails"].itertuples():
+        assert f", {failing.claim}, {failing.dataset}" in front, (failing, front)
+
+
 # The logs of the jobs that collect tables from tables
-TORCH_FREE_LOGS = tuple(f"tables/{t}.log" for t in ("noise_robustness", "manifold_robustness", "alignment", "regimes"))
+TORCH_FREE_LOGS = (
+    *(f"tables/{t}.log" for t in ("noise_robustness", "manifold_robustness", "alignment", "regimes")),
+    "logs/claims.log",
+)
 
 
 @pytest.mark.slow
@@ -225,7 +281,7 @@ def test_dry_run_after_run_has_nothing_to_do(tiny_run):
     assert planned_jobs(proc) == {}, describe(proc)
 
 
-_REPORTING = {"noise_robustness_table": 1, "fig_noise_robustness": 1, "all": 1}
+_REPORTING = {"noise_robustness_table": 1, "fig_noise_robustness": 1, "claims": 1, "all": 1}
 
 # (config edits, expected jobs per rule, rules whose jobs are triggered by changed params,
 #  objectives of the models retrained)

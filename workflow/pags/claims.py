@@ -678,6 +678,11 @@ def claims_markdown(table: pd.DataFrame) -> str:
         value = "" if not np.isfinite(r.value) else f"{r.value:.3g}"
         detail = str(r.detail).replace("|", "/")
         lines.append(f"| {r.figure} | {r.claim} | {r.dataset} | {r.objective} | **{r.verdict}** | {value} | {detail} |")
+    return "\n".join([f"Claims: {verdict_counts(table)}.", "", *lines, ""])
+
+
+def verdict_counts(table: pd.DataFrame) -> str:
+    """How many rows of the claims table hold, fail and are not measured, in words:
+    ``"15 holds, 9 fails, 7 not measured"`` (every verdict named, 0 included)."""
     counts = table["verdict"].value_counts()
-    summary = ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)
-    return "\n".join([f"Claims: {summary}.", "", *lines, ""])
+    return ", ".join(f"{counts.get(v, 0)} {v}" for v in VERDICTS)

@@ -66,3 +66,9 @@ def weights_file(name: str) -> str:
 def figure_file(name: str, ext: str) -> str:
     """A figure, ``pdf`` or ``png``."""
     return f"{FIGURES}/{name}.{ext}"
+
+
+def claims_file(ext: str) -> str:
+    """The claims table: ``csv`` (tidy), ``md``, ``html`` (the report's Claims section) or
+    ``rst`` (the verdict, the report's front page)."""
+    return f"{RESULTS}/claims.{ext}"

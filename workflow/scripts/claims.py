@@ -1,10 +1,12 @@
 """Rule claims: the paper's claims checked on the run's tables (pags.claims), as a tidy
-CSV, a Markdown table and an HTML table for the report."""
+CSV, a Markdown table, an HTML table for the report and the verdict for its front page
+(pags.verdict)."""
 
 import pandas as pd
 from pags.claims import claims_markdown, evaluate_claims
 from pags.io import atomic_path, save_csv
 from pags.runtime import job_log
+from pags.verdict import front_page
 
 with job_log(snakemake) as log:
     p = snakemake.params
@@ -31,6 +33,8 @@ with job_log(snakemake) as log:
     markdown = claims_markdown(table)
     with atomic_path(snakemake.output.md) as path:
         path.write_text(markdown)
+    with atomic_path(snakemake.output.rst) as path:
+        path.write_text(front_page(table))
     with atomic_path(snakemake.output.html) as path:
         path.write_text(table.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}"))
     log.info("\n%s", markdown)
