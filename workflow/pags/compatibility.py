@@ -353,8 +353,8 @@ def check_forward(
     Raises one ``ConfigError`` naming ``key`` if it fails or the output's shape differs
     from ``output_shape``."""
     try:
-        # On the CPU, not the meta device, whose batch norm imports torch._dynamo: 2 s at
-        # every start of snakemake, against milliseconds for a forward of two images here
+        # On the CPU, not the meta device, whose batch norm imports torch._dynamo at every
+        # start of snakemake, which costs more than a forward of two images here
         with torch.no_grad():
             got = tuple(build()(torch.zeros(tuple(input_shape))).shape)
     except (RuntimeError, ValueError) as e:

@@ -56,7 +56,7 @@ class Throughput:
 
 
 # The standard row of `python benchmarks/train_step.py --repeats 2 --steps 1` (ResNet18, batch
-# 128, 3x32x32, fp32: 7.65 s a step) on a 2-core x86_64 CPU.
+# 128, 3x32x32, fp32) on a 2-core x86_64 CPU (benchmarks/RESULTS.md).
 DEFAULT_THROUGHPUT = Throughput(
     images_per_second=16.7,
     device="a 2-core x86_64 CPU (2 threads, fp32)",

@@ -23,7 +23,7 @@ from .errors import DeviceError, PagsError
 from .provenance import check_job_code
 
 # torch is imported by the functions that use it, so that the jobs that only read and write
-# tables (and run on the submit host under SLURM) start without it: 2 s less each.
+# tables (and run on the submit host under SLURM) start without its import's cost.
 if TYPE_CHECKING:
     import torch
 
@@ -38,11 +38,11 @@ def gpu_requested(resources: Mapping[str, Any] | None) -> bool:
     return (isinstance(gpu, (int, float)) and gpu > 0) or any(g.strip().startswith("gpu") for g in gres.split(","))
 
 
-# What to do when the pinned torch cannot use a node's GPU (README, "Reproducible environment").
+# What to do when the pinned torch cannot use a node's GPU (docs/reproducibility.md, "GPUs").
 CUDA_FIX = (
     "Fix: run it where torch can use a GPU, or install the torch build of your driver's CUDA version "
     "(pip install torch==<pinned version> --index-url https://download.pytorch.org/whl/cu126, or another "
-    "build: README, 'Reproducible environment'), or set PAGS_DEVICE=cpu to run it on the CPU"
+    "build: docs/reproducibility.md, 'GPUs'), or set PAGS_DEVICE=cpu to run it on the CPU"
 )
 
 
@@ -134,7 +134,7 @@ def keep_freed_memory() -> bool:
     allocates activations above that size (a CIFAR ResNet18 at batch 128: 128 x 64 x 32
     x 32 float32 = 32 MiB each, 51 MiB on 56x28 MNIST-distractor images) and frees them
     at the end of the step, so every step the kernel maps, zero-fills (one page fault per
-    4 KiB page) and unmaps them again: a third of a job's CPU time was system time.
+    4 KiB page) and unmaps them again, in system time (benchmarks/RESULTS.md).
     With mmap off and the heap trimmed only above 2 GiB free, freed blocks are reused
     and the process's footprint stays at its peak, which a job's memory request covers
     anyway. Only where memory comes from changes, never a value: results are unchanged.

@@ -41,8 +41,8 @@ from pags.slurm_groups import run_group_members_at_once
 run_group_members_at_once()
 
 SCRIPTS = Path(workflow.basedir) / "workflow" / "scripts"
-# Digested once per script and modules while snakemake plans (89 digests, 1.3 s of the
-# demo's start otherwise): each job checks at its start that the code is still the one
+# Digested once per script and modules while snakemake plans (many jobs share a script,
+# and each digest parses its modules): each job checks at its start that the code is still the one
 # planned (pags.provenance.check_job_code), so an edit during a run stops its jobs.
 planned_code = functools.cache(code_version)
 

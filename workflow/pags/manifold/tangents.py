@@ -6,13 +6,13 @@ latent direction e_i, all k of them vmapped into one batched pass through the de
 so the cost is about one decoder forward pass on k + 1 latents (the primal and the k
 tangents) per image. Reverse mode would need D = 3072 backward passes per CIFAR image.
 
-Method, measured with ``benchmarks/tangents.py`` (CIFAR-size decoder, CPU, one thread,
-CPU time): nested ``vmap`` (images) of ``vmap`` (latent directions) of ``jvp`` ran at
-0.85-1.15x the bound; ``jacfwd`` is the same computation at the same speed; ``linearize``
-then ``vmap`` was ~2x slower (it re-traces the decoder per chunk); a one-off hand-written
-layer-by-layer tangent propagation (one batched conv per layer on [primal; tangents])
-was no faster. So the generic ``torch.func`` route is used: it works for any decoder
-built from layers with forward-mode rules (conv, linear, elementwise, BatchNorm in eval).
+Method, compared with ``benchmarks/tangents.py`` (timings in benchmarks/RESULTS.md):
+nested ``vmap`` (images) of ``vmap`` (latent directions) of ``jvp`` runs at about the
+bound; ``jacfwd`` is the same computation; ``linearize`` then ``vmap`` is slower (it
+re-traces the decoder per chunk); a hand-written layer-by-layer tangent propagation (one
+batched conv per layer on [primal; tangents]) is no faster. So the generic
+``torch.func`` route is used: it works for any decoder built from layers with
+forward-mode rules (conv, linear, elementwise, BatchNorm in eval).
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def decoder_jacobian_reference(decoder: Decoder, z: torch.Tensor) -> torch.Tenso
 def orthonormalise(jacobian: torch.Tensor, rank: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Orthonormal bases Q [B, D, r] of span(J) and J's singular values [B, k].
 
-    SVD rather than QR (SVD costs ~15 ms per CIFAR image on a CPU, 3% of the Jacobian):
+    SVD rather than QR (SVD costs a small part of the Jacobian's computation):
     its left singular vectors come ordered by how much the decoder stretches each
     direction, so truncating to ``rank`` < k keeps the best-determined directions, and
     the singular values reveal a rank-deficient decoder (e.g. dead ReLUs), where QR
