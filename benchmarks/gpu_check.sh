@@ -128,7 +128,7 @@ step tiny_workflow "$([ "$CUDA" = 1 ] && echo 120 || echo 300)" claims_summary b
 # 5. The GPU-sized pilot, with its claims table.
 PILOT=$OUT/pilot
 if [ "$CUDA" != 1 ]; then
-    skip gpu_pilot "needs CUDA: ResNet18 on the real data sets; on a CPU run the pilot profile (README)"
+    skip gpu_pilot "needs CUDA: ResNet18 on the real data sets; on a CPU run the pilot profile (docs/pilot.md)"
 elif ! "$PY" benchmarks/gpu_pilot_config.py --shared "$SHARED" --root "$PILOT/data" --out "$PILOT/config.yaml" \
     >"$OUT/gpu_pilot_config.log" 2>&1; then
     skip gpu_pilot "$(tail -n 1 "$OUT/gpu_pilot_config.log")"

@@ -3,7 +3,7 @@
 The registry (``pags.objectives``) against the schema, the spec's checks at import, the
 contract every registered objective meets, TRADES against known answers, and the
 workflow: a new objective module reruns nothing, a new objective in the config trains
-only its own models, and the README's worked example runs to its figures.
+only its own models, and the worked example of docs/extending.md runs to its figures.
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ from workflow_helpers import (
     subprocess_env,
     write_config,
 )
+
+# The worked examples of an objective, a data set and a score backend, each one module.
+EXTENDING = REPO / "docs" / "extending.md"
 
 # ---- the registry and the schema ----------------------------------------------------
 
@@ -228,7 +231,7 @@ SPEC = ObjectiveSpec(
 
 
 def with_toy_objective(destination: Path) -> Path:
-    """A copy of the workflow with the toy objective added as the README says: one module."""
+    """A copy of the workflow with the toy objective added as docs/extending.md says: one module."""
     snakefile = copy_workflow(destination)
     (destination / "workflow" / "pags" / "objectives" / "toy.py").write_text(TOY.lstrip())
     return snakefile
@@ -255,11 +258,10 @@ def test_a_new_objective_in_the_config_trains_only_its_models(tiny_run, tmp_path
 
 
 @pytest.mark.slow
-def test_the_readme_example_objective_runs_to_the_figures(tiny_run, tmp_path):
-    """The README's worked example, as written there, trained and drawn."""
-    readme = (REPO / "README.md").read_text()
-    example = re.search(r"```python\n# workflow/pags/objectives/(\w+)\.py\n(.*?)```", readme, re.S)
-    assert example, "README's 'Extending pags' has no objective example"
+def test_the_documented_example_objective_runs_to_the_figures(tiny_run, tmp_path):
+    """The worked example of docs/extending.md, as written there, trained and drawn."""
+    example = re.search(r"```python\n# workflow/pags/objectives/(\w+)\.py\n(.*?)```", EXTENDING.read_text(), re.S)
+    assert example, "docs/extending.md has no objective example"
     name, source = example.groups()
     snakefile = copy_workflow(tmp_path / "workflow_copy")
     (tmp_path / "workflow_copy" / "workflow" / "pags" / "objectives" / f"{name}.py").write_text(source)
@@ -298,11 +300,10 @@ SPEC = DatasetSpec(name="toy", shape=(1, 8, 8), num_classes=2, train_size=64, te
 '''
 
 
-def readme_example(folder: str) -> tuple[str, str]:
-    """(module name, source) of the README's worked example of a module in ``folder``."""
-    readme = (REPO / "README.md").read_text()
-    example = re.search(rf"```python\n# workflow/pags/{folder}/(\w+)\.py\n(.*?)```", readme, re.S)
-    assert example, f"README's 'Extending pags' has no example under workflow/pags/{folder}"
+def documented_example(folder: str) -> tuple[str, str]:
+    """(module name, source) of the worked example in docs/extending.md of a module in ``folder``."""
+    example = re.search(rf"```python\n# workflow/pags/{folder}/(\w+)\.py\n(.*?)```", EXTENDING.read_text(), re.S)
+    assert example, f"docs/extending.md has no example under workflow/pags/{folder}"
     return example.groups()
 
 
@@ -324,12 +325,12 @@ def toy_sweep(backend: str) -> dict:
 @pytest.mark.slow
 def test_a_new_data_set_objective_and_score_backend_run_to_the_figures(tiny_run, tmp_path):
     """Each added as one module (the data set and the objective as the tests define them,
-    the backend as the README's example): the finished run plans nothing; a sweep of them
+    the backend as docs/extending.md's example): the finished run plans nothing; a sweep of them
     trains only its own models, reaches every sweep figure and the bill."""
     snakefile = with_toy_objective(tmp_path / "workflow_copy")
     package = tmp_path / "workflow_copy" / "workflow" / "pags"
     (package / "datasets" / "toy.py").write_text(TOY_DATASET.lstrip())
-    backend, source = readme_example("score/backends")
+    backend, source = documented_example("score/backends")
     (package / "score" / "backends" / f"{backend}.py").write_text(source)
 
     proc = run_snakemake(tiny_run.workdir, tiny_run.configfile, "-n", snakefile=snakefile)

@@ -1,4 +1,4 @@
-"""What a rerun means (README, "What reruns, and why"): values and the code a job runs decide it,
+"""What a rerun means (docs/reruns.md): values and the code a job runs decide it,
 nothing cosmetic does.
 
 Unit tests of ``pags.provenance``, then dry runs against the finished tiny run

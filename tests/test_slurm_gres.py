@@ -23,8 +23,8 @@ from fake_slurm import FAKE_SITE, option, submissions
 from workflow_helpers import DEMO_EXPERIMENTS, REPO, SNAKEFILE, write_config
 
 PROFILE = REPO / "slurm" / "config.yaml"
-README = REPO / "README.md"
-# The switch as slurm/config.yaml and the README give it, run from the repository root.
+CLUSTER_GUIDE = REPO / "docs" / "cluster.md"
+# The switch as slurm/config.yaml and docs/cluster.md give it, run from the repository root.
 SWITCH = (
     """sed -i.orig -E -e 's/^( +)gpu: ([0-9]+)$/\\1gres: "gpu:\\2"/' """
     """-e 's/^( +)cpus_per_gpu:/\\1cpus_per_task:/' slurm/config.yaml"""
@@ -37,7 +37,7 @@ TIMEOUT = 120
 
 def test_the_switch_is_documented_verbatim():
     assert SWITCH in PROFILE.read_text(), "slurm/config.yaml does not give the switch this test runs"
-    assert SWITCH in README.read_text(), "the README does not give the switch this test runs"
+    assert SWITCH in CLUSTER_GUIDE.read_text(), "docs/cluster.md does not give the switch this test runs"
 
 
 def switched_profile(root: Path) -> Path:
@@ -110,5 +110,5 @@ def test_gres_profile_submits_gres_and_cpus_per_task(tmp_path):
     assert not [a for a in argv if a.startswith(("--gpus", "--cpus-per-gpu"))], argv
     assert option(argv, "--mem") == "32000", argv
     assert option(argv, "-t") == "240", argv
-    # Warned 2 minutes before its time limit, the job saves its state and exits (README, "What survives what")
+    # Warned 2 minutes before its time limit, the job saves its state and exits (docs/reproducibility.md, "What survives what")
     assert "--signal=TERM@120" in argv, argv

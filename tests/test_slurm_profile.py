@@ -33,6 +33,7 @@ from workflow_helpers import (
 
 PROFILE = REPO / "slurm"
 README = REPO / "README.md"
+CLUSTER_GUIDE = REPO / "docs" / "cluster.md"
 TIMEOUT = 180
 DISTRACTOR_RULES = {
     "base_dataset",
@@ -45,7 +46,7 @@ DISTRACTOR_RULES = {
     "claims",
     "all",
 }
-# The line of slurm/config.yaml that sets the GPU partition's time limit, as the README gives it.
+# The line of slurm/config.yaml that sets the GPU partition's time limit, as docs/cluster.md gives it.
 GPU_LIMIT = "GPU_PARTITION_MAX_MINUTES = 1440"
 
 
@@ -109,7 +110,7 @@ def runtime(resources: dict, attempt: int) -> float:
 def test_each_partitions_time_limit_is_one_value_of_the_profile(tmp_path):
     """Lowering the GPU partition's limit in its one line caps every GPU rule's retries, and
     a group's runtime (its members' rounds one after the other) stays within it too."""
-    assert GPU_LIMIT in (PROFILE / "config.yaml").read_text() and GPU_LIMIT in README.read_text()
+    assert GPU_LIMIT in (PROFILE / "config.yaml").read_text() and GPU_LIMIT in CLUSTER_GUIDE.read_text()
     edited = tmp_path / "config.yaml"
     edited.write_text((PROFILE / "config.yaml").read_text().replace(GPU_LIMIT, "GPU_PARTITION_MAX_MINUTES = 1000"))
     shipped, lowered = read_profile(), read_profile(edited)
