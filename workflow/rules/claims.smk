@@ -1,25 +1,6 @@
 # The paper's claims checked on the run's tables, the last job of every run (rule all),
 # told at its end (onsuccess, onerror) and on the report's front page.
 
-from snakemake.logging import logger
-
-from pags.verdict import end_of_run
-
-
-def report_front_page():
-    """The report's front page: the verdict the claims job wrote, else a page saying how
-    to get one (the report is built after the run, in the run's working directory)."""
-    verdict = Path(paths.claims_file("rst"))
-    return str(verdict.resolve()) if verdict.is_file() else "../report/front_page.rst"
-
-
-def print_verdict():
-    """The claims' verdict at the end of a run whose targets include them."""
-    jobs = [job for job in workflow.dag.jobs if job.rule.name == "claims"]
-    if jobs:
-        checked = workflow.dag.noneedrun_finished(jobs[0])
-        logger.info(end_of_run(paths.claims_file("csv"), checked))
-
 
 report: report_front_page()
 

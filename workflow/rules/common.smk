@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 # Jobs import the package from this checkout, so the code that ran is the code in the repo.
 PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
@@ -36,6 +37,7 @@ from pags.provenance import code_modules, code_version
 from pags.runtime import gpu_requested
 from pags.score.backends import BACKENDS, backend_module
 from pags.slurm_groups import run_group_members_at_once
+from pags.verdict import end_of_run
 
 # The SLURM profile's groups (several models per GPU) run their members at once.
 run_group_members_at_once()
@@ -156,3 +158,21 @@ def check_before_jobs(jobs):
         preflight.check_before_jobs(config, jobs)
     except PagsError as e:
         raise WorkflowError(str(e)) from None
+
+
+def report_front_page():
+    """The report's front page: the verdict the claims job wrote, else a page saying how
+    to get one (the report is built after the run, in the run's working directory)."""
+    verdict = Path(paths.claims_file("rst"))
+    if verdict.is_file():
+        return str(verdict.resolve())
+    return str(Path(workflow.basedir) / "workflow" / "report" / "front_page.rst")
+
+
+def print_verdict():
+    """The claims' verdict at the end of a run whose targets include them (onsuccess,
+    onerror): their counts and failing rows, or why they were not checked."""
+    jobs = [job for job in workflow.dag.jobs if job.rule.name == "claims"]
+    if jobs:
+        checked = workflow.dag.noneedrun_finished(jobs[0])
+        logger.info(end_of_run(paths.claims_file("csv"), checked))
