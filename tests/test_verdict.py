@@ -56,6 +56,19 @@ def test_a_run_whose_claims_were_not_checked_says_so_and_gives_the_last_check(tm
     assert end_of_run(path, checked=True) == terminal_summary(claims_table(), path)
 
 
+def test_a_missing_or_empty_table_is_said_not_raised(tmp_path):
+    path = tmp_path / "claims.csv"
+    assert end_of_run(path, checked=True).endswith(
+        "is missing or empty: run the same command again to check the claims."
+    )
+    path.touch()  # as `snakemake --touch` leaves a table it never wrote
+    assert "is missing or empty" in end_of_run(path, checked=True)
+    assert (
+        end_of_run(path, checked=False)
+        == "The claims were not checked: a job they need did not finish (its error is above)."
+    )
+
+
 def rendered(page: str) -> str:
     """The front page as Snakemake's report renders it: Jinja2, then docutils to HTML."""
     text = Environment(trim_blocks=True, lstrip_blocks=True).from_string(page).render()

@@ -47,17 +47,24 @@ def terminal_summary(table: pd.DataFrame, path: str | Path) -> str:
     return "\n".join(lines)
 
 
+def _readable(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 0
+
+
 def end_of_run(path: str | Path, checked: bool) -> str:
     """What to print when a run ends: the verdict of the claims table at ``path``.
 
     ``checked``: whether this run's claims job finished or was already up to date. If it
     did not (a job the claims need failed), the message says so, and gives the counts of
-    an earlier table at ``path`` with its date, if there is one."""
+    an earlier table at ``path`` with its date, if there is one. Never raises for a
+    missing or empty table (``snakemake --touch`` can leave one): it says so."""
     path = Path(path)
     if checked:
-        return terminal_summary(read_claims(path), path)
+        if _readable(path):
+            return terminal_summary(read_claims(path), path)
+        return f"The claims table {path} is missing or empty: run the same command again to check the claims."
     message = "The claims were not checked: a job they need did not finish (its error is above)."
-    if path.is_file():
+    if _readable(path):
         written = datetime.datetime.fromtimestamp(path.stat().st_mtime).strftime("%Y-%m-%d %H:%M")
         message += f" The last check ({path}, {written}): {verdict_counts(read_claims(path))}."
     return message
