@@ -1,6 +1,6 @@
 """The README stays a short entry point: every page under docs/ is one link away, and the
 links it and the pages give to files of this repository lead somewhere (or to a page
-still to be written, named in NOT_YET_WRITTEN)."""
+that comes with a feature, named in NOT_YET_WRITTEN)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ DOCS = REPO / "docs"
 MAX_README_LINES = 250
 # Markdown links to files of this repository: [text](path), not to the web or an anchor.
 LOCAL_LINK = re.compile(r"\]\((?!https?://|#)([^)#\s]+)(?:#[^)]*)?\)")
-# Pages the README links that are written elsewhere and may not have arrived yet.
+# Pages the README links that this tree may lack: each comes with the feature it documents.
 NOT_YET_WRITTEN = {"conventions.md", "regimes-search.md", "provenance.md", "mutation.md"}
 
 
