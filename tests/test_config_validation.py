@@ -15,9 +15,13 @@ each test waits for its own result.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -513,25 +517,29 @@ WIRED = (
 )
 
 
-def setup(case: Case, directory) -> tuple:
+def setup(case: Case, directory: Path) -> tuple[Path, Path]:
     """(working directory, config file) of ``case`` under ``directory``."""
     workdir = directory / "work"
     workdir.mkdir()
     return workdir, write_config(directory / "config.yaml", edited(tiny_config(), case.edits))
 
 
-def rejection(case: Case, directory, monkeypatch) -> str:
-    """The message ``validated_config`` rejects ``case`` with, read as a run reads it."""
-    workdir, configfile = setup(case, directory)
-    monkeypatch.chdir(workdir)
-    with pytest.raises(ConfigError) as info:
-        validated_config(load_configfile(configfile))
-    return str(info.value)
+@functools.cache
+def rejection(case_id: str) -> ConfigError:
+    """The ConfigError ``validated_config`` rejects case ``case_id`` with, read as a run reads
+    it. Validated once per session: the tests of this module and tests/test_config_keys.py
+    read it."""
+    (case,) = [c for c in CASES if c.id == case_id]
+    with tempfile.TemporaryDirectory() as directory:
+        workdir, configfile = setup(case, Path(directory))
+        with contextlib.chdir(workdir), pytest.raises(ConfigError) as info:
+            validated_config(load_configfile(configfile))
+    return info.value
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_config_is_rejected(case, tmp_path, monkeypatch):
-    message = rejection(case, tmp_path, monkeypatch)
+def test_bad_config_is_rejected(case):
+    message = str(rejection(case.id))
     for expected in case.expected:
         assert expected in message, f"expected {expected!r} in the message: {message}"
     # One readable message naming the key.
@@ -558,12 +566,12 @@ def dry_runs(request, tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", [c for c in CASES if c.id in WIRED], ids=lambda c: c.id)
-def test_snakemake_rejects_bad_config(case, dry_runs, tmp_path, monkeypatch):
+def test_snakemake_rejects_bad_config(case, dry_runs):
     """What the workflow prints is the in-process message, whole, and it stops there."""
     workdir, proc = dry_runs[case.id].result()
     text = output(proc)
     assert proc.returncode != 0, f"config was accepted: {describe(proc)}"
-    assert rejection(case, tmp_path, monkeypatch) in text, describe(proc)
+    assert str(rejection(case.id)) in text, describe(proc)
     assert "Traceback (most recent call last)" not in text, describe(proc)
     # Rejected while parsing: no job was planned, let alone run.
     assert planned_jobs(proc) == {}, describe(proc)
