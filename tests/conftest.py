@@ -1,5 +1,6 @@
 """Shared test setup: import ``pags`` from the source tree without installing it."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -27,3 +28,36 @@ def tiny_run(tmp_path_factory):
         pytest.fail(f"the tiny workflow failed: {describe(proc)}")
     run.proc = proc
     return run
+
+
+# The quick set (`pytest -m "not slow"`) is the edit-test loop: a test not marked slow must
+# stay under this much CPU time, its fixtures' and its subprocesses' included. CPU rather
+# than wall time, so that a busy machine does not fail a quick test; a first test paying
+# for a lazy import stays far below it.
+QUICK_TEST_CPU_SECONDS = 10.0
+_CPU_AT_SETUP = pytest.StashKey[float]()
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and of the subprocesses it waited for."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item.stash[_CPU_AT_SETUP] = cpu_seconds()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call" and report.passed and item.get_closest_marker("slow") is None:
+        used = cpu_seconds() - item.stash[_CPU_AT_SETUP]
+        if used > QUICK_TEST_CPU_SECONDS:
+            report.outcome = "failed"
+            report.longrepr = (
+                f"{item.nodeid} took {used:.1f} s of CPU time, more than a quick test's "
+                f"{QUICK_TEST_CPU_SECONDS:g} s: make it faster or mark it @pytest.mark.slow"
+            )
+    return report

@@ -1,16 +1,14 @@
 """CIFAR-10 loader: the .npz and image-folder layouts, the errors, and the shared test set."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 from pags.datasets import BASE_DATASETS, load_base
 from pags.datasets.cifar10 import CLASSES, TORCHVISION_FILES, load_cifar10
 from pags.errors import DataError
-from workflow_helpers import present
+from workflow_helpers import SHARED_DATA, present
 
-SHARED_CIFAR10 = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "CIFAR10"
+SHARED_CIFAR10 = SHARED_DATA / "CIFAR10"
 
 
 def random_hwc(n=12, seed=0):
@@ -176,7 +174,10 @@ def test_cifar10_presence_check(tmp_path):
     assert not present("cifar10", str(tmp_path / "other"))
 
 
-@pytest.mark.skipif(not (SHARED_CIFAR10 / "cifar10_test.npz").exists(), reason="shared CIFAR-10 copy not available")
+@pytest.mark.skipif(
+    not (SHARED_CIFAR10 / "cifar10_test.npz").exists(),
+    reason=f"needs the real CIFAR-10 test set at {SHARED_CIFAR10}/cifar10_test.npz (../shared/data)",
+)
 def test_shared_cifar10_test_set_through_the_loader(tmp_path):
     (tmp_path / "cifar10_test.npz").symlink_to((SHARED_CIFAR10 / "cifar10_test.npz").resolve())
     assert present("cifar10", str(tmp_path), ("test",))

@@ -1,7 +1,8 @@
 """Every key path a config error names exists in the schema.
 
-Each bad config of tests/test_config_validation.py is validated here in-process, by the
-function the workflow calls when it is parsed (``pags.config.validated_config``), and
+Each bad config of tests/test_config_validation.py is validated in-process, once per session
+(``test_config_validation.rejection``), by the function the workflow calls when it is
+parsed (``pags.config.validated_config``), and
 every dotted key path in its message (``config key '...'``, and any other the message
 names as the fix: ``set 'x.y: true'``, ``raise x.subset.test``) must resolve in
 workflow/schemas/config.schema.yaml: through its properties, the entries of open
@@ -13,7 +14,6 @@ unchecked.
 from __future__ import annotations
 
 import ast
-import copy
 import importlib
 import re
 import traceback
@@ -22,12 +22,9 @@ from typing import Any
 import pags.compatibility
 import pags.config
 import pytest
-from pags.config import validated_config
-from pags.errors import ConfigError
 from pags.schema import config_schema
 from pags.score.backends import BACKENDS, backend_module
-from test_config_validation import CASES, edited
-from workflow_helpers import tiny_config
+from test_config_validation import CASES, rejection
 
 SCHEMA = config_schema()
 # a dotted path that starts with a top-level key of the schema: data.root, sweep.cifar10.score
@@ -70,16 +67,9 @@ def resolves(node: dict[str, Any], parts: list[str]) -> bool:
     return False
 
 
-def rejection(case) -> ConfigError:
-    config = edited(copy.deepcopy(tiny_config()), case.edits)
-    with pytest.raises(ConfigError) as info:
-        validated_config(config)
-    return info.value
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_every_key_an_error_names_exists_in_the_schema(case):
-    message = str(rejection(case))
+    message = str(rejection(case.id))
     keys = KEY_PATH.findall(message)
     assert keys or message.startswith("unknown top-level config key"), message
     for key in keys:
@@ -101,10 +91,12 @@ def raise_sites(module, functions: set[str] | None) -> set[tuple[str, int]]:
     }
 
 
+# Validates every case: seconds, unless the tests above validated them first in this session.
+@pytest.mark.slow
 def test_the_cases_reach_every_config_error():
     reached = set()
     for case in CASES:
-        frames = traceback.extract_tb(rejection(case).__traceback__)
+        frames = traceback.extract_tb(rejection(case.id).__traceback__)
         reached |= {(f.filename, f.lineno) for f in frames}
     sites = set().union(*(raise_sites(module, functions) for module, functions in CHECKED))
     assert len(sites) > 30

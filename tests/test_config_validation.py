@@ -1,22 +1,33 @@
 """Bad configs are rejected when the workflow is parsed, with a message naming the key.
 
-Each case edits the tiny config (derived from demo/experiments.yaml), runs
-``snakemake -n`` on it in its own directory, and checks that Snakemake exits non-zero,
-that the message names the offending key path (and the problem), and that nothing ran.
+Each case edits the tiny config (derived from demo/experiments.yaml) and is checked
+in-process: the config is written to a file, read back by Snakemake's own config loader
+and passed to the function the Snakefile calls on it (``pags.config.validated_config``),
+in a fresh working directory (relative paths resolve there, as under ``--directory``);
+the error must name the offending key path and the problem.
 
-A dry run costs a few seconds, most of it importing torch; the cases are independent,
-so the module starts the selected ones concurrently (one per core, at most 4) and each
-parametrized test waits for its own result.
+A few cases, one per kind of check (the schema, a check beyond it, a probe of the data,
+a YAML reading), also run ``snakemake -n``: Snakemake must exit non-zero with that same
+message, no traceback, and nothing planned or run. A dry run costs seconds, most of it
+importing torch, so the module starts them concurrently (one per core, at most 4) and
+each test waits for its own result.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pags.config import validated_config
+from pags.errors import ConfigError
+from snakemake.common.configfile import load_configfile
 from workflow_helpers import (
     describe,
     output,
@@ -496,21 +507,56 @@ CASES = [
 ]
 
 
+# The cases also run through Snakemake: one per kind of check, each a different path from
+# the config file to the message (common.smk turns the ConfigError into a WorkflowError).
+WIRED = (
+    "unknown-nested-key",  # the schema
+    "milestone-not-below-epochs",  # pags.config's checks beyond the schema
+    "mnist-offline-without-data",  # the probe of data.root, relative to --directory
+    "number-written-without-a-dot",  # Snakemake's YAML reading of the file
+)
+
+
+def setup(case: Case, directory: Path) -> tuple[Path, Path]:
+    """(working directory, config file) of ``case`` under ``directory``."""
+    workdir = directory / "work"
+    workdir.mkdir()
+    return workdir, write_config(directory / "config.yaml", edited(tiny_config(), case.edits))
+
+
+@functools.cache
+def rejection(case_id: str) -> ConfigError:
+    """The ConfigError ``validated_config`` rejects case ``case_id`` with, read as a run reads
+    it. Validated once per session: the tests of this module and tests/test_config_keys.py
+    read it."""
+    (case,) = [c for c in CASES if c.id == case_id]
+    with tempfile.TemporaryDirectory() as directory:
+        workdir, configfile = setup(case, Path(directory))
+        with contextlib.chdir(workdir), pytest.raises(ConfigError) as info:
+            validated_config(load_configfile(configfile))
+    return info.value
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_config_is_rejected(case):
+    message = str(rejection(case.id))
+    for expected in case.expected:
+        assert expected in message, f"expected {expected!r} in the message: {message}"
+    # One readable message naming the key.
+    assert "config key" in message, message
+
+
 @pytest.fixture(scope="module")
 def dry_runs(request, tmp_path_factory):
-    """Case id -> Future of (workdir, CompletedProcess), for the cases this session runs."""
+    """Case id -> Future of (workdir, CompletedProcess), for the wired cases this session runs."""
     selected = {
         item.callspec.params["case"].id
         for item in request.session.items
-        if getattr(item, "originalname", None) == "test_bad_config_is_rejected" and hasattr(item, "callspec")
+        if getattr(item, "originalname", None) == "test_snakemake_rejects_bad_config" and hasattr(item, "callspec")
     }
-    base = tiny_config()
 
     def dry_run(case: Case):
-        directory = tmp_path_factory.mktemp(case.id)
-        workdir = directory / "work"
-        workdir.mkdir()
-        configfile = write_config(directory / "config.yaml", edited(base, case.edits))
+        workdir, configfile = setup(case, tmp_path_factory.mktemp(case.id))
         return workdir, run_snakemake(workdir, configfile, "-n")
 
     # at most 4 at a time: each dry run holds torch in memory (about 600 MB)
@@ -518,19 +564,22 @@ def dry_runs(request, tmp_path_factory):
         yield {case.id: pool.submit(dry_run, case) for case in CASES if case.id in selected}
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_config_is_rejected(case, dry_runs):
+@pytest.mark.slow
+@pytest.mark.parametrize("case", [c for c in CASES if c.id in WIRED], ids=lambda c: c.id)
+def test_snakemake_rejects_bad_config(case, dry_runs):
+    """What the workflow prints is the in-process message, whole, and it stops there."""
     workdir, proc = dry_runs[case.id].result()
     text = output(proc)
     assert proc.returncode != 0, f"config was accepted: {describe(proc)}"
-    for expected in case.expected:
-        assert expected in text, f"expected {expected!r} in the message; {describe(proc)}"
-    # One readable message from the workflow, not an exception's traceback.
-    assert "config key" in text, describe(proc)
+    assert str(rejection(case.id)) in text, describe(proc)
     assert "Traceback (most recent call last)" not in text, describe(proc)
     # Rejected while parsing: no job was planned, let alone run.
     assert planned_jobs(proc) == {}, describe(proc)
     assert not (workdir / "results").exists(), "a job ran despite the bad config"
+
+
+def test_the_wired_cases_are_cases():
+    assert set(WIRED) <= {c.id for c in CASES}
 
 
 def test_edits_reach_the_config():
@@ -540,6 +589,7 @@ def test_edits_reach_the_config():
         assert edited(base, case.edits) != base, case.id
 
 
+@pytest.mark.slow
 def test_tiny_config_passes_dry_run(tmp_path):
     workdir = tmp_path / "work"
     workdir.mkdir()
@@ -560,6 +610,7 @@ def test_tiny_config_passes_dry_run(tmp_path):
     assert not (workdir / "results").exists(), "a dry run wrote results"
 
 
+@pytest.mark.slow
 def test_minimal_config_relies_on_schema_defaults(tmp_path):
     """Only the required keys: every other one takes the schema's default (model, seeds,
     noise_robustness, figures, data, the objectives' options), and the DAG is complete.

@@ -1,14 +1,11 @@
 """Data sets: the distractor synthesis, the digits stand-in, MNIST, and the split files."""
 
-from pathlib import Path
-
 import pytest
 import torch
 from pags.datasets import ImageSplit, load_base, load_split, save_split, split_generator
 from pags.datasets.distractor import add_distractor, render_letter, signal_mask
 from pags.errors import DataError
-
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+from workflow_helpers import SHARED_DATA
 
 
 def random_digits(n=64, seed=0):
@@ -164,7 +161,9 @@ def test_mnist_with_empty_root_and_no_download_names_data_root(tmp_path):
         load_base("mnist", "test", str(tmp_path), download=False)
 
 
-@pytest.mark.skipif(not (SHARED_DATA / "MNIST").exists(), reason="no local MNIST copy under ../shared/data")
+@pytest.mark.skipif(
+    not (SHARED_DATA / "MNIST").exists(), reason=f"needs the real MNIST under {SHARED_DATA}/MNIST (../shared/data)"
+)
 def test_distractor_set_from_real_mnist(letter):
     mnist = load_base("mnist", "test", str(SHARED_DATA), download=False)
     assert mnist.x.shape == (10000, 1, 28, 28) and mnist.x.dtype == torch.uint8

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -230,51 +231,6 @@ SPEC = ObjectiveSpec(
 '''
 
 
-def with_toy_objective(destination: Path) -> Path:
-    """A copy of the workflow with the toy objective added as docs/extending.md says: one module."""
-    snakefile = copy_workflow(destination)
-    (destination / "workflow" / "pags" / "objectives" / "toy.py").write_text(TOY.lstrip())
-    return snakefile
-
-
-@pytest.mark.slow
-def test_a_new_objective_module_reruns_nothing(tiny_run, tmp_path):
-    snakefile = with_toy_objective(tmp_path / "workflow_copy")
-    proc = run_snakemake(tiny_run.workdir, tiny_run.configfile, "-n", snakefile=snakefile)
-    assert proc.returncode == 0, describe(proc)
-    assert planned_jobs(proc) == {} and nothing_to_be_done(proc), describe(proc)
-
-
-@pytest.mark.slow
-def test_a_new_objective_in_the_config_trains_only_its_models(tiny_run, tmp_path):
-    snakefile = with_toy_objective(tmp_path / "workflow_copy")
-    config = tiny_run.config | {"distractor": {**tiny_run.config["distractor"]}}
-    config["distractor"]["objectives"] = {**config["distractor"]["objectives"], "toy": {"grid": [0.5]}}
-    proc = run_snakemake(tiny_run.workdir, write_config(tmp_path / "toy.yaml", config), "-n", snakefile=snakefile)
-    assert proc.returncode == 0, describe(proc)
-    trained = [job for job in planned_job_blocks(proc) if job["rule"] == "train_model"]
-    assert [job["wildcards"]["objective"] for job in trained] == ["toy"], describe(proc)
-    assert planned_jobs(proc)["noise_robustness"] == 1, describe(proc)
-
-
-@pytest.mark.slow
-def test_the_documented_example_objective_runs_to_the_figures(tiny_run, tmp_path):
-    """The worked example of docs/extending.md, as written there, trained and drawn."""
-    example = re.search(r"```python\n# workflow/pags/objectives/(\w+)\.py\n(.*?)```", EXTENDING.read_text(), re.S)
-    assert example, "docs/extending.md has no objective example"
-    name, source = example.groups()
-    snakefile = copy_workflow(tmp_path / "workflow_copy")
-    (tmp_path / "workflow_copy" / "workflow" / "pags" / "objectives" / f"{name}.py").write_text(source)
-    config = tiny_run.config | {"distractor": {**tiny_run.config["distractor"]}}
-    config["distractor"]["objectives"] = {**config["distractor"]["objectives"], name: {"grid": [0.5]}}
-    workdir = tmp_path / "work"  # the finished tiny run: only the new objective's jobs run
-    shutil.copytree(tiny_run.workdir, workdir, symlinks=True)
-    proc = run_snakemake(workdir, write_config(tmp_path / "example.yaml", config), snakefile=snakefile)
-    assert proc.returncode == 0, describe(proc)
-    assert (workdir / "results" / "figures" / "fig_noise_robustness.png").stat().st_size > 0
-    assert (workdir / "results" / "digits_distractor" / "models" / name / "0.5" / "seed=0" / "model.pt").is_file()
-
-
 # ---- the workflow: a data set and a score backend added in one place each ---------------
 
 TOY_DATASET = '''
@@ -322,42 +278,110 @@ def toy_sweep(backend: str) -> dict:
     }
 
 
-@pytest.mark.slow
-def test_a_new_data_set_objective_and_score_backend_run_to_the_figures(tiny_run, tmp_path):
-    """Each added as one module (the data set and the objective as the tests define them,
-    the backend as docs/extending.md's example): the finished run plans nothing; a sweep of them
-    trains only its own models, reaches every sweep figure and the bill."""
-    snakefile = with_toy_objective(tmp_path / "workflow_copy")
-    package = tmp_path / "workflow_copy" / "workflow" / "pags"
+@dataclass
+class Extended:
+    """A copy of the workflow with an objective, a data set and a score backend added."""
+
+    snakefile: Path
+    package: Path
+    objective: str  # docs/extending.md's example objective
+    backend: str  # docs/extending.md's example score backend
+
+
+@pytest.fixture(scope="module")
+def extended(tmp_path_factory) -> Extended:
+    """One copy of the workflow for every test below, each extension added as one module:
+    the toy objective and data set as defined here, docs/extending.md's example objective and
+    score backend as written there."""
+    directory = tmp_path_factory.mktemp("extended")
+    snakefile = copy_workflow(directory / "workflow_copy")
+    package = directory / "workflow_copy" / "workflow" / "pags"
+    (package / "objectives" / "toy.py").write_text(TOY.lstrip())
     (package / "datasets" / "toy.py").write_text(TOY_DATASET.lstrip())
+    objective, source = documented_example("objectives")
+    (package / "objectives" / f"{objective}.py").write_text(source)
     backend, source = documented_example("score/backends")
     (package / "score" / "backends" / f"{backend}.py").write_text(source)
+    return Extended(snakefile, package, objective, backend)
 
-    proc = run_snakemake(tiny_run.workdir, tiny_run.configfile, "-n", snakefile=snakefile)
+
+@pytest.mark.slow
+def test_new_modules_rerun_nothing(tiny_run, extended):
+    proc = run_snakemake(tiny_run.workdir, tiny_run.configfile, "-n", snakefile=extended.snakefile)
     assert proc.returncode == 0, describe(proc)
     assert planned_jobs(proc) == {} and nothing_to_be_done(proc), describe(proc)
 
-    config = tiny_run.config | {"sweep": {"toy": toy_sweep(backend)}, "figures": {"gallery": {"n_images": 2}}}
-    configfile = write_config(tmp_path / "toy.yaml", config)
-    workdir = tmp_path / "work"
-    shutil.copytree(tiny_run.workdir, workdir, symlinks=True)
-    proc = run_snakemake(workdir, configfile, "-n", snakefile=snakefile)
-    assert proc.returncode == 0, describe(proc)
-    trained = [job["wildcards"] for job in planned_job_blocks(proc) if job["rule"] == "train_model"]
-    assert {(w["dataset"], w["objective"]) for w in trained} == {("toy", "standard"), ("toy", "toy")}, describe(proc)
 
-    proc = run_snakemake(workdir, configfile, snakefile=snakefile)
+@pytest.mark.slow
+def test_a_new_objective_in_the_config_trains_only_its_models(tiny_run, extended, tmp_path):
+    config = tiny_run.config | {"distractor": {**tiny_run.config["distractor"]}}
+    config["distractor"]["objectives"] = {**config["distractor"]["objectives"], "toy": {"grid": [0.5]}}
+    configfile = write_config(tmp_path / "toy.yaml", config)
+    proc = run_snakemake(tiny_run.workdir, configfile, "-n", snakefile=extended.snakefile)
     assert proc.returncode == 0, describe(proc)
-    figures = workdir / "results" / "figures"
+    trained = [job for job in planned_job_blocks(proc) if job["rule"] == "train_model"]
+    assert [job["wildcards"]["objective"] for job in trained] == ["toy"], describe(proc)
+    assert planned_jobs(proc)["noise_robustness"] == 1, describe(proc)
+
+
+@dataclass
+class ExtendedRun:
+    workdir: Path
+    configfile: Path
+    proc: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="module")
+def extended_run(tiny_run, extended, tmp_path_factory) -> ExtendedRun:
+    """The finished tiny run, run on with docs/extending.md's example objective added to the
+    distractor experiment and a sweep of the toy data set (the standard model and the toy
+    objective, scored by docs/extending.md's example backend): only the new models' jobs run."""
+    directory = tmp_path_factory.mktemp("extended_run")
+    config = tiny_run.config | {
+        "distractor": {**tiny_run.config["distractor"]},
+        "sweep": {"toy": toy_sweep(extended.backend)},
+        "figures": {"gallery": {"n_images": 2}},
+    }
+    config["distractor"]["objectives"] = {**config["distractor"]["objectives"], extended.objective: {"grid": [0.5]}}
+    configfile = write_config(directory / "extended.yaml", config)
+    workdir = directory / "work"
+    shutil.copytree(tiny_run.workdir, workdir, symlinks=True)
+    proc = run_snakemake(workdir, configfile, snakefile=extended.snakefile)
+    assert proc.returncode == 0, describe(proc)
+    return ExtendedRun(workdir, configfile, proc)
+
+
+@pytest.mark.slow
+def test_the_run_trains_only_the_new_models(extended, extended_run):
+    trained = [job["wildcards"] for job in planned_job_blocks(extended_run.proc) if job["rule"] == "train_model"]
+    assert {(w["dataset"], w["objective"]) for w in trained} == {
+        ("digits_distractor", extended.objective),
+        ("toy", "standard"),
+        ("toy", "toy"),
+    }, describe(extended_run.proc)
+
+
+@pytest.mark.slow
+def test_the_documented_example_objective_runs_to_the_figures(extended, extended_run):
+    """The worked example of docs/extending.md, as written there, trained and drawn."""
+    results = extended_run.workdir / "results"
+    assert (results / "figures" / "fig_noise_robustness.png").stat().st_size > 0
+    assert (results / "digits_distractor" / "models" / extended.objective / "0.5" / "seed=0" / "model.pt").is_file()
+
+
+@pytest.mark.slow
+def test_a_new_data_set_objective_and_score_backend_run_to_the_figures(extended, extended_run, tmp_path):
+    """A sweep of them reaches every sweep figure and the bill."""
+    figures = extended_run.workdir / "results" / "figures"
     for figure in ("fig_manifold_robustness", "fig_tangent_noise", "fig_score_alignment", "fig_gallery_toy_toy"):
         assert (figures / f"{figure}.png").stat().st_size > 0, figure
-    alignment = pd.read_csv(workdir / "results" / "toy" / "tables" / "alignment.csv")
-    assert set(alignment["objective"]) == {"standard", "toy"} and set(alignment["score"]) == {backend}
+    alignment = pd.read_csv(extended_run.workdir / "results" / "toy" / "tables" / "alignment.csv")
+    assert set(alignment["objective"]) == {"standard", "toy"} and set(alignment["score"]) == {extended.backend}
 
     bill = subprocess.run(
-        [sys.executable, "-m", "pags.cost", str(configfile)],
+        [sys.executable, "-m", "pags.cost", str(extended_run.configfile)],
         cwd=tmp_path,
-        env={**subprocess_env(), "PYTHONPATH": str(package.parent)},
+        env={**subprocess_env(), "PYTHONPATH": str(extended.package.parent)},
         capture_output=True,
         text=True,
     )

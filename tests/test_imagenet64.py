@@ -87,7 +87,8 @@ def test_archives_give_channel_planar_pixels_and_torchvision_order_labels(tmp_pa
 
 def test_class_map_relabels_devkit_label_k_to_the_sorted_rank_of_its_wnid(tmp_path):
     rng = np.random.default_rng(0)
-    wnids = [f"n{i:08d}" for i in rng.permutation(10**8)[:1000]]  # line k - 1 names label k's wnid
+    # 1000 distinct 8-digit wnids in random order: line k - 1 names label k's wnid
+    wnids = [f"n{i:08d}" for i in rng.choice(10**8, size=1000, replace=False)]
     write_class_map(tmp_path, wnids, order=rng.permutation(1000))  # lines in any order
     relabel = read_class_map(tmp_path / CLASS_MAP)
     ranks = {w: i for i, w in enumerate(sorted(wnids))}

@@ -14,6 +14,7 @@ import yaml
 from workflow_helpers import (
     DRY_RUN_TIMEOUT,
     REPO,
+    SHARED_DATA,
     assert_figure,
     describe,
     planned_jobs,
@@ -25,7 +26,6 @@ from workflow_helpers import (
 pytestmark = pytest.mark.slow
 
 PILOT = REPO / "pilot" / "experiments.yaml"
-SHARED_DATA = REPO / ".." / "shared" / "data"
 MNIST_RAW = SHARED_DATA / "MNIST" / "raw"
 CIFAR10 = SHARED_DATA / "CIFAR10"
 PILOT_FIGURES = [
@@ -83,7 +83,7 @@ def tiny_pilot_config(root: Path) -> dict:
 
 @pytest.mark.skipif(
     not (MNIST_RAW / "t10k-images-idx3-ubyte").is_file() or not (CIFAR10 / "cifar10_test.npz").is_file(),
-    reason="no real MNIST and CIFAR-10 under ../shared/data",
+    reason=f"needs the real MNIST and CIFAR-10 under {SHARED_DATA} (../shared/data)",
 )
 def test_tiny_pilot_runs_on_real_data(tmp_path):
     root = tmp_path / "data"

@@ -100,6 +100,7 @@ def gaussian_data():
     return mean + 0.05 * torch.randn(512, 1, 8, 8, generator=g), mean
 
 
+@pytest.mark.slow  # trains a denoiser for seconds
 def test_trained_denoiser_beats_the_noisy_input_and_round_trips(gaussian_data, tmp_path):
     x, _ = gaussian_data
     kwargs = dict(
@@ -427,6 +428,7 @@ def test_a_nan_reference_or_measurement_never_becomes_a_label():
     assert out["regime"].iloc[1] == "undefined" and "on_manifold not measured" in out["reason"].iloc[1]
 
 
+@pytest.mark.slow  # trains a denoiser for seconds
 def test_label_dropout_gives_both_scores_and_the_posterior_gradient():
     """One denoiser trained with a null class: its label's score minus its null class's
     estimates grad log p(y | x) of two Gaussian classes N(m_c, s^2 I), whose exact value at

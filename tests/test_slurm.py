@@ -47,7 +47,7 @@ from workflow_helpers import (
     write_config,
 )
 
-pytestmark = pytest.mark.slurm
+pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 PROFILE = REPO / "slurm"
 DATASET = "digits_distractor"

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from fake_slurm import FAKE_SITE, option, submissions
 from workflow_helpers import DEMO_EXPERIMENTS, REPO, SNAKEFILE, write_config
@@ -71,6 +72,7 @@ def test_switch_turns_every_gpu_request_into_gres(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_gres_profile_submits_gres_and_cpus_per_task(tmp_path):
     profile = switched_profile(tmp_path / "profile")
     workdir = tmp_path / "work"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+import pytest
 from workflow_helpers import DRY_RUN_TIMEOUT, REPO, describe, output, planned_jobs, run_command
 
 
@@ -14,6 +15,7 @@ def dry_run(*args: str):
     return run_command(command, cwd=REPO, timeout=DRY_RUN_TIMEOUT)
 
 
+@pytest.mark.slow
 def test_one_figure_of_the_demo_plans_only_what_it_needs():
     """The demo schedules its longest jobs first without making them targets: its tangent
     noise figure needs the synthetic data, the autoencoder and its tangent spaces, no
@@ -28,6 +30,7 @@ def test_one_figure_of_the_demo_plans_only_what_it_needs():
     }, describe(proc)
 
 
+@pytest.mark.slow
 def test_an_unknown_target_lists_the_figure_targets():
     proc = dry_run("fig_noise_robustnes")
     text = output(proc)

@@ -15,6 +15,7 @@ import math
 import platform
 import re
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 
@@ -354,11 +355,30 @@ def test_edit_reruns_exactly_what_depends_on_it(tiny_run, request, edits, expect
 
 
 SLURM_PROFILE = REPO / "slurm" / "config.yaml"
+DATA_ROOT = REPO / "data"
 
 
+@pytest.fixture(scope="module")
+def paper_plans():
+    """``snakemake --profile slurm -n --forceall [target]`` from the repo root, on the real
+    config.yaml: target -> Future of the CompletedProcess, for the whole DAG ("all") and the
+    ImageNet leg ("fig_imagenet"). Each parses the whole workflow, so both start at once
+    (on 2 cores, in the time of one). ``--forceall``: the plan does not depend on what a run
+    in this checkout left in results/."""
+    data_existed = DATA_ROOT.exists()
+
+    def plan(target):
+        command = [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "--forceall", target]
+        return run_command(command, cwd=REPO, timeout=DRY_RUN_TIMEOUT)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        yield data_existed, {target: pool.submit(plan, target) for target in ("all", "fig_imagenet")}
+
+
+@pytest.mark.slow
 @pytest.mark.skipif(not SLURM_PROFILE.is_file(), reason="no SLURM profile at slurm/config.yaml yet")
-def test_slurm_profile_plans_the_paper_experiment():
-    """``snakemake --profile slurm -n`` from the repo root, on the real config.yaml.
+def test_slurm_profile_plans_the_paper_experiment(paper_plans):
+    """The whole DAG of config.yaml under the SLURM profile.
 
     config.yaml trains on MNIST with ``data.download: true``. A dry run runs no job, so
     it downloads nothing (the subprocess has an unreachable proxy, and the test checks
@@ -366,24 +386,13 @@ def test_slurm_profile_plans_the_paper_experiment():
     downloads are off. Nor does a dry run submit anything to SLURM: the executor plugin
     is configured but not called.
     """
-    data_root = REPO / "data"
-    data_existed = data_root.exists()
-    proc = run_command(
-        [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n"], cwd=REPO, timeout=DRY_RUN_TIMEOUT
-    )
+    data_existed, plans = paper_plans
+    proc = plans["all"].result()
     assert proc.returncode == 0, describe(proc)
     assert "Using profiles slurm and workflow specific profile" in output(proc), describe(proc)
     assert "Traceback" not in output(proc) and "WorkflowError" not in output(proc), describe(proc)
-    assert data_existed or not data_root.exists(), "the dry run created data/ (did it download MNIST?)"
+    assert data_existed or not DATA_ROOT.exists(), "the dry run created data/ (did it download MNIST?)"
 
-    if (REPO / "results" / "mnist_distractor" / "models").exists():
-        # Someone ran the experiment in this checkout: plan it from scratch instead.
-        proc = run_command(
-            [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "--forceall"],
-            cwd=REPO,
-            timeout=DRY_RUN_TIMEOUT,
-        )
-        assert proc.returncode == 0, describe(proc)
     trained = {
         (job["wildcards"]["dataset"], job["wildcards"]["objective"], job["wildcards"]["strength"])
         for job in planned_job_blocks(proc)
@@ -446,14 +455,11 @@ def test_slurm_profile_plans_the_paper_experiment():
         assert jobs.get(rule, 0) >= 1, describe(proc)
 
 
-def test_slurm_profile_plans_the_imagenet_leg():
+@pytest.mark.slow
+def test_slurm_profile_plans_the_imagenet_leg(paper_plans):
     """``snakemake --profile slurm -n fig_imagenet`` from the repo root plans the paper's
     ImageNet experiments from config.yaml, without the ImageNet files (a dry run reads none)."""
-    proc = run_command(
-        [sys.executable, "-m", "snakemake", "--profile", "slurm", "-n", "--forceall", "fig_imagenet"],
-        cwd=REPO,
-        timeout=DRY_RUN_TIMEOUT,
-    )
+    proc = paper_plans[1]["fig_imagenet"].result()
     assert proc.returncode == 0, describe(proc)
     own, pretrained = 1 + 11, 10  # a standard model and 11 eps; Salman et al.'s 10 members
     assert planned_jobs(proc) == {
@@ -488,6 +494,7 @@ def test_slurm_profile_plans_the_imagenet_leg():
 # ---- (5) and (6): lint and format -------------------------------------------
 
 
+@pytest.mark.slow
 def test_snakemake_lint_is_clean():
     proc = run_command([sys.executable, "-m", "snakemake", "--lint"], cwd=REPO, timeout=DRY_RUN_TIMEOUT)
     assert proc.returncode == 0, describe(proc)

@@ -29,6 +29,9 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
 DEMO_EXPERIMENTS = REPO / "demo" / "experiments.yaml"
+# The real data sets (MNIST, CIFAR-10) some tests read, in a shared/ folder beside the
+# checkout; where it is absent those tests are skipped with a reason naming it.
+SHARED_DATA = REPO.parent / "shared" / "data"
 
 # Dry runs parse the workflow and the DAG: seconds. Real runs of the tiny config: a
 # minute or so on 2 CPU cores; the limits leave a wide margin for a slow machine.
