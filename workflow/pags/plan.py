@@ -123,6 +123,23 @@ class Plan:
             "seed": int(w.seed),
         }
 
+    def distractor_letter(self) -> str | dict[str, str]:
+        """The distractor's letter, and its font where ``distractor.font`` is set to another
+        than the one an unset key means, so that the option is no param where it changes
+        nothing."""
+        d = self.config["distractor"]
+        font = d.get("font", "dejavu_sans_bold")
+        return d["letter"] if font == "dejavu_sans_bold" else {"letter": d["letter"], "font": font}
+
+    def noise_draws(self, dataset: str) -> int | dict[str, Any]:
+        """Noise draws per image of Fig. 5's evaluation, and whether they are shared by the
+        stds and regions where ``noise_robustness.shared_noise`` says they are not (no
+        param where the option changes nothing)."""
+        settings = self.experiment(dataset)["noise_robustness"]
+        if settings.get("shared_noise", True):
+            return settings["draws"]
+        return {"draws": settings["draws"], "shared": False}
+
     def noise_stds(self, dataset: str) -> list[float]:
         settings = self.experiment(dataset)["noise_robustness"]
         return ([0.0] if settings["include_zero"] else []) + [float(s) for s in expand_grid(settings["stds"])]
