@@ -22,6 +22,7 @@ from pags.alignment import metric_functions
 from pags.attacks import pgd_l2
 from pags.config import validated_config
 from pags.datasets.distractor import letter_image, render_authors_letter, render_letter
+from pags.errors import ConfigError
 from pags.grid import format_strength
 from pags.noise_robustness import masked_noise_change
 from pags.objectives import make_objective
@@ -279,6 +280,13 @@ def test_authors_letter_asset_matches_a_rendering_made_the_authors_way():
     fresh = render_authors_letter(FREEMONO).flatten().double().numpy()
     asset = letter_image("A", "freemono").flatten().double().numpy()
     assert np.corrcoef(fresh, asset)[0, 1] >= 0.99
+
+
+def test_the_config_check_refuses_another_letter_in_the_authors_font():
+    config = tiny_config()
+    config["distractor"].update(font="freemono", letter="B")
+    with pytest.raises(ConfigError, match="distractor.font.*Fix"):
+        validated_config(config)
 
 
 def test_authors_letter_is_an_a_at_28_px_only():
