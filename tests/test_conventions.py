@@ -324,6 +324,18 @@ def test_options_enter_params_only_when_set():
     config = tiny_config()
     plan = Plan(validated_config(copy.deepcopy(config)))
     assert plan.distractor_letter() == "A" and plan.noise_draws(TinyRun.dataset) == 1
+    w = SimpleNamespace(dataset=TinyRun.dataset, objective="pgd", strength=format_strength([1, 4, 8]), seed=0)
+    left_out = plan.train_hparams(w)
+    # set to what leaving them out means: the same params
+    same = copy.deepcopy(config)
+    same["distractor"].update(font="dejavu_sans_bold")
+    same["distractor"]["noise_robustness"]["shared_noise"] = True
+    same["distractor"]["objectives"]["pgd"].update(
+        attack_mode="eval", random_start_noise="gaussian", clamp_pixels=True, accumulate_attack_gradients=False
+    )
+    same_plan = Plan(validated_config(same))
+    assert same_plan.train_hparams(w) == left_out
+    assert same_plan.distractor_letter() == "A" and same_plan.noise_draws(TinyRun.dataset) == 1
     d = config["distractor"]
     d["font"] = "freemono"
     d["noise_robustness"]["shared_noise"] = False
@@ -331,5 +343,4 @@ def test_options_enter_params_only_when_set():
     plan = Plan(validated_config(config))
     assert plan.distractor_letter() == {"letter": "A", "font": "freemono"}
     assert plan.noise_draws(TinyRun.dataset) == {"draws": 1, "shared": False}
-    w = SimpleNamespace(dataset=TinyRun.dataset, objective="pgd", strength=format_strength([1, 4, 8]), seed=0)
-    assert plan.train_hparams(w)["objective_options"]["clamp_pixels"] is False
+    assert plan.train_hparams(w)["objective_options"] == {**left_out["objective_options"], "clamp_pixels": False}

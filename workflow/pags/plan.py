@@ -19,6 +19,7 @@ from .datasets.registry import DATASETS, data_shape
 from .experiments import experiments
 from .gallery import galleries, images_key, parse_images
 from .grid import expand_grid, format_strength, parse_strength
+from .objectives import get_spec
 from .pretrained import get_family
 from .score.backends import BACKENDS, exact_reference, get_backend
 
@@ -107,9 +108,10 @@ class Plan:
     def train_hparams(self, w) -> dict[str, Any]:
         """Everything that determines a trained model, and nothing else: with a ``subset``
         of the data, also that (its images are the model's training data). Not
-        ``training.amp``: like the device, it is how the arithmetic is done."""
+        ``training.amp``: like the device, it is how the arithmetic is done; nor an option
+        set to what leaving it out means (``ObjectiveSpec.absent``)."""
         exp = self.experiment(w.dataset)
-        options = dict(exp["objectives"][w.objective])
+        options = get_spec(w.objective).params_options(exp["objectives"][w.objective])
         options.pop("grid")
         subset = {"subset": exp["subset"]} if "subset" in exp else {}
         return {

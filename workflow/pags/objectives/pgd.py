@@ -73,11 +73,10 @@ SPEC = ObjectiveSpec(
         step_size=float(options["step_size"]),
         random_start=float(options["random_start"]),
         eps_convention=options["eps_convention"],
-        # optional, so that models trained before the option keep their params
-        attack_mode=options.get("attack_mode", "eval"),
-        start_noise=options.get("random_start_noise", "gaussian"),
-        clamp=options.get("clamp_pixels", True),
-        accumulate=options.get("accumulate_attack_gradients", False),
+        attack_mode=options["attack_mode"],
+        start_noise=options["random_start_noise"],
+        clamp=options["clamp_pixels"],
+        accumulate=options["accumulate_attack_gradients"],
     ),
     step_cost=lambda options: float(options["steps"]) + 1,  # each attack step a forward and a backward
     options={
@@ -125,4 +124,11 @@ SPEC = ObjectiveSpec(
         "lr_threshold": LR_THRESHOLD,
     },
     description="Adversarial training: cross-entropy at the L2-PGD adversarial example within eps.",
+    # options added after models were trained: left out, the standard attack and the paper's loss
+    absent={
+        "attack_mode": "eval",
+        "random_start_noise": "gaussian",
+        "clamp_pixels": True,
+        "accumulate_attack_gradients": False,
+    },
 )

@@ -47,8 +47,7 @@ SPEC = ObjectiveSpec(
     label="smoothness",
     symbol="λ",
     color="#5aae61",
-    # optional, so that models trained before the option keep their params
-    build=lambda values, options: Smooth(values, float(options["noise_std"]), options.get("batchnorm_passes", 1)),
+    build=lambda values, options: Smooth(values, float(options["noise_std"]), options["batchnorm_passes"]),
     step_cost=lambda options: 2.0,  # the clean and the noisy batch
     options={
         "grid": GRID,
@@ -63,4 +62,5 @@ SPEC = ObjectiveSpec(
         "lr_threshold": LR_THRESHOLD,
     },
     description="Output smoothness: l + lambda * mean ||f(x + e) - f(x)||^2, e ~ N(0, noise_std^2).",
+    absent={"batchnorm_passes": 1},  # added after models were trained: left out, one pass
 )
