@@ -127,6 +127,15 @@ def train(name, objective, strength, options, train_split, test_split, epochs, p
     return model.eval(), record
 
 
+def selected(models: dict, args) -> list[tuple[str, tuple]]:
+    """The models whose names contain one of ``--only`` (all without it), named with
+    ``--seed`` where it is not 0."""
+    suffix = f", seed {args.seed}" if args.seed else ""
+    return [
+        (name + suffix, spec) for name, spec in models.items() if not args.only or any(o in name for o in args.only)
+    ]
+
+
 def cached(out: Path, name: str, compute) -> dict:
     path = out / (name.replace(" ", "_").replace(",", "").replace("'", "").replace("/", "-") + ".json")
     if path.exists():
@@ -150,14 +159,14 @@ def run_mnist(args) -> None:
         font: (distractor_split(train_digits, font, 0), distractor_split(test_digits, font, 1))
         for font in ("freemono", "dejavu_sans_bold")
     }
-    for name, (objective, strength, options, font) in MNIST_MODELS.items():
+    for name, (objective, strength, options, font) in selected(MNIST_MODELS, args):
         options = {**MNIST_PGD, **options} if objective == "pgd" else options
         cached(args.out, name, partial(measure_mnist, args, name, objective, strength, options, *data[font]))
 
 
 def measure_mnist(args, name, objective, strength, options, train_split, test_split) -> dict:
     """Train one model; its accuracy and Fig. 5's changes at std 0.01, one draw per image and region."""
-    model, record = train(name, objective, strength, options, train_split, test_split, args.epochs, pool=1)
+    model, record = train(name, objective, strength, options, train_split, test_split, args.epochs, 1, args.seed)
     x = test_split.floats()[: args.images]
     mask = signal_mask(test_split.extras["digit_on_top"][: args.images], tuple(x.shape))
     masks = {"signal": mask, "distractor": 1 - mask}
@@ -193,7 +202,7 @@ def run_cifar(args) -> None:
         basis, _ = tangent_spaces(ae.encode, ae.decode, x)
         torch.save(basis, tangent_file)
         print(f"tangents: reconstruction {history[-1]['loss']:.4f} ({time.perf_counter() - started:.0f} s)", flush=True)
-    for name, (objective, strength, options) in CIFAR_MODELS.items():
+    for name, (objective, strength, options) in selected(CIFAR_MODELS, args):
         cached(
             args.out,
             name,
@@ -203,7 +212,7 @@ def run_cifar(args) -> None:
 
 def measure_cifar(args, name, objective, strength, options, train_split, test_split, x, basis) -> dict:
     """Train one model; its accuracy and on/off-manifold changes at the plot step."""
-    model, record = train(name, objective, strength, options, train_split, test_split, args.epochs, pool=2)
+    model, record = train(name, objective, strength, options, train_split, test_split, args.epochs, 2, args.seed)
     change = on_off_manifold_change(model, x, basis, [PLOT_STEP], torch.Generator().manual_seed(0))
     on, off = change["on"][0].double().numpy(), change["off"][0].double().numpy()
     return {
@@ -224,11 +233,15 @@ def print_table(args) -> None:
     results = [json.loads(p.read_text()) for p in sorted(args.out.glob("*.json"))]
     mnist = [r for r in results if r["part"] == "mnist"]
     order = list(MNIST_MODELS) + list(CIFAR_MODELS)
+
+    def key(r: dict) -> tuple[int, str]:
+        return order.index(r["name"].split(", seed ")[0]), r["name"]
+
     if mnist:
         n = mnist[0]["images"]
         print(f"MNIST with the distractor, Fig. 5 at noise std 0.01 ({n} test images)\n")
         print("| model | test accuracy | signal change | distractor change | ratio |\n|---|---|---|---|---|")
-        for r in sorted(mnist, key=lambda r: order.index(r["name"])):
+        for r in sorted(mnist, key=key):
             print(
                 f"| {r['name']} | {r['accuracy']:.4f} | {fmt(r['signal_change'])} | "
                 f"{fmt(r['distractor_change'])} | {fmt(r['ratio'])} |"
@@ -238,7 +251,7 @@ def print_table(args) -> None:
         n = cifar[0]["images"]
         print(f"\nCIFAR-10, on/off-manifold change at step {PLOT_STEP} ({n} test images)\n")
         print("| model | test accuracy | on-manifold change | off-manifold change | off / on |\n|---|---|---|---|---|")
-        for r in sorted(cifar, key=lambda r: order.index(r["name"])):
+        for r in sorted(cifar, key=key):
             print(
                 f"| {r['name']} | {r['accuracy']:.4f} | {fmt(r['on_change'])} | "
                 f"{fmt(r['off_change'])} | {fmt(r['off_on_ratio'])} |"
@@ -253,6 +266,8 @@ def main() -> None:
     parser.add_argument("--mnist-train", type=int, default=10_000, help="training digits")
     parser.add_argument("--cifar-train", type=int, default=10_000, help="CIFAR-10 training images")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (weights, batches, noise)")
+    parser.add_argument("--only", nargs="*", default=[], help="only the models whose names contain one of these")
     parser.add_argument("--test", type=int, default=2000, help="test images for accuracy")
     parser.add_argument("--images", type=int, default=2000, help="test images for Fig. 5's changes")
     parser.add_argument("--manifold-images", type=int, default=200, help="test images with tangent spaces")
