@@ -229,33 +229,38 @@ def fmt(pair) -> str:
     return f"{pair[0]:.4g} ± {pair[1]:.2g}"
 
 
+# Per part: the table's title (given the number of images) and its columns, (heading, key).
+TABLES = {
+    "mnist": (
+        "MNIST with the distractor, Fig. 5 at noise std 0.01 ({n} test images)",
+        [("signal change", "signal_change"), ("distractor change", "distractor_change"), ("ratio", "ratio")],
+    ),
+    "cifar": (
+        f"CIFAR-10, on/off-manifold change at step {PLOT_STEP} ({{n}} test images)",
+        [("on-manifold change", "on_change"), ("off-manifold change", "off_change"), ("off / on", "off_on_ratio")],
+    ),
+}
+
+
 def print_table(args) -> None:
     results = [json.loads(p.read_text()) for p in sorted(args.out.glob("*.json"))]
-    mnist = [r for r in results if r["part"] == "mnist"]
     order = list(MNIST_MODELS) + list(CIFAR_MODELS)
 
     def key(r: dict) -> tuple[int, str]:
         return order.index(r["name"].split(", seed ")[0]), r["name"]
 
-    if mnist:
-        n = mnist[0]["images"]
-        print(f"MNIST with the distractor, Fig. 5 at noise std 0.01 ({n} test images)\n")
-        print("| model | test accuracy | signal change | distractor change | ratio |\n|---|---|---|---|---|")
-        for r in sorted(mnist, key=key):
-            print(
-                f"| {r['name']} | {r['accuracy']:.4f} | {fmt(r['signal_change'])} | "
-                f"{fmt(r['distractor_change'])} | {fmt(r['ratio'])} |"
-            )
-    cifar = [r for r in results if r["part"] == "cifar"]
-    if cifar:
-        n = cifar[0]["images"]
-        print(f"\nCIFAR-10, on/off-manifold change at step {PLOT_STEP} ({n} test images)\n")
-        print("| model | test accuracy | on-manifold change | off-manifold change | off / on |\n|---|---|---|---|---|")
-        for r in sorted(cifar, key=key):
-            print(
-                f"| {r['name']} | {r['accuracy']:.4f} | {fmt(r['on_change'])} | "
-                f"{fmt(r['off_change'])} | {fmt(r['off_on_ratio'])} |"
-            )
+    blocks = []
+    for part, (title, columns) in TABLES.items():
+        rows = sorted((r for r in results if r["part"] == part), key=key)
+        if not rows:
+            continue
+        lines = [title.format(n=rows[0]["images"]), ""]
+        lines.append("| model | test accuracy | " + " | ".join(h for h, _ in columns) + " |")
+        lines.append("|---" * (len(columns) + 2) + "|")
+        for r in rows:
+            lines.append(f"| {r['name']} | {r['accuracy']:.4f} | " + " | ".join(fmt(r[k]) for _, k in columns) + " |")
+        blocks.append("\n".join(lines))
+    print("\n\n".join(blocks))
 
 
 def main() -> None:
