@@ -140,6 +140,11 @@ CASES = [
     Case("unknown-dataset", {"distractor.dataset": "imagenet"}, ("'distractor.dataset'", "'imagenet' is not one of")),
     Case("unknown-arch", {"distractor.model.arch": "vgg16"}, ("'distractor.model.arch'", "'vgg16' is not one of")),
     Case("letter-too-long", {"distractor.letter": "AB"}, ("'distractor.letter'", "'AB' is too long")),
+    Case(
+        "authors-font-is-their-a-only",
+        {"distractor.letter": "B", "distractor.font": "freemono"},
+        ("'distractor.font'", "the authors' letter A, not 'B'", "Fix: set distractor.letter to A"),
+    ),
     Case("noise-n-images-zero", {f"{NOISE}.n_images": 0}, (f"'{NOISE}.n_images'", "less than the minimum of 1")),
     Case(
         "noise-stds-logspace-start-above-stop",

@@ -355,6 +355,39 @@ def test_a_code_edit_reruns_exactly_the_jobs_that_run_it(tiny_run, tmp_path, edi
         assert all("code" in job["reason"] for job in planned_job_blocks(proc) if job["rule"] == "train_model")
 
 
+# ---- the workflow: a convention option reruns only what it changes -------------------
+
+CONVENTION_EDITS = [
+    pytest.param(
+        {"distractor.objectives.pgd.clamp_pixels": False},
+        {"train_model": 1, **_DOWNSTREAM_OF_ONE_MODEL},
+        {"train_model"},
+        {"pgd"},
+        id="the-attacks-pixel-box-retrains-the-pgd-model-only",
+    ),
+    pytest.param(
+        {"distractor.noise_robustness.shared_noise": False},
+        {"noise_robustness": 2, "noise_robustness_table": 1, "fig_noise_robustness": 1, "all": 1},
+        {"noise_robustness"},
+        set(),
+        id="fig5s-noise-draws-rerun-its-metric-not-training",
+    ),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("edits, expected_jobs, triggered, retrained", CONVENTION_EDITS)
+def test_a_convention_option_reruns_only_what_it_changes(tiny_run, request, edits, expected_jobs, triggered, retrained):
+    """The options of docs/conventions.md are values like any other: switched, they rerun
+    the jobs whose params they enter, what those feed, and nothing else."""
+    proc = tiny_run.dry_run_with(request.node.callspec.id, edits)
+    assert proc.returncode == 0, describe(proc)
+    assert planned_jobs(proc) == expected_jobs, describe(proc)
+    assert provenance_triggered_rules(proc) == triggered, describe(proc)
+    jobs = planned_job_blocks(proc)
+    assert {job["wildcards"]["objective"] for job in jobs if job["rule"] == "train_model"} == retrained
+
+
 @pytest.mark.slow
 def test_touch_accepts_a_code_change_without_rerunning(tiny_run, tmp_path):
     """``--touch`` after a code edit the user knows changes no result: afterwards the

@@ -18,6 +18,7 @@ import os
 import re
 import warnings
 from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -36,16 +37,19 @@ def max_normalise(v: torch.Tensor) -> torch.Tensor:
     return v / torch.where(peak > 0, peak, 1)
 
 
-def cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def cosine(a: torch.Tensor, b: torch.Tensor, rescale_a: bool = True) -> torch.Tensor:
     """Cosine similarity of the max-normalised maps: their norms are >= 1, so ``eps`` only
-    guards all-zero maps (similarity 0), whatever the maps' scale."""
+    guards all-zero maps (similarity 0), whatever the maps' scale. ``rescale_a`` has no
+    effect (cosine is scale-invariant); it is the metrics' common signature."""
     return F.cosine_similarity(max_normalise(a).flatten(1), max_normalise(b).flatten(1), dim=1, eps=1e-30)
 
 
-def ssim(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+def ssim(a: torch.Tensor, b: torch.Tensor, rescale_a: bool = True) -> torch.Tensor:
+    """SSIM of the maps shown as images; ``a`` taken as it is (in [-1, 1]) without ``rescale_a``."""
     from skimage.metrics import structural_similarity
 
-    a, b = ((max_normalise(v) + 1).div(2).double().cpu().numpy() for v in (a, b))
+    a = max_normalise(a) if rescale_a else a
+    a, b = ((v + 1).div(2).double().cpu().numpy() for v in (a, max_normalise(b)))
     side = min(a.shape[-2:])
     window = min(11, side if side % 2 else side - 1)  # 11 px covers the Gaussian to 3.5 std
     values = [
@@ -97,11 +101,11 @@ def load_lpips(backbone: str | os.PathLike, sha256: str | None, key: str) -> tor
 
 
 def lpips_similarity(metric: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-    """1 - LPIPS of the max-normalised maps; grey images get 3 channels, small ones are
-    upsampled to 32 px."""
+    """1 - LPIPS of the max-normalised maps (``a`` as it is, in [-1, 1], without
+    ``rescale_a``); grey images get 3 channels, small ones are upsampled to 32 px."""
 
-    def similarity(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        a, b = max_normalise(a), max_normalise(b)
+    def similarity(a: torch.Tensor, b: torch.Tensor, rescale_a: bool = True) -> torch.Tensor:
+        a, b = max_normalise(a) if rescale_a else a, max_normalise(b)
         if a.shape[1] == 1:
             a, b = a.expand(-1, 3, -1, -1), b.expand(-1, 3, -1, -1)
         if min(a.shape[-2:]) < LPIPS_MIN_SIZE:
@@ -128,11 +132,13 @@ def similarities(
     return out
 
 
-def metric_functions(names, lpips_metric: torch.nn.Module | None = None):
-    """The similarity functions named in ``names`` (``lpips`` needs the loaded metric)."""
+def metric_functions(names, lpips_metric: torch.nn.Module | None = None, rescale_a: bool = True):
+    """The similarity functions named in ``names`` (``lpips`` needs the loaded metric).
+    Without ``rescale_a`` they take their first map (the gradient) as it is, not divided
+    by its max |.| (the authors' Fig. 4 right, ``resize.RESCALED_AFTER``)."""
     table = {"cosine": cosine, "ssim": ssim}
     if "lpips" in names:
         if lpips_metric is None:
             raise ValueError("the lpips metric needs its loaded network")
         table["lpips"] = lpips_similarity(lpips_metric)
-    return {name: table[name] for name in names}
+    return {name: partial(table[name], rescale_a=rescale_a) for name in names}

@@ -360,9 +360,19 @@ def check_data(config: dict[str, Any], datasets: Iterable[str]) -> None:
     check_raw_data(data["root"], needed, data["download"])
 
 
+def check_letter(distractor: dict[str, Any]) -> None:
+    """The authors' glyph exists for their letter only (``datasets.distractor.letter_image``)."""
+    if distractor.get("font") == "freemono" and distractor["letter"] != "A":
+        raise ConfigError(
+            f"config key 'distractor.font': freemono is the authors' letter A, not {distractor['letter']!r}. "
+            "Fix: set distractor.letter to A, or distractor.font to dejavu_sans_bold."
+        )
+
+
 def check_config(config: dict[str, Any]) -> None:
     """Raise ``ConfigError`` for the first problem the schema cannot catch."""
     check_experiment("distractor", config["distractor"])
+    check_letter(config["distractor"])
     check_subset("distractor", f"{config['distractor']['dataset']}_distractor", config["distractor"], config)
     check_test_images("distractor", f"{config['distractor']['dataset']}_distractor", config["distractor"], config)
     check_logspace("distractor.noise_robustness.stds", config["distractor"]["noise_robustness"]["stds"])

@@ -19,6 +19,7 @@ from .datasets.registry import DATASETS, data_shape
 from .experiments import experiments
 from .gallery import galleries, images_key, parse_images
 from .grid import expand_grid, format_strength, parse_strength
+from .objectives import get_spec
 from .pretrained import get_family
 from .score.backends import BACKENDS, exact_reference, get_backend
 
@@ -107,9 +108,10 @@ class Plan:
     def train_hparams(self, w) -> dict[str, Any]:
         """Everything that determines a trained model, and nothing else: with a ``subset``
         of the data, also that (its images are the model's training data). Not
-        ``training.amp``: like the device, it is how the arithmetic is done."""
+        ``training.amp``: like the device, it is how the arithmetic is done; nor an option
+        set to what leaving it out means (``ObjectiveSpec.absent``)."""
         exp = self.experiment(w.dataset)
-        options = dict(exp["objectives"][w.objective])
+        options = get_spec(w.objective).params_options(exp["objectives"][w.objective])
         options.pop("grid")
         subset = {"subset": exp["subset"]} if "subset" in exp else {}
         return {
@@ -122,6 +124,23 @@ class Plan:
             "training": {k: v for k, v in exp["training"].items() if k != "amp"},
             "seed": int(w.seed),
         }
+
+    def distractor_letter(self) -> str | dict[str, str]:
+        """The distractor's letter, and its font where ``distractor.font`` is set to another
+        than the one an unset key means, so that the option is no param where it changes
+        nothing."""
+        d = self.config["distractor"]
+        font = d.get("font", "dejavu_sans_bold")
+        return d["letter"] if font == "dejavu_sans_bold" else {"letter": d["letter"], "font": font}
+
+    def noise_draws(self, dataset: str) -> int | dict[str, Any]:
+        """Noise draws per image of Fig. 5's evaluation, and whether they are shared by the
+        stds and regions where ``noise_robustness.shared_noise`` says they are not (no
+        param where the option changes nothing)."""
+        settings = self.experiment(dataset)["noise_robustness"]
+        if settings.get("shared_noise", True):
+            return settings["draws"]
+        return {"draws": settings["draws"], "shared": False}
 
     def noise_stds(self, dataset: str) -> list[float]:
         settings = self.experiment(dataset)["noise_robustness"]

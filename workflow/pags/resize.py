@@ -16,8 +16,11 @@ def _check_batch(v: torch.Tensor, what: str) -> None:
         raise ValueError(f"{what} must be a float tensor [B, C, H, W], got {v.dtype} {tuple(v.shape)}")
 
 
-# alignment.gradient_resize: how gradients are shrunk to the score's side
-GRADIENT_RESIZE = ("antialiased", "aliased")
+# alignment.gradient_resize: how gradients are shrunk to the score's side. scaled_aliased
+# is the authors' order (notebooks/Imagenet.ipynb): each map divided by its max |.| at its
+# own side, then plain bilinear sampling, and not rescaled after (``RESCALED_AFTER``).
+GRADIENT_RESIZE = ("antialiased", "aliased", "scaled_aliased")
+RESCALED_AFTER = {"antialiased": True, "aliased": True, "scaled_aliased": False}
 
 
 def resize(v: torch.Tensor, side: int, antialias: bool = True) -> torch.Tensor:
@@ -49,8 +52,14 @@ def gradient_for_alignment(grad: torch.Tensor, side: int = SCORE_SIDE, how: str 
     compare them with a score computed at ``side`` px: ``how`` is config key
     ``alignment.gradient_resize``, ``antialiased`` (as the images are resized for the
     score) or ``aliased`` (plain bilinear sampling, what torchvision's ``Resize`` did on
-    tensors before its antialias default changed). Units are unchanged (the alignment
-    metrics divide each map by its max |.| anyway). ``ValueError`` for an unknown ``how``."""
+    tensors before its antialias default changed); units are unchanged (the alignment
+    metrics divide each map by its max |.| anyway). ``scaled_aliased`` (the authors' Fig. 4
+    right): each map divided by its max |.| first, then sampled as ``aliased``; its peak
+    then lies below 1 (averaging neighbours of opposite sign), and the metrics are to take
+    it as it is (``RESCALED_AFTER``). ``ValueError`` for an unknown ``how``."""
     if how not in GRADIENT_RESIZE:
         raise ValueError(f"gradient resizing must be one of {GRADIENT_RESIZE}, got {how!r}")
+    if how == "scaled_aliased":
+        peak = grad.flatten(1).abs().amax(1).view(-1, 1, 1, 1)
+        grad = grad / torch.where(peak > 0, peak, 1)
     return resize(grad, side, antialias=how == "antialiased")

@@ -41,7 +41,7 @@ rule distractor_dataset:
     params:
         code=script_code("distractor_dataset.py"),
         seed=config["distractor"]["seed"],
-        letter=config["distractor"]["letter"],
+        letter=plan.distractor_letter(),
         subset=lambda w: plan.data_subset(f"{w.base}_distractor", w.split),
         num_classes=lambda w: plan.num_classes(f"{w.base}_distractor"),
     script:

@@ -17,7 +17,7 @@ rule noise_robustness:
         code=wildcard_code("noise_robustness.py"),
         stds=lambda w: plan.noise_stds(w.dataset),
         n_images=lambda w: plan.experiment(w.dataset)["noise_robustness"]["n_images"],
-        draws=lambda w: plan.experiment(w.dataset)["noise_robustness"]["draws"],
+        draws=lambda w: plan.noise_draws(w.dataset),
         seed=lambda w: plan.experiment(w.dataset)["noise_robustness"]["seed"],
     script:
         "../scripts/noise_robustness.py"

@@ -1,6 +1,6 @@
 """Rule alignment: similarity of a model's input gradient to each score, per test image;
 a gradient is resized to the score's side where the score was taken at another
-(``alignment.gradient_resize``: antialiased or aliased)."""
+(``alignment.gradient_resize``)."""
 
 import pandas as pd
 import torch
@@ -9,7 +9,7 @@ from pags.datasets import load_split
 from pags.gradients import input_gradients
 from pags.io import load_torch, save_csv
 from pags.records import read_trained
-from pags.resize import gradient_for_alignment
+from pags.resize import RESCALED_AFTER, gradient_for_alignment
 from pags.runtime import job_log, pick_device
 
 with job_log(snakemake) as log:
@@ -30,10 +30,11 @@ with job_log(snakemake) as log:
         test = load_split(snakemake.input.test)
         model = model.to(device)
         grads = input_gradients(model, test.floats()[:n], test.y[:n], p["gradient"], device)
-        side = next(iter(scores.values())).shape[-1]
+        side, rescale = next(iter(scores.values())).shape[-1], True
         if grads.shape[-1] != side:  # scored at another size (224 px ImageNet at 64 px)
             grads = gradient_for_alignment(grads, side, p["gradient_resize"])
-        functions = metric_functions(p["metrics"], lpips)
+            rescale = RESCALED_AFTER[p["gradient_resize"]]
+        functions = metric_functions(p["metrics"], lpips, rescale_a=rescale)
         values = []
         for backend in p["backends"]:
             per_metric = similarities(functions, grads.to(device), scores[backend].to(device))

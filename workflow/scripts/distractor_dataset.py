@@ -2,7 +2,7 @@
 the class-balanced subset of the digits that config key ``distractor.subset`` asks for."""
 
 from pags.datasets import load_split, save_split, split_generator
-from pags.datasets.distractor import add_distractor, render_letter
+from pags.datasets.distractor import add_distractor, letter_image
 from pags.datasets.subset import balanced_subset
 from pags.runtime import job_log
 
@@ -12,7 +12,9 @@ with job_log(snakemake) as log:
     if subset is not None:
         key = f"distractor.subset.{split}"
         digits = balanced_subset(digits, subset["n"], snakemake.params.num_classes, subset["seed"], split, key)
-    letter = render_letter(snakemake.params.letter, size=digits.x.shape[-1]).expand(digits.x.shape[1:])
+    letter = snakemake.params.letter  # a letter, or {letter, font} where distractor.font is set
+    letter = letter if isinstance(letter, dict) else {"letter": letter, "font": "dejavu_sans_bold"}
+    letter = letter_image(letter["letter"], letter["font"], size=digits.x.shape[-1]).expand(digits.x.shape[1:])
     generator = split_generator(snakemake.params.seed, split)
     data = add_distractor(digits, letter, generator)
     save_split(data, snakemake.output[0])

@@ -11,7 +11,7 @@ from pags.figures.style import save_figure
 from pags.gradients import input_gradient
 from pags.io import load_torch
 from pags.records import read_trained
-from pags.resize import gradient_for_alignment
+from pags.resize import RESCALED_AFTER, gradient_for_alignment
 from pags.runtime import job_log
 from pags.score.backends import get_backend
 
@@ -25,7 +25,8 @@ with job_log(snakemake) as log:
     if len(score) != len(x):
         raise RuntimeError(f"the score file holds {len(score)} images, the gallery shows {len(x)}")
     lpips = load_lpips(snakemake.input.alexnet, p.alexnet_sha256, "weights.alexnet") if p.metric == "lpips" else None
-    similarity = metric_functions([p.metric], lpips)
+    resized = p.get("gradient_resize")  # where the score was taken at another size
+    similarity = metric_functions([p.metric], lpips, rescale_a=resized is None or RESCALED_AFTER[resized])
     regimes = pd.read_csv(snakemake.input.regimes, dtype={"strength": str}).set_index(["objective", "strength"])
     columns = []
     for model_path, record_path in zip(snakemake.input.models, snakemake.input.records):

@@ -26,9 +26,10 @@ with job_log(snakemake) as log:
         mask = signal_mask(test.extras["digit_on_top"][: params.n_images], tuple(x.shape)).to(device)
         model = model.to(device)
         generator = torch.Generator(device=device).manual_seed(params.seed)
-        changes = masked_noise_change(
-            model, x, {"signal": mask, "distractor": 1 - mask}, params.stds, generator, draws=params.draws
-        )
+        draws = params.draws  # a number, or {draws, shared} where noise_robustness.shared_noise is false
+        draws = draws if isinstance(draws, dict) else {"draws": draws, "shared": True}
+        masks = {"signal": mask, "distractor": 1 - mask}
+        changes = masked_noise_change(model, x, masks, params.stds, generator, draws["draws"], shared=draws["shared"])
         table = robustness_table(changes, params.stds)
     for i, (column, value) in enumerate(columns.items()):
         table.insert(i, column, value)

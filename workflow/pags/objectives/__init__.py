@@ -60,7 +60,8 @@ def make_objective(name: str, strength: Any, options: dict[str, Any]) -> Objecti
     unknown name."""
     if name not in OBJECTIVES:
         raise ValueError(f"unknown objective {name!r}; known: {list(OBJECTIVES)}")
-    return OBJECTIVES[name].build(strength_values(strength), options)
+    spec = OBJECTIVES[name]
+    return spec.build(strength_values(strength), spec.options_with_absent(options))
 
 
 def scaled_lr(lr: float, strength: Any, threshold: float | None) -> float:

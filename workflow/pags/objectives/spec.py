@@ -40,6 +40,10 @@ class ObjectiveSpec:
       in forward + backward passes (the compute bill, ``pags.cost``).
     - ``options``: the JSON-schema properties of its config entry (``grid`` included);
       ``required``: the keys that must be given; ``description``: the schema's description.
+    - ``absent``: what an option without a schema default means when it is left out (an
+      option added after models were trained, which keep their params so): ``build``
+      reads it with ``options_with_absent``, and an option set to this value is dropped
+      from the params (``params_options``), as the same value must rerun nothing.
 
     Raises ``TypeError`` for a missing part and ``ValueError`` for a malformed one, when the
     module that defines it is imported."""
@@ -53,6 +57,7 @@ class ObjectiveSpec:
     options: Mapping[str, Any]
     description: str
     required: tuple[str, ...] = field(default=("grid",))
+    absent: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
@@ -68,6 +73,17 @@ class ObjectiveSpec:
         missing = set(self.required) - set(self.options)
         if missing:
             raise ValueError(f"objective {self.name!r}: required keys {sorted(missing)} are not among its options")
+        unknown = set(self.absent) - set(self.options)
+        if unknown:
+            raise ValueError(f"objective {self.name!r}: absent values for {sorted(unknown)}, which are not options")
+
+    def options_with_absent(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` with the meaning of every option left out (``absent``) filled in."""
+        return {**self.absent, **options}
+
+    def params_options(self, options: Mapping[str, Any]) -> dict[str, Any]:
+        """``options`` without those set to what leaving them out means: the job params."""
+        return {k: v for k, v in options.items() if k not in self.absent or self.absent[k] != v}
 
     def schema(self) -> dict[str, Any]:
         """The JSON schema of this objective's config entry."""
