@@ -1,0 +1,329 @@
+"""Mutation testing of the science modules: does a change that moves a number fail a test?
+
+Each mutant is one small edit of one module's syntax tree: an arithmetic or comparison
+operator swapped, a number changed, a product or quotient replaced by one of its factors
+(``step_size * eps`` -> ``step_size``), a call replaced by its first argument
+(``unit_direction(v, c)`` -> ``v``), a sign or a ``not`` dropped, ``and``/``or`` or
+``True``/``False`` swapped. A mutant is *killed* when the module's quick tests fail (or
+run past a time limit) with it, and *survives* when they pass: a survivor is a change no
+test sees, to be killed by a new test or shown to be equivalent (docs/mutation.md).
+
+Usage, from the repository root (the default is every module of ``MODULES``):
+
+    OMP_NUM_THREADS=1 nice -n 10 python tools/mutation.py [MODULE ...] [--tests TEST ...]
+
+MODULE is a path under workflow/pags (``manifold/robustness.py``); ``--tests`` replaces
+the module's test files. The run works on a copy of the repository in a temporary
+directory (the working tree is never edited) and forks one pytest per mutant from a
+process that has imported torch once. It prints every survivor and a table per module.
+mutmut does not fit this layout: it names modules from their path below ``src/`` only,
+and the tests import ``pags``, not ``workflow.pags``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = Path("workflow/pags")
+
+# module -> its quick tests (the slow marker is deselected), those that pin its numbers first:
+# with -x a mutant is killed at the first failing test.
+MODULES = {
+    "norms.py": ["tests/test_scale_attacks.py", "tests/test_pgd_steps.py"],
+    "attacks.py": ["tests/test_scale_attacks.py", "tests/test_pgd_steps.py", "tests/test_attacks_objectives.py"],
+    "objectives/pgd.py": [
+        "tests/test_scale_objectives.py",
+        "tests/test_attacks_objectives.py",
+        "tests/test_objectives.py",
+    ],
+    "objectives/gnorm.py": [
+        "tests/test_scale_objectives.py",
+        "tests/test_attacks_objectives.py",
+        "tests/test_objectives.py",
+    ],
+    "objectives/smooth.py": [
+        "tests/test_scale_objectives.py",
+        "tests/test_attacks_objectives.py",
+        "tests/test_objectives.py",
+    ],
+    "objectives/randsmooth.py": [
+        "tests/test_scale_objectives.py",
+        "tests/test_attacks_objectives.py",
+        "tests/test_objectives.py",
+    ],
+    "objectives/trades.py": [
+        "tests/test_scale_objectives.py",
+        "tests/test_attacks_objectives.py",
+        "tests/test_objectives.py",
+    ],
+    "manifold/robustness.py": [
+        "tests/test_scale_invariant_normalisation.py",
+        "tests/test_scale_manifold.py",
+        "tests/test_manifold.py",
+    ],
+    "noise_robustness.py": ["tests/test_scale_noise_robustness.py", "tests/test_noise_robustness.py"],
+    "alignment.py": [
+        "tests/test_scale_invariant_normalisation.py",
+        "tests/test_scale_alignment.py",
+        "tests/test_score_alignment.py",
+    ],
+    "resize.py": ["tests/test_scale_alignment.py", "tests/test_pretrained.py"],
+    "score/__init__.py": ["tests/test_scale_score.py", "tests/test_score_backends.py"],
+    "score/edm.py": ["tests/test_scale_score.py", "tests/test_score_backends.py"],
+    "regimes.py": ["tests/test_scale_regimes.py", "tests/test_claims.py"],
+    "stats.py": ["tests/test_scale_regimes.py", "tests/test_claims.py"],
+}
+
+SWAP_BINOP = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.Div,
+    ast.Div: ast.Mult,
+    ast.FloorDiv: ast.Div,
+    ast.Pow: ast.Mult,
+    ast.Mod: ast.FloorDiv,
+    ast.MatMult: ast.Mult,
+}
+SWAP_COMPARE = {
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+}
+# Calls that only build or check things: replacing them by their argument is no mutant of the science.
+KEEP_CALLS = {"isinstance", "len", "range", "float", "int", "str", "bool", "list", "tuple", "dict", "set", "zip"}
+
+
+@dataclass
+class Mutant:
+    line: int
+    what: str
+    tree: ast.Module
+
+
+def _docstring_nodes(tree: ast.AST) -> set[int]:
+    """ids of docstring constants (not mutated)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                out.add(id(first.value))
+    return out
+
+
+def _skipped(tree: ast.Module) -> set[int]:
+    """ids of nodes never mutated: docstrings, imports, ``raise`` statements and whatever
+    lies inside them, and annotations."""
+    skip = _docstring_nodes(tree)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom | ast.Raise):
+            skip |= {id(n) for n in ast.walk(node)}
+        for field in ("annotation", "returns"):
+            sub = getattr(node, field, None)
+            if sub is not None:
+                skip |= {id(n) for n in ast.walk(sub)}
+    return skip
+
+
+def _replacements(node: ast.AST) -> list[tuple[str, ast.AST]]:
+    """(description, replacement node) for every mutant of this one node."""
+    out: list[tuple[str, ast.AST]] = []
+    if isinstance(node, ast.BinOp):
+        new = SWAP_BINOP.get(type(node.op))
+        if new is not None:
+            out.append((f"{type(node.op).__name__} -> {new.__name__}", ast.BinOp(node.left, new(), node.right)))
+        if isinstance(node.op, ast.Mult | ast.Div | ast.Pow):
+            out.append(("keep only the left operand", node.left))
+        if isinstance(node.op, ast.Mult):
+            out.append(("keep only the right operand", node.right))
+    elif isinstance(node, ast.Compare) and len(node.ops) == 1:
+        new = SWAP_COMPARE.get(type(node.ops[0]))
+        if new is not None:
+            out.append(
+                (f"{type(node.ops[0]).__name__} -> {new.__name__}", ast.Compare(node.left, [new()], node.comparators))
+            )
+    elif isinstance(node, ast.BoolOp):
+        new = ast.Or if isinstance(node.op, ast.And) else ast.And
+        out.append((f"{type(node.op).__name__} -> {new.__name__}", ast.BoolOp(new(), node.values)))
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.Not):
+        out.append((f"drop {type(node.op).__name__}", node.operand))
+    elif isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        value = node.value
+        for new_value in ([value + 1] if value else [1]) + ([0] if value not in (0, 1) else []):
+            out.append((f"{value!r} -> {new_value!r}", ast.Constant(type(value)(new_value))))
+    elif isinstance(node, ast.Constant) and isinstance(node.value, bool):
+        out.append((f"{node.value} -> {not node.value}", ast.Constant(not node.value)))
+    elif isinstance(node, ast.Call) and node.args and not isinstance(node.args[0], ast.Starred):
+        name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+        if name not in KEEP_CALLS:
+            out.append((f"call {name}(...) -> its first argument", node.args[0]))
+    return out
+
+
+class _Replace(ast.NodeTransformer):
+    def __init__(self, target: ast.AST, replacement: ast.AST):
+        self.target, self.replacement = target, replacement
+
+    def generic_visit(self, node):
+        if node is self.target:
+            return self.replacement
+        return super().generic_visit(node)
+
+
+def mutants(source: str) -> list[Mutant]:
+    """Every mutant of a module's source, one per (node, replacement). Each is made on a
+    fresh parse, so a replacement that reuses the node's children edits only its own tree."""
+    tree = ast.parse(source)
+    skip = _skipped(tree)
+    out = []
+    for index, node in enumerate(ast.walk(tree)):
+        if id(node) in skip or not hasattr(node, "lineno"):
+            continue
+        for k, (what, _) in enumerate(_replacements(node)):
+            fresh = ast.parse(source)
+            target = next(n for i, n in enumerate(ast.walk(fresh)) if i == index)
+            mutated = _Replace(target, _replacements(target)[k][1]).visit(fresh)
+            out.append(Mutant(node.lineno, what, ast.fix_missing_locations(mutated)))
+    return out
+
+
+def run_tests(workdir: Path, tests: list[str], timeout: float) -> tuple[int, float]:
+    """(exit status, seconds) of the quick tests, in a child forked from this process
+    (torch already imported); 124 if they ran past ``timeout``."""
+    start = time.monotonic()
+    pid = os.fork()
+    if pid == 0:  # the child: run pytest on the copy, never return
+        try:
+            os.chdir(workdir)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            import pytest
+
+            code = pytest.main(["-x", "-q", "-p", "no:cacheprovider", "-m", "not slow", *tests])
+        except BaseException:
+            code = 99
+        os._exit(int(code))
+    deadline = start + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status), time.monotonic() - start
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return 124, time.monotonic() - start
+        time.sleep(0.05)
+
+
+def copy_repo(destination: Path) -> Path:
+    """The parts of the repository the quick tests read, without caches."""
+    ignore = shutil.ignore_patterns("__pycache__", ".pytest_cache", ".snakemake", "results", "mutants")
+    for part in (
+        "workflow",
+        "tests",
+        "demo",
+        "pilot",
+        "profiles",
+        "envs",
+        "Snakefile",
+        "config.yaml",
+        "pyproject.toml",
+    ):
+        source = REPO / part
+        if source.is_dir():
+            shutil.copytree(source, destination / part, ignore=ignore)
+        elif source.exists():
+            shutil.copy2(source, destination / part)
+    return destination
+
+
+def mutate_module(workdir: Path, module: str, tests: list[str]) -> dict:
+    path = workdir / PACKAGE / module
+    original = path.read_text()
+    status, baseline = run_tests(workdir, tests, timeout=600)
+    if status != 0:
+        raise SystemExit(f"{module}: the tests fail without a mutant (exit {status}): {' '.join(tests)}")
+    timeout = max(30.0, 5 * baseline)
+    found = mutants(original)
+    survivors, killed, start = [], 0, time.monotonic()
+    try:
+        for m in found:
+            path.write_text(ast.unparse(m.tree) + "\n")
+            status, _ = run_tests(workdir, tests, timeout)
+            if status == 0:
+                survivors.append(m)
+                print(f"  SURVIVED {module}:{m.line}: {m.what}", flush=True)
+            else:
+                killed += 1
+    finally:
+        path.write_text(original)
+    return {
+        "module": module,
+        "mutants": len(found),
+        "killed": killed,
+        "survived": [f"{module}:{m.line}: {m.what}" for m in survivors],
+        "seconds": time.monotonic() - start,
+        "baseline": baseline,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="*", help=f"paths under {PACKAGE} (default: all of MODULES)")
+    parser.add_argument("--tests", nargs="+", help="test files to run instead of the module's own")
+    args = parser.parse_args(argv)
+    modules = args.modules or list(MODULES)
+    unknown = [m for m in modules if m not in MODULES and not args.tests]
+    if unknown:
+        raise SystemExit(f"no tests known for {unknown}: pass --tests, or add the module to MODULES")
+    sys.dont_write_bytecode = True  # a mutant's bytecode must never be cached as the module's
+    import torch  # imported once here, inherited by every forked test run
+
+    torch.set_num_threads(1)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="pags-mutation-") as tmp:
+        workdir = copy_repo(Path(tmp))
+        for module in modules:
+            tests = args.tests or [t for t in MODULES[module] if (workdir / t).exists()]
+            print(
+                f"{module}: {len(mutants((workdir / PACKAGE / module).read_text()))} mutants, tests {' '.join(tests)}",
+                flush=True,
+            )
+            results.append(mutate_module(workdir, module, tests))
+    print("\n| module | mutants | killed | survived | killed share | seconds |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        share = r["killed"] / r["mutants"] if r["mutants"] else float("nan")
+        print(
+            f"| {r['module']} | {r['mutants']} | {r['killed']} | {len(r['survived'])} | {share:.0%} | {r['seconds']:.0f} |"
+        )
+    total = sum(r["mutants"] for r in results)
+    killed = sum(r["killed"] for r in results)
+    print(
+        f"\ntotal: {total} mutants, {killed} killed ({killed / max(total, 1):.0%}), {sum(r['seconds'] for r in results):.0f} s"
+    )
+    for r in results:
+        for s in r["survived"]:
+            print(f"survived: {s}")
+
+
+if __name__ == "__main__":
+    main()
