@@ -1,0 +1,119 @@
+"""On- and off-manifold robustness at known step lengths: the directions are unit vectors,
+so a step of size eps moves the input by exactly eps on (or off) the manifold.
+
+A model whose second logit is c ||Q^T x||^2 (zero at images x orthogonal to span(Q))
+reads that length: at x + eps d with d a unit vector in span(Q) its logits are
+[0, c eps^2], so the softmax-L1 change is 2 |sigmoid(c eps^2) - 1/2| whatever the random
+direction, and 0 along any direction orthogonal to span(Q). Without the unit
+normalisation the step would be about sqrt(k) eps on the manifold and sqrt(D - k) eps off it.
+"""
+
+import math
+
+import pytest
+import torch
+from pags.manifold import on_off_manifold_change, small_noise_ratio
+from torch import nn
+
+F64 = torch.float64
+SHAPE = (2, 4, 4)
+D = math.prod(SHAPE)
+K = 5
+C = 0.3
+STEPS = [0.5, 1.0, 2.637]
+
+
+def gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def basis(seed=0):
+    return torch.linalg.qr(torch.randn(D, K, generator=gen(seed), dtype=F64))[0]
+
+
+class SquaredLength(nn.Module):
+    """logits [0, c ||M x||^2] with M the projection onto span(Q) (``on``) or onto its
+    orthogonal complement (``off``)."""
+
+    def __init__(self, Q, part):
+        super().__init__()
+        P = Q @ Q.T
+        self.M = P if part == "on" else torch.eye(len(Q), dtype=Q.dtype) - P
+
+    def forward(self, x):
+        squared = (x.flatten(1) @ self.M).pow(2).sum(1)
+        return torch.stack([torch.zeros_like(squared), C * squared], 1)
+
+
+def change_at(step):
+    """2 |sigmoid(c eps^2) - 1/2|: the softmax moves from (1/2, 1/2) to sigmoid's."""
+    return 2 * abs(1 / (1 + math.exp(-C * step**2)) - 0.5)
+
+
+def images(Q, part, n=6, seed=1):
+    """Images where the model reads 0: off span(Q) for the ``on`` model, in it for ``off``."""
+    x = torch.randn(n, D, generator=gen(seed), dtype=F64)
+    P = Q @ Q.T
+    x = x - x @ P if part == "on" else x @ P
+    return x.view(n, *SHAPE)
+
+
+@pytest.mark.parametrize("part", ["on", "off"])
+def test_a_step_of_eps_moves_the_input_by_exactly_eps_on_or_off_the_manifold(part):
+    Q = basis()
+    model = SquaredLength(Q, part)
+    x = images(Q, part)
+    change = on_off_manifold_change(model, x, Q.expand(len(x), D, K), STEPS, gen(2))
+    expected = torch.tensor([change_at(s) for s in STEPS], dtype=F64)[:, None].expand(len(STEPS), len(x))
+    other = "off" if part == "on" else "on"
+    assert torch.allclose(change[part], expected, rtol=1e-9)
+    assert change[other].abs().max() < 1e-12
+
+
+def test_the_step_length_does_not_depend_on_the_draw_or_the_basis_size():
+    """The same change for any seed and any k: only the direction is random."""
+    for seed, k in ((3, 1), (4, 12)):
+        Q = torch.linalg.qr(torch.randn(D, k, generator=gen(seed), dtype=F64))[0]
+        x = images(Q, "on", n=3, seed=seed)
+        change = on_off_manifold_change(SquaredLength(Q, "on"), x, Q.expand(3, D, k), [1.0], gen(seed))
+        assert torch.allclose(change["on"], torch.full((1, 3), change_at(1.0), dtype=F64), rtol=1e-9)
+
+
+class LinearLogit(nn.Module):
+    """logits [w . x + 10, 0]: class 0 is predicted, and f(x + u) - f(x) = w . u exactly."""
+
+    def __init__(self, w):
+        super().__init__()
+        self.w = w
+
+    def forward(self, x):
+        f = x.flatten(1) @ self.w + 10
+        return torch.stack([f, torch.zeros_like(f)], 1)
+
+
+@pytest.mark.parametrize(("part", "expected"), [("off", 1.0), ("on", 0.0)])
+def test_small_noise_ratio_of_a_gradient_off_or_on_the_manifold_is_one_or_zero(part, expected):
+    """Theorem 3's ratio E (f(x + u_off) - f(x))^2 / E (f(x + u) - f(x))^2 for f = w . x is
+    1 when w is orthogonal to the tangent space (f sees only u_off) and 0 when w lies in it,
+    exactly, for any draws and any sigma."""
+    Q = basis(5)
+    w = torch.randn(D, generator=gen(6), dtype=F64)
+    w = w - Q @ (Q.T @ w) if part == "off" else Q @ (Q.T @ w)
+    x = torch.rand(3, *SHAPE, generator=gen(7), dtype=F64)
+    for sigma in (1e-3, 2.0):
+        ratio = small_noise_ratio(LinearLogit(w), x, Q.expand(3, D, K), sigma, draws=7, generator=gen(8))
+        assert torch.allclose(ratio, torch.full((3,), expected, dtype=F64), atol=1e-9)
+
+
+def test_small_noise_ratio_of_a_linear_logit_is_its_off_manifold_fraction():
+    """For f = w . x with w a mix of tangent and normal parts, the ratio averages to
+    ||(I - P) w||^2 / ||w||^2 (the mirrored draws cancel the cross term; 20000 draws)."""
+    Q = basis(9)
+    w = torch.randn(D, generator=gen(10), dtype=F64)
+    on = Q @ (Q.T @ w)
+    w = 3 * on + (w - on)  # off fraction well inside (0, 1)
+    off_fraction = ((w - Q @ (Q.T @ w)).pow(2).sum() / w.pow(2).sum()).item()
+    assert 0.2 < off_fraction < 0.8
+    x = torch.rand(1, *SHAPE, generator=gen(11), dtype=F64)
+    ratio = small_noise_ratio(LinearLogit(w), x, Q[None], 0.5, draws=20000, generator=gen(12))
+    assert abs(ratio.item() - off_fraction) < 0.02
