@@ -1,0 +1,93 @@
+"""The alignment metrics' normalisation and the resizing of gradients to the score's side,
+against answers derived by hand: each map is divided by its max |.| before the
+similarity (SSIM then sees (v + 1) / 2 in [0, 1]), and shrinking 224 px gradients to 64 px
+keeps their units and, when antialiased, averages fine stripes instead of sampling them."""
+
+import math
+
+import pytest
+import torch
+from pags.alignment import cosine, max_normalise, ssim
+from pags.resize import gradient_for_alignment, images_for_score, resize
+
+C1 = (0.01 * 1.0) ** 2  # SSIM's luminance constant (K1 data_range)^2, data range 1
+
+
+def constant(value, side=16):
+    return torch.full((1, 1, side, side), float(value))
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        # shown as 0 against the zero map's 1/2: luminance (2 * 0 * 1/2 + C1) / (0 + 1/4 + C1)
+        (-5.0, C1 / (0.25 + C1)),
+        # shown as 1 against 1/2: (2 * 1 * 1/2 + C1) / (1 + 1/4 + C1)
+        (3.0, (1 + C1) / (1.25 + C1)),
+    ],
+    ids=["negative", "positive"],
+)
+def test_ssim_compares_max_normalised_maps_shown_in_unit_range(value, expected):
+    """Constant maps have no contrast or structure, so SSIM is its luminance term alone; a
+    constant map of either sign is divided by its max |.| to +-1, then shown as (v + 1) / 2."""
+    got = ssim(constant(value), constant(0.0)).item()
+    assert got == pytest.approx(expected, rel=1e-3)
+
+
+def test_cosine_is_that_of_the_flattened_maps():
+    a = torch.tensor([[[[2.0, 0.0], [0.0, 0.0]]]])
+    b = torch.tensor([[[[0.5, 0.5], [0.0, 0.0]]]])
+    assert cosine(a, b).item() == pytest.approx(1 / math.sqrt(2), rel=1e-6)
+    assert cosine(a, -b).item() == pytest.approx(-1 / math.sqrt(2), rel=1e-6)
+
+
+def test_max_normalise_divides_each_map_by_its_own_peak():
+    maps = torch.tensor([[[[2.0, -4.0]]], [[[0.5, 0.25]]]])
+    assert torch.equal(max_normalise(maps), torch.tensor([[[[0.5, -1.0]]], [[[1.0, 0.5]]]]))
+
+
+def stripes(side=224):
+    """Columns 1, 0, 1, 0, ...: a pattern finer than the 64 px grid."""
+    return ((torch.arange(side) + 1) % 2).float().expand(side, side)[None, None].clone()
+
+
+def test_aliased_shrinking_samples_the_stripes_bilinearly():
+    """Output column i reads input position 3.5 i + 1.25 (align_corners=False, 224 / 64 =
+    3.5): fractions .25 and .75 between a 0 and a 1 column give 1/4, 1/4, 3/4, 3/4, ..."""
+    out = gradient_for_alignment(stripes(), 64, "aliased")[0, 0, 0]
+    position = 3.5 * torch.arange(64) + 1.25
+    left = position.floor().long()
+    frac = position - left
+    column = (torch.arange(225) + 1) % 2
+    expected = (1 - frac) * column[left] + frac * column[left + 1]
+    assert torch.allclose(out, expected, atol=1e-6)
+    assert set(expected[:4].tolist()) == {0.25, 0.75}
+
+
+def test_antialiased_shrinking_averages_the_stripes():
+    """The filter widened to the scale covers both column kinds: every output near their
+    mean 1/2 (within the filter's edge weights), far from the aliased 1/4 and 3/4."""
+    out = gradient_for_alignment(stripes(), 64, "antialiased")
+    assert (out - 0.5).abs().max() < 0.05
+    assert torch.equal(gradient_for_alignment(stripes(), 64), out)  # antialiased is the default
+
+
+@pytest.mark.parametrize("how", ["antialiased", "aliased"])
+def test_resizing_keeps_a_gradients_units(how):
+    """A constant map stays the same constant: no factor of the area ratio."""
+    out = gradient_for_alignment(torch.full((2, 3, 224, 224), -0.37), 64, how)
+    assert out.shape == (2, 3, 64, 64)
+    assert torch.allclose(out, torch.full_like(out, -0.37), atol=1e-6)
+
+
+def test_images_for_score_read_uint8_as_pixels_in_unit_range():
+    x = torch.full((1, 3, 224, 224), 51, dtype=torch.uint8)
+    out = images_for_score(x)
+    assert out.dtype == torch.float32 and out.shape == (1, 3, 64, 64)
+    assert torch.allclose(out, torch.full_like(out, 0.2), atol=1e-6)
+
+
+def test_resize_to_the_same_side_is_a_copy():
+    v = torch.rand(1, 1, 8, 8)
+    out = resize(v, 8)
+    assert torch.equal(out, v) and out.data_ptr() != v.data_ptr()
