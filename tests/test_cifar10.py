@@ -176,7 +176,10 @@ def test_cifar10_presence_check(tmp_path):
     assert not present("cifar10", str(tmp_path / "other"))
 
 
-@pytest.mark.skipif(not (SHARED_CIFAR10 / "cifar10_test.npz").exists(), reason="shared CIFAR-10 copy not available")
+@pytest.mark.skipif(
+    not (SHARED_CIFAR10 / "cifar10_test.npz").exists(),
+    reason="no CIFAR-10 test set at ../shared/data/CIFAR10/cifar10_test.npz",
+)
 def test_shared_cifar10_test_set_through_the_loader(tmp_path):
     (tmp_path / "cifar10_test.npz").symlink_to((SHARED_CIFAR10 / "cifar10_test.npz").resolve())
     assert present("cifar10", str(tmp_path), ("test",))
