@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import ast
 import os
+import resource
 import shutil
 import signal
 import sys
@@ -255,6 +256,12 @@ def copy_repo(destination: Path) -> Path:
     return destination
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished test runs so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def mutate_module(workdir: Path, module: str, tests: list[str]) -> dict:
     path = workdir / PACKAGE / module
     original = path.read_text()
@@ -263,7 +270,7 @@ def mutate_module(workdir: Path, module: str, tests: list[str]) -> dict:
         raise SystemExit(f"{module}: the tests fail without a mutant (exit {status}): {' '.join(tests)}")
     timeout = max(30.0, 5 * baseline)
     found = mutants(original)
-    survivors, killed, start = [], 0, time.monotonic()
+    survivors, killed, start, cpu = [], 0, time.monotonic(), _children_cpu()
     try:
         for m in found:
             path.write_text(ast.unparse(m.tree) + "\n")
@@ -281,6 +288,7 @@ def mutate_module(workdir: Path, module: str, tests: list[str]) -> dict:
         "killed": killed,
         "survived": [f"{module}:{m.line}: {m.what}" for m in survivors],
         "seconds": time.monotonic() - start,
+        "cpu": _children_cpu() - cpu,
         "baseline": baseline,
     }
 
@@ -308,17 +316,19 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
             results.append(mutate_module(workdir, module, tests))
-    print("\n| module | mutants | killed | survived | killed share | seconds |")
-    print("|---|---|---|---|---|---|")
+    print("\n| module | mutants | killed | survived | killed share | wall s | CPU s |")
+    print("|---|---|---|---|---|---|---|")
     for r in results:
         share = r["killed"] / r["mutants"] if r["mutants"] else float("nan")
         print(
-            f"| {r['module']} | {r['mutants']} | {r['killed']} | {len(r['survived'])} | {share:.0%} | {r['seconds']:.0f} |"
+            f"| {r['module']} | {r['mutants']} | {r['killed']} | {len(r['survived'])} | {share:.0%} "
+            f"| {r['seconds']:.0f} | {r['cpu']:.0f} |"
         )
     total = sum(r["mutants"] for r in results)
     killed = sum(r["killed"] for r in results)
     print(
-        f"\ntotal: {total} mutants, {killed} killed ({killed / max(total, 1):.0%}), {sum(r['seconds'] for r in results):.0f} s"
+        f"\ntotal: {total} mutants, {killed} killed ({killed / max(total, 1):.0%}), "
+        f"{sum(r['seconds'] for r in results):.0f} s wall, {sum(r['cpu'] for r in results):.0f} s CPU"
     )
     for r in results:
         for s in r["survived"]:
