@@ -11,11 +11,15 @@ test sees, to be killed by a new test or shown to be equivalent (docs/mutation.m
 Usage, from the repository root (the default is every module of ``MODULES``):
 
     OMP_NUM_THREADS=1 nice -n 10 python tools/mutation.py [MODULE ...] [--tests TEST ...]
+        [--log results.jsonl] [--killed-in earlier.jsonl]
 
 MODULE is a path under workflow/pags (``manifold/robustness.py``); ``--tests`` replaces
 the module's test files. The run works on a copy of the repository in a temporary
-directory (the working tree is never edited) and forks one pytest per mutant from a
-process that has imported torch once. It prints every survivor and a table per module.
+directory (the working tree is never edited) and forks one pytest per mutant, in its own
+process group, from a process that has imported torch once. ``--log`` records each
+mutant's result as it comes and resumes from it; ``--killed-in`` takes an earlier run's
+killed mutants as killed (with tests only added since, they still are) and reruns only
+its survivors. It prints every survivor and a table per module (docs/mutation.md).
 mutmut does not fit this layout: it names modules from their path below ``src/`` only,
 and the tests import ``pags``, not ``workflow.pags``.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import os
 import resource
 import shutil
@@ -212,6 +217,7 @@ def run_tests(workdir: Path, tests: list[str], timeout: float) -> tuple[int, flo
     pid = os.fork()
     if pid == 0:  # the child: run pytest on the copy, never return
         try:
+            os.setsid()  # its own process group: a test that signals its group cannot stop this run
             os.chdir(workdir)
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
@@ -228,7 +234,7 @@ def run_tests(workdir: Path, tests: list[str], timeout: float) -> tuple[int, flo
         if done:
             return os.waitstatus_to_exitcode(status), time.monotonic() - start
         if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
+            os.killpg(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
             return 124, time.monotonic() - start
         time.sleep(0.05)
@@ -262,34 +268,63 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def mutate_module(workdir: Path, module: str, tests: list[str]) -> dict:
+def read_log(log: Path | None, module: str) -> dict[tuple[int, str], dict]:
+    """The results of ``module`` in a JSON-lines log, by (index, description)."""
+    if log is None or not log.exists():
+        return {}
+    entries = (json.loads(line) for line in log.read_text().splitlines())
+    return {(e["index"], e["what"]): e for e in entries if e["module"] == module}
+
+
+def mutate_module(workdir: Path, module: str, tests: list[str], log: Path | None, killed_in: Path | None) -> dict:
+    """Run every mutant of ``module``; each result is appended to ``log`` (JSON lines) as it
+    comes, and mutants already there are not run again, so an interrupted run resumes.
+    Mutants that the log ``killed_in`` records as killed are taken as killed unrun: with
+    tests only added since, they still are."""
     path = workdir / PACKAGE / module
     original = path.read_text()
-    status, baseline = run_tests(workdir, tests, timeout=600)
-    if status != 0:
-        raise SystemExit(f"{module}: the tests fail without a mutant (exit {status}): {' '.join(tests)}")
-    timeout = max(30.0, 5 * baseline)
+    done = read_log(log, module)
+    for key, entry in read_log(killed_in, module).items():
+        if entry["killed"]:
+            done.setdefault(key, {**entry, "seconds": 0.0, "cpu": 0.0})
     found = mutants(original)
-    survivors, killed, start, cpu = [], 0, time.monotonic(), _children_cpu()
+    if len(done) < len(found):
+        status, baseline = run_tests(workdir, tests, timeout=600)
+        if status != 0:
+            raise SystemExit(f"{module}: the tests fail without a mutant (exit {status}): {' '.join(tests)}")
+        timeout = max(30.0, 5 * baseline)
+    entries = []
     try:
-        for m in found:
-            path.write_text(ast.unparse(m.tree) + "\n")
-            status, _ = run_tests(workdir, tests, timeout)
-            if status == 0:
-                survivors.append(m)
-                print(f"  SURVIVED {module}:{m.line}: {m.what}", flush=True)
-            else:
-                killed += 1
+        for index, m in enumerate(found):
+            entry = done.get((index, m.what))
+            if entry is None:
+                path.write_text(ast.unparse(m.tree) + "\n")
+                cpu, start = _children_cpu(), time.monotonic()
+                status, _ = run_tests(workdir, tests, timeout)
+                entry = {
+                    "module": module,
+                    "index": index,
+                    "line": m.line,
+                    "what": m.what,
+                    "killed": status != 0,
+                    "seconds": time.monotonic() - start,
+                    "cpu": _children_cpu() - cpu,
+                }
+                if log is not None:
+                    with open(log, "a") as f:
+                        f.write(json.dumps(entry) + "\n")
+                if not entry["killed"]:
+                    print(f"  SURVIVED {module}:{m.line}: {m.what}", flush=True)
+            entries.append(entry)
     finally:
         path.write_text(original)
     return {
         "module": module,
         "mutants": len(found),
-        "killed": killed,
-        "survived": [f"{module}:{m.line}: {m.what}" for m in survivors],
-        "seconds": time.monotonic() - start,
-        "cpu": _children_cpu() - cpu,
-        "baseline": baseline,
+        "killed": sum(e["killed"] for e in entries),
+        "survived": [f"{module}:{e['line']}: {e['what']}" for e in entries if not e["killed"]],
+        "seconds": sum(e["seconds"] for e in entries),
+        "cpu": sum(e["cpu"] for e in entries),
     }
 
 
@@ -297,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("modules", nargs="*", help=f"paths under {PACKAGE} (default: all of MODULES)")
     parser.add_argument("--tests", nargs="+", help="test files to run instead of the module's own")
+    parser.add_argument("--log", type=Path, help="JSON-lines file of results: appended to, and resumed from")
+    parser.add_argument("--killed-in", type=Path, help="an earlier run's log: its killed mutants are not rerun")
     args = parser.parse_args(argv)
     modules = args.modules or list(MODULES)
     unknown = [m for m in modules if m not in MODULES and not args.tests]
@@ -315,7 +352,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{module}: {len(mutants((workdir / PACKAGE / module).read_text()))} mutants, tests {' '.join(tests)}",
                 flush=True,
             )
-            results.append(mutate_module(workdir, module, tests))
+            results.append(mutate_module(workdir, module, tests, args.log, args.killed_in))
     print("\n| module | mutants | killed | survived | killed share | wall s | CPU s |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
