@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import importlib
 import json
 import os
 import resource
@@ -89,6 +90,10 @@ MODULES = {
     "regimes.py": ["tests/test_scale_regimes.py", "tests/test_claims.py"],
     "stats.py": ["tests/test_scale_regimes.py", "tests/test_claims.py"],
 }
+
+# Libraries the tests import, loaded once before forking (seconds of every test run);
+# never pags itself, whose modules must be read from the mutated files.
+PRELOAD = ("numpy", "pandas", "pytest", "yaml", "torch.func", "torch.nn.functional", "torchvision")
 
 SWAP_BINOP = {
     ast.Add: ast.Sub,
@@ -339,10 +344,14 @@ def main(argv: list[str] | None = None) -> None:
     unknown = [m for m in modules if m not in MODULES and not args.tests]
     if unknown:
         raise SystemExit(f"no tests known for {unknown}: pass --tests, or add the module to MODULES")
+    # a stop signal unwinds normally: the module is restored and the copy removed
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     sys.dont_write_bytecode = True  # a mutant's bytecode must never be cached as the module's
     import torch  # imported once here, inherited by every forked test run
 
     torch.set_num_threads(1)
+    for name in PRELOAD:
+        importlib.import_module(name)
     results = []
     with tempfile.TemporaryDirectory(prefix="pags-mutation-") as tmp:
         workdir = copy_repo(Path(tmp))
