@@ -190,3 +190,36 @@ def test_trades_adds_beta_times_the_batch_mean_kl_at_the_attacks_point(monkeypat
     kl = (p * (p / q).log()).sum(1)
     assert kl.min() > 0  # the attack moved every image
     assert torch.allclose(loss, loss_at(model, x, y) + 3.0 * kl.mean(), rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "passes"),
+    [
+        ("standard", {}, 1),  # forward and backward
+        ("randsmooth", {}, 1),  # the same, at noised inputs
+        ("smooth", {}, 2),  # the clean and the noisy batch in one pass
+        ("gnorm", {}, 3),  # and the backward of the backward
+        ("pgd", {"steps": 10}, 11),  # every attack step a forward and backward, then the training step
+        ("trades", {"steps": 10}, 10 + 2 + 1 / 3),  # the clean target pass, the attack, a double-size batch
+    ],
+)
+def test_step_costs_count_forward_and_backward_passes(name, options, passes):
+    assert get_spec(name).step_cost(options) == pytest.approx(passes)
+
+
+def objective_errors(entry):
+    """The schema's complaints about one ``objectives:`` entry (none if valid)."""
+    import jsonschema
+    from pags.schema import config_schema
+
+    schema = config_schema()
+    validator = jsonschema.Draft202012Validator({"$defs": schema["$defs"], **schema["$defs"]["objectives"]})
+    return [e.message for e in validator.iter_errors(entry)]
+
+
+def test_a_pgd_random_start_of_zero_means_none_and_trades_needs_one():
+    pgd = {"grid": [1.0], "eps_convention": "per_example"}
+    assert objective_errors({"pgd": {**pgd, "random_start": 0}}) == []
+    assert objective_errors({"pgd": {**pgd, "random_start": -0.1}})
+    assert objective_errors({"trades": {"grid": [1.0], "eps": 0.5, "random_start": 0.05}}) == []
+    assert objective_errors({"trades": {"grid": [1.0], "eps": 0.5, "random_start": 0}})
