@@ -297,7 +297,7 @@ def mutate_module(workdir: Path, module: str, tests: list[str], log: Path | None
         status, baseline = run_tests(workdir, tests, timeout=600)
         if status != 0:
             raise SystemExit(f"{module}: the tests fail without a mutant (exit {status}): {' '.join(tests)}")
-        timeout = max(30.0, 5 * baseline)
+        timeout = max(300.0, 10 * baseline)  # generous: the machine is shared, and a slow run is no kill
     entries = []
     try:
         for index, m in enumerate(found):
@@ -312,6 +312,7 @@ def mutate_module(workdir: Path, module: str, tests: list[str], log: Path | None
                     "line": m.line,
                     "what": m.what,
                     "killed": status != 0,
+                    "status": status,
                     "seconds": time.monotonic() - start,
                     "cpu": _children_cpu() - cpu,
                 }
