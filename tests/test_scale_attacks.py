@@ -111,3 +111,33 @@ def test_the_attack_loss_is_a_sum_over_the_batch():
     y = torch.tensor([0, 0])
     expected = math.log(1 + math.exp(-2)) + math.log(1 + math.exp(1))
     assert math.isclose(cross_entropy_sum(logits, y).item(), expected, rel_tol=1e-12)
+
+
+class CountingModel(nn.Module):
+    """A linear model that counts its forward passes."""
+
+    def __init__(self):
+        super().__init__()
+        self.inner, self.calls = two_class_linear(), 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.inner(x)
+
+
+def test_a_zero_eps_attack_runs_no_forward_pass():
+    model = CountingModel()
+    x, y = interior(3)
+    assert torch.equal(pgd_l2(model, x, y, 0.0, 5, 0.1, 0.1, "per_example", torch.Generator()), x)
+    assert model.calls == 0
+    pgd_l2(model, x, y, 0.1, 5, 0.1, 0.1, "per_example", torch.Generator())
+    assert model.calls == 5
+
+
+def test_an_attack_without_random_start_draws_no_random_numbers():
+    """The training generator's later draws must not depend on whether PGD started at x."""
+    g = torch.Generator().manual_seed(0)
+    before = g.get_state()
+    x, y = interior(3)
+    pgd_l2(two_class_linear(), x, y, 0.1, 2, 0.1, 0.0, "per_example", g)
+    assert torch.equal(g.get_state(), before)
