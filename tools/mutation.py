@@ -85,10 +85,12 @@ MODULES = {
         "tests/test_score_alignment.py",
     ],
     "resize.py": ["tests/test_scale_alignment.py", "tests/test_pretrained.py"],
-    "score/__init__.py": ["tests/test_scale_score.py", "tests/test_score_backends.py"],
-    "score/edm.py": ["tests/test_scale_score.py", "tests/test_score_backends.py"],
-    "regimes.py": ["tests/test_scale_regimes.py", "tests/test_claims.py"],
+    "score/__init__.py": ["tests/test_scale_score.py", "tests/test_score_alignment.py"],
+    "score/edm.py": ["tests/test_scale_score.py", "tests/test_score_alignment.py"],
+    "score/denoiser.py": ["tests/test_scale_score.py", "tests/test_score_alignment.py"],
+    "regimes.py": ["tests/test_scale_regimes.py", "tests/test_score_alignment.py", "tests/test_claims.py"],
     "stats.py": ["tests/test_scale_regimes.py", "tests/test_claims.py"],
+    "claims.py": ["tests/test_scale_claims.py", "tests/test_claims.py"],
 }
 
 # Libraries the tests import, loaded once before forking (seconds of every test run);
