@@ -141,3 +141,17 @@ def test_an_attack_without_random_start_draws_no_random_numbers():
     x, y = interior(3)
     pgd_l2(two_class_linear(), x, y, 0.1, 2, 0.1, 0.0, "per_example", g)
     assert torch.equal(g.get_state(), before)
+
+
+@pytest.mark.parametrize("convention", ["per_example", "batch"])
+def test_the_random_start_is_the_generators_draw_scaled_and_clipped(convention):
+    """x + r n / ||n|| (per image or for the batch), n the generator's first standard normal
+    draw, clipped to [0, 1]: with zero steps the attack returns exactly that."""
+    x, y = interior(4)
+    x[:, :, 0] = 0.99  # a row near white, where the start is clipped
+    n = torch.randn(x.shape, generator=torch.Generator().manual_seed(3), dtype=F64)
+    norm = norms(n).view(-1, 1, 1, 1) if convention == "per_example" else n.norm()
+    expected = (x + 0.3 * n / norm).clamp(0, 1)
+    got = pgd_l2(constant_model(), x, y, 1.0, 0, 0.1, 0.3, convention, torch.Generator().manual_seed(3))
+    assert torch.allclose(got, expected, rtol=1e-12)
+    assert (got == 1).any()
