@@ -221,5 +221,7 @@ def test_a_pgd_random_start_of_zero_means_none_and_trades_needs_one():
     pgd = {"grid": [1.0], "eps_convention": "per_example"}
     assert objective_errors({"pgd": {**pgd, "random_start": 0}}) == []
     assert objective_errors({"pgd": {**pgd, "random_start": -0.1}})
+    assert objective_errors({"pgd": {**pgd, "steps": 1}}) == []  # a one-step attack is an attack
+    assert objective_errors({"pgd": {**pgd, "steps": 0}})
     assert objective_errors({"trades": {"grid": [1.0], "eps": 0.5, "random_start": 0.05}}) == []
     assert objective_errors({"trades": {"grid": [1.0], "eps": 0.5, "random_start": 0}})
