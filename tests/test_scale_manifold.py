@@ -12,7 +12,7 @@ import math
 
 import pytest
 import torch
-from pags.manifold import on_off_manifold_change, small_noise_ratio
+from pags.manifold import on_off_manifold_change, principal_angles, small_noise_ratio
 from torch import nn
 
 F64 = torch.float64
@@ -100,8 +100,8 @@ def test_small_noise_ratio_of_a_gradient_off_or_on_the_manifold_is_one_or_zero(p
     w = torch.randn(D, generator=gen(6), dtype=F64)
     w = w - Q @ (Q.T @ w) if part == "off" else Q @ (Q.T @ w)
     x = torch.rand(3, *SHAPE, generator=gen(7), dtype=F64)
-    for sigma in (1e-3, 2.0):
-        ratio = small_noise_ratio(LinearLogit(w), x, Q.expand(3, D, K), sigma, draws=7, generator=gen(8))
+    for sigma, draws in ((1e-3, 7), (2.0, 7), (0.5, 1)):
+        ratio = small_noise_ratio(LinearLogit(w), x, Q.expand(3, D, K), sigma, draws=draws, generator=gen(8))
         assert torch.allclose(ratio, torch.full((3,), expected, dtype=F64), atol=1e-9)
 
 
@@ -117,3 +117,28 @@ def test_small_noise_ratio_of_a_linear_logit_is_its_off_manifold_fraction():
     x = torch.rand(1, *SHAPE, generator=gen(11), dtype=F64)
     ratio = small_noise_ratio(LinearLogit(w), x, Q[None], 0.5, draws=20000, generator=gen(12))
     assert abs(ratio.item() - off_fraction) < 0.02
+
+
+def tilted_plane(angle, dtype):
+    """span(e0, e1) and span(cos t e0 + sin t e2, e1) in R^5: principal angles 0 and t."""
+    e = torch.eye(5, dtype=dtype)
+    tilted = torch.stack([math.cos(angle) * e[0] + math.sin(angle) * e[2], e[1]], dim=1)
+    return e[:, :2][None], tilted[None]
+
+
+@pytest.mark.parametrize("angle", [1e-4, 0.7, 0.9, math.pi / 2 - 1e-3])
+def test_principal_angles_keep_float32_precision_from_zero_to_a_right_angle(angle):
+    """arcsin is ill-conditioned near a right angle and arccos near zero: each estimate is
+    used where it is accurate, so every angle comes out to ~1e-6 in float32 (either one
+    alone misses by ~3e-5 at one end)."""
+    Q, tilted = tilted_plane(angle, torch.float32)
+    got = principal_angles(Q, tilted)
+    assert got.dtype == torch.float32
+    assert torch.allclose(got.double(), torch.tensor([[0.0, angle]], dtype=F64), atol=1.5e-6, rtol=0)
+
+
+def test_half_precision_bases_are_compared_in_float32():
+    Q, tilted = tilted_plane(1.2, torch.float16)
+    got = principal_angles(Q, tilted)
+    assert got.dtype == torch.float32
+    assert torch.equal(got, principal_angles(Q.float(), tilted.float()))
