@@ -4,6 +4,7 @@ similarity (SSIM then sees (v + 1) / 2 in [0, 1]), and shrinking 224 px gradient
 keeps their units and, when antialiased, averages fine stripes instead of sampling them."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -91,3 +92,31 @@ def test_resize_to_the_same_side_is_a_copy():
     v = torch.rand(1, 1, 8, 8)
     out = resize(v, 8)
     assert torch.equal(out, v) and out.data_ptr() != v.data_ptr()
+
+
+def test_ssim_of_small_maps_uses_the_largest_odd_window_that_fits():
+    """8 px maps get a 7 px window (SSIM's window must be odd and fit): a map against
+    itself scores exactly 1, against an unrelated map less."""
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 1, 8, 8, generator=g), torch.randn(2, 1, 8, 8, generator=g)
+    assert torch.allclose(ssim(a, a), torch.ones(2), atol=1e-6)
+    assert (ssim(a, b) < 0.9).all()
+
+
+@pytest.mark.slow  # builds AlexNet: about a second
+def test_lpips_heads_are_the_calibrated_ones_shipped_with_lpips(tmp_path):
+    """Only the backbone is ours; LPIPS's linear heads (its calibration to human judgements)
+    are the package's own v0.1 AlexNet weights."""
+    import lpips
+    import torchvision
+    from pags.alignment import load_lpips
+    from pags.weights import sha256_file
+
+    path = tmp_path / "alexnet"
+    torch.save(torchvision.models.alexnet().state_dict(), path)
+    metric = load_lpips(path, sha256_file(path), "weights.alexnet")
+    shipped = Path(lpips.__file__).parent / "weights" / "v0.1" / "alex.pth"
+    shipped = torch.load(shipped, map_location="cpu", weights_only=True)
+    state = metric.state_dict()
+    assert len(shipped) == 5  # one head per AlexNet stage
+    assert all(torch.equal(state[name], head) for name, head in shipped.items())

@@ -87,9 +87,12 @@ MODULES = {
         "tests/test_scale_alignment.py",
         "tests/test_scale_invariant_normalisation.py",
         "tests/test_score_alignment.py",
-        # the metrics' tests, not the score's or the denoiser's in the same file
+        # the metrics' tests, not the score's or the denoiser's in the same file; the slow
+        # test of LPIPS's shipped heads too (-m "" lifts the quick set's marker filter)
         "-k",
         "scale or normalise or metric or ssim or lpips or alexnet or similarities",
+        "-m",
+        "",
     ],
     "resize.py": ["tests/test_scale_alignment.py", "tests/test_pretrained.py", "-k", "scale or resiz or antialias"],
     "score/__init__.py": ["tests/test_scale_score.py", "tests/test_score_alignment.py"],
@@ -348,7 +351,7 @@ def present(args: list[str], workdir: Path) -> list[str]:
     return [
         a
         for i, a in enumerate(args)
-        if a.startswith("-") or (i and args[i - 1] == "-k") or (workdir / a.split("::")[0]).exists()
+        if a.startswith("-") or (i and args[i - 1] in ("-k", "-m")) or (workdir / a.split("::")[0]).exists()
     ]
 
 
