@@ -103,7 +103,7 @@ def test_ssim_of_small_maps_uses_the_largest_odd_window_that_fits():
     assert (ssim(a, b) < 0.9).all()
 
 
-@pytest.mark.slow  # builds AlexNet: about a second
+@pytest.mark.slow  # builds AlexNet: seconds
 def test_lpips_heads_are_the_calibrated_ones_shipped_with_lpips(tmp_path):
     """Only the backbone is ours; LPIPS's linear heads (its calibration to human judgements)
     are the package's own v0.1 AlexNet weights."""

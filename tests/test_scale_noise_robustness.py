@@ -48,18 +48,20 @@ def test_the_change_grows_as_the_noise_std_times_the_masked_weights_norm():
 
 def test_draws_are_averaged_each_a_fresh_standard_normal_per_image():
     """The change over two draws is the mean of the changes at x + s M n_1 and x + s M n_2,
-    n_d the generator's d-th standard normal draw of the images' shape."""
+    n_d the generator's d-th standard normal draw of the images' shape; by default one draw."""
     a = torch.tensor([1.0, -2.0, 0.5, 3.0, -1.0, 2.0, 0.0, 1.0], dtype=F64)
     x = torch.rand(5, 1, H, W, generator=torch.Generator().manual_seed(1), dtype=F64)
     stds = [0.0, 0.3, 2.0]
     model, m = Linear2(a), masks(5)
     changes = masked_noise_change(model, x, m, stds, torch.Generator().manual_seed(2), draws=2)
+    one_draw = masked_noise_change(model, x, m, stds, torch.Generator().manual_seed(2))  # the default
     g = torch.Generator().manual_seed(2)
     noises = [torch.randn(x.shape, generator=g, dtype=F64) for _ in range(2)]
     for region, mask in m.items():
         for j, s in enumerate(stds):
             per_draw = [(model(x + s * mask * n).softmax(1) - model(x).softmax(1)).abs().sum(1) for n in noises]
             assert torch.allclose(changes[region][j].double(), sum(per_draw) / 2, rtol=1e-5, atol=1e-7)
+            assert torch.allclose(one_draw[region][j].double(), per_draw[0], rtol=1e-5, atol=1e-7)
 
 
 def test_softmax_l1_change_is_the_l1_distance_of_the_probabilities():
