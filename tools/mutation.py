@@ -11,7 +11,7 @@ test sees, to be killed by a new test or shown to be equivalent (docs/mutation.m
 Usage, from the repository root (the default is every module of ``MODULES``):
 
     OMP_NUM_THREADS=1 nice -n 10 python tools/mutation.py [MODULE ...] [--tests 'TEST ... [-k EXPR]']
-        [--log results.jsonl] [--killed-in earlier.jsonl]
+        [--log results.jsonl] [--killed-in earlier.jsonl ...]
 
 MODULE is a path under workflow/pags (``manifold/robustness.py``); ``--tests`` replaces
 the module's pytest arguments (``MODULES``). The run works on a copy of the repository
@@ -293,17 +293,18 @@ def read_log(log: Path | None, module: str) -> dict[tuple[int, str], dict]:
     return {(e["index"], e["what"]): e for e in entries if e["module"] == module}
 
 
-def mutate_module(workdir: Path, module: str, tests: list[str], log: Path | None, killed_in: Path | None) -> dict:
+def mutate_module(workdir: Path, module: str, tests: list[str], log: Path | None, killed_in: list[Path]) -> dict:
     """Run every mutant of ``module``; each result is appended to ``log`` (JSON lines) as it
     comes, and mutants already there are not run again, so an interrupted run resumes.
-    Mutants that the log ``killed_in`` records as killed are taken as killed unrun: with
+    Mutants that a log of ``killed_in`` records as killed are taken as killed unrun: with
     tests only added since, they still are."""
     path = workdir / PACKAGE / module
     original = path.read_text()
     done = read_log(log, module)
-    for key, entry in read_log(killed_in, module).items():
-        if entry["killed"]:
-            done.setdefault(key, {**entry, "seconds": 0.0, "cpu": 0.0})
+    for earlier in killed_in:
+        for key, entry in read_log(earlier, module).items():
+            if entry["killed"]:
+                done.setdefault(key, {**entry, "seconds": 0.0, "cpu": 0.0})
     found = mutants(original)
     if len(done) < len(found):
         status, baseline = run_tests(workdir, tests, timeout=600)
@@ -360,7 +361,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("modules", nargs="*", help=f"paths under {PACKAGE} (default: all of MODULES)")
     parser.add_argument("--tests", type=shlex.split, help="pytest arguments to run instead of the module's own")
     parser.add_argument("--log", type=Path, help="JSON-lines file of results: appended to, and resumed from")
-    parser.add_argument("--killed-in", type=Path, help="an earlier run's log: its killed mutants are not rerun")
+    parser.add_argument(
+        "--killed-in", type=Path, nargs="+", default=[], help="earlier runs' logs: their killed mutants are not rerun"
+    )
     args = parser.parse_args(argv)
     modules = args.modules or list(MODULES)
     unknown = [m for m in modules if m not in MODULES and not args.tests]
