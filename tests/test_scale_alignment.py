@@ -120,3 +120,20 @@ def test_lpips_heads_are_the_calibrated_ones_shipped_with_lpips(tmp_path):
     state = metric.state_dict()
     assert len(shipped) == 5  # one head per AlexNet stage
     assert all(torch.equal(state[name], head) for name, head in shipped.items())
+
+
+def test_ssim_is_wang_et_als_on_the_maps_shown_in_unit_range():
+    """Gaussian window of std 1.5, population (not sample) covariances, data range 1, on
+    (v / max |v| + 1) / 2 per map: skimage's SSIM with Wang et al.'s settings."""
+    from skimage.metrics import structural_similarity
+
+    g = torch.Generator().manual_seed(1)
+    a, b = torch.randn(2, 3, 16, 16, generator=g), 5 * torch.randn(2, 3, 16, 16, generator=g)
+    shown = [((v / v.abs().amax((1, 2, 3), keepdim=True) + 1) / 2).double().numpy() for v in (a, b)]
+    expected = [
+        structural_similarity(
+            x, y, data_range=1.0, channel_axis=0, gaussian_weights=True, sigma=1.5, use_sample_covariance=False
+        )
+        for x, y in zip(*shown)
+    ]
+    assert torch.allclose(ssim(a, b).double(), torch.tensor(expected, dtype=torch.float64), atol=1e-6)

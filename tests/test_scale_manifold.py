@@ -142,3 +142,4 @@ def test_half_precision_bases_are_compared_in_float32():
     got = principal_angles(Q, tilted)
     assert got.dtype == torch.float32
     assert torch.equal(got, principal_angles(Q.float(), tilted.float()))
+    assert principal_angles(Q.float(), tilted.double()).dtype == torch.float64  # the finer of the two

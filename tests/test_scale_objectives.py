@@ -61,6 +61,13 @@ def test_pgd_defaults_are_the_papers_ten_steps_of_two_tenths_eps_from_half_eps()
     assert math.isclose(options["random_start"]["default"], 1 / 2)
 
 
+def test_penalty_defaults_are_the_papers_noise_std_and_the_plain_batch_mean():
+    """smooth: noise std 0.1 (the paper); gnorm: penalty_scale 1, lambda times the batch
+    mean itself (the authors' axis needs 1e5 / B^2, set explicitly)."""
+    assert get_spec("smooth").options["noise_std"]["default"] == 0.1
+    assert get_spec("gnorm").options["penalty_scale"]["default"] == 1.0
+
+
 @pytest.mark.parametrize("eps", [0.1, 1.5])
 def test_pgd_objective_takes_one_step_of_step_size_times_eps(eps):
     """One step without a random start: x_adv = x + 0.2 eps d, d the unit attack direction
