@@ -103,13 +103,22 @@ def test_ssim_of_small_maps_uses_the_largest_odd_window_that_fits():
     assert (ssim(a, b) < 0.9).all()
 
 
-@pytest.mark.slow  # builds AlexNet: seconds
-def test_lpips_heads_are_the_calibrated_ones_shipped_with_lpips(tmp_path):
-    """Only the backbone is ours; LPIPS's linear heads (its calibration to human judgements)
-    are the package's own v0.1 AlexNet weights."""
+class NotATensor:
+    """An object a weights-only load must refuse to unpickle."""
+
+
+@pytest.mark.slow  # builds AlexNet twice: seconds
+def test_lpips_is_the_shipped_calibration_on_our_backbone_at_32_px(tmp_path):
+    """Only the backbone is ours: LPIPS's linear heads (its calibration to human judgements)
+    are the package's own v0.1 AlexNet weights; the metric is frozen in eval mode; maps
+    under 32 px are compared as their bilinear enlargements to 32 px; and a backbone file
+    holding anything but tensors is refused unread (a weights-only load)."""
+    import pickle
+
     import lpips
+    import torch.nn.functional as F
     import torchvision
-    from pags.alignment import load_lpips
+    from pags.alignment import load_lpips, lpips_similarity
     from pags.weights import sha256_file
 
     path = tmp_path / "alexnet"
@@ -120,6 +129,18 @@ def test_lpips_heads_are_the_calibrated_ones_shipped_with_lpips(tmp_path):
     state = metric.state_dict()
     assert len(shipped) == 5  # one head per AlexNet stage
     assert all(torch.equal(state[name], head) for name, head in shipped.items())
+    assert not metric.training and not any(p.requires_grad for p in metric.parameters())
+
+    g = torch.Generator().manual_seed(2)
+    a, b = torch.randn(2, 3, 16, 16, generator=g), torch.randn(2, 3, 16, 16, generator=g)
+    enlarged = [F.interpolate(max_normalise(v), size=(32, 32), mode="bilinear", align_corners=False) for v in (a, b)]
+    expected = 1 - metric(*enlarged).flatten()
+    assert torch.allclose(lpips_similarity(metric)(a, b), expected, atol=1e-6)
+
+    tampered = tmp_path / "alexnet_with_code"
+    torch.save({**torch.load(path, weights_only=True), "extra": NotATensor()}, tampered)
+    with pytest.raises(pickle.UnpicklingError):
+        load_lpips(tampered, sha256_file(tampered), "weights.alexnet")
 
 
 def test_ssim_is_wang_et_als_on_the_maps_shown_in_unit_range():
