@@ -119,6 +119,18 @@ def test_small_noise_ratio_of_a_linear_logit_is_its_off_manifold_fraction():
     assert abs(ratio.item() - off_fraction) < 0.02
 
 
+def test_small_noise_ratio_pairs_each_draw_with_its_mirror_and_draws_per_image():
+    """With the mirror draw u' = u_off - u_on beside u, a linear logit's single-draw ratio is
+    (w.u_off)^2 / ((w.u_on)^2 + (w.u_off)^2), never above 1 (u alone could give more); and
+    identical images get their own draws: 50 copies give 50 different ratios."""
+    Q = basis(13)
+    w = torch.randn(D, generator=gen(14), dtype=F64)
+    x = torch.rand(1, *SHAPE, generator=gen(15), dtype=F64).expand(50, *SHAPE)
+    ratio = small_noise_ratio(LinearLogit(w), x, Q.expand(50, D, K), 0.5, draws=1, generator=gen(16))
+    assert (ratio <= 1 + 1e-12).all() and (ratio >= 0).all()
+    assert len(set(ratio.tolist())) == 50
+
+
 def tilted_plane(angle, dtype):
     """span(e0, e1) and span(cos t e0 + sin t e2, e1) in R^5: principal angles 0 and t."""
     e = torch.eye(5, dtype=dtype)
