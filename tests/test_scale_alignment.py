@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from pags.alignment import cosine, max_normalise, ssim
+from pags.alignment import cosine, max_normalise, similarities, ssim
 from pags.resize import gradient_for_alignment, images_for_score, resize
 
 C1 = (0.01 * 1.0) ** 2  # SSIM's luminance constant (K1 data_range)^2, data range 1
@@ -158,3 +158,12 @@ def test_ssim_is_wang_et_als_on_the_maps_shown_in_unit_range():
         for x, y in zip(*shown)
     ]
     assert torch.allclose(ssim(a, b).double(), torch.tensor(expected, dtype=torch.float64), atol=1e-6)
+
+
+def test_similarities_are_the_metric_of_every_pair_in_order():
+    g = torch.Generator().manual_seed(3)
+    a, b = torch.randn(5, 1, 4, 4, generator=g), torch.randn(5, 1, 4, 4, generator=g)
+    expected = torch.nn.functional.cosine_similarity(a.flatten(1), b.flatten(1), dim=1)
+    for batch_size in (2, 256):
+        got = similarities({"cosine": cosine}, a, b, batch_size=batch_size)["cosine"]
+        assert torch.allclose(got, expected, atol=1e-6)
