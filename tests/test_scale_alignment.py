@@ -167,3 +167,11 @@ def test_similarities_are_the_metric_of_every_pair_in_order():
     for batch_size in (2, 256):
         got = similarities({"cosine": cosine}, a, b, batch_size=batch_size)["cosine"]
         assert torch.allclose(got, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "bad", [torch.zeros(2, 8, 8), torch.zeros(1, 1, 8, 8, dtype=torch.int64)], ids=["3-d", "integer"]
+)
+def test_resize_takes_only_float_image_batches(bad):
+    with pytest.raises(ValueError, match=r"float tensor \[B, C, H, W\]"):
+        resize(bad, 4)
