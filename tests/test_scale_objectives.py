@@ -61,6 +61,15 @@ def test_pgd_defaults_are_the_papers_ten_steps_of_two_tenths_eps_from_half_eps()
     assert math.isclose(options["random_start"]["default"], 1 / 2)
 
 
+def test_trades_defaults_are_pgds_steps_from_zhang_et_als_start():
+    """10 steps of 2 eps / 10, as PGD; a start of 0.1 eps (Zhang et al.: 0.001 per pixel,
+    0.11 eps at their eps 0.5 on CIFAR-10)."""
+    options = get_spec("trades").options
+    assert options["steps"]["default"] == 10
+    assert math.isclose(options["step_size"]["default"], 2 / 10)
+    assert math.isclose(options["random_start"]["default"], 0.1)
+
+
 def test_penalty_defaults_are_the_papers_noise_std_and_the_plain_batch_mean():
     """smooth: noise std 0.1 (the paper); gnorm: penalty_scale 1, lambda times the batch
     mean itself (the authors' axis needs 1e5 / B^2, set explicitly)."""
@@ -181,7 +190,9 @@ def test_trades_adds_beta_times_the_batch_mean_kl_at_the_attacks_point(monkeypat
     real = trades_module.pgd_l2
 
     def spy(*args, **kwargs):
-        seen.update(attack_arguments(real, args, kwargs, "eps", "steps", "step_size", "random_start", "convention"))
+        seen.update(
+            attack_arguments(real, args, kwargs, "eps", "steps", "step_size", "random_start", "convention", "loss")
+        )
         seen["x_adv"] = real(*args, **kwargs)
         return seen["x_adv"]
 
@@ -190,13 +201,36 @@ def test_trades_adds_beta_times_the_batch_mean_kl_at_the_attacks_point(monkeypat
     x, y = interior_images(5)
     options = {"eps": 0.25, "steps": 2, "step_size": 0.2, "random_start": 0.1}
     loss = make_objective("trades", 3.0, options)(model, x, y, torch.Generator().manual_seed(0))
-    assert {k: v for k, v in seen.items() if k != "x_adv"} == pytest.approx(
+    assert {k: v for k, v in seen.items() if k not in ("x_adv", "loss")} == pytest.approx(
         {"eps": 0.25, "steps": 2, "step_size": 0.05, "random_start": 0.025, "convention": "per_example"}
     )
     p, q = model(x).softmax(-1), model(seen["x_adv"]).softmax(-1)
     kl = (p * (p / q).log()).sum(1)
     assert kl.min() > 0  # the attack moved every image
     assert torch.allclose(loss, loss_at(model, x, y) + 3.0 * kl.mean(), rtol=1e-10)
+    # the attack maximises KL(f(x) || f(x + delta)): zero at x, positive where it ended
+    target = seen["loss"]
+    assert target(model(x), y).abs() < 1e-12 and target(model(seen["x_adv"]), y) > 0
+
+
+class CountingModel(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner, self.calls = inner, 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.inner(x)
+
+
+def test_trades_with_beta_zero_is_cross_entropy_without_an_attack():
+    model = CountingModel(two_class_linear())
+    x, y = interior_images(4)
+    options = {"eps": 0.25, "steps": 3, "step_size": 0.2, "random_start": 0.1}
+    loss = make_objective("trades", 0.0, options)(model, x, y, torch.Generator())
+    assert model.calls == 1 and torch.equal(loss, loss_at(model.inner, x, y))
+    beta_one = make_objective("trades", 1.0, options)(model, x, y, torch.Generator().manual_seed(0))
+    assert beta_one > loss_at(model.inner, x, y)  # beta 1 adds its KL term
 
 
 @pytest.mark.parametrize(
@@ -230,5 +264,5 @@ def test_a_pgd_random_start_of_zero_means_none_and_trades_needs_one():
     assert objective_errors({"pgd": {**pgd, "random_start": -0.1}})
     assert objective_errors({"pgd": {**pgd, "steps": 1}}) == []  # a one-step attack is an attack
     assert objective_errors({"pgd": {**pgd, "steps": 0}})
-    assert objective_errors({"trades": {"grid": [1.0], "eps": 0.5, "random_start": 0.05}}) == []
+    assert objective_errors({"trades": {"grid": [1.0], "eps": 0.5, "random_start": 0.05, "steps": 1}}) == []
     assert objective_errors({"trades": {"grid": [1.0], "eps": 0.5, "random_start": 0}})
