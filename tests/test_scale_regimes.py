@@ -52,10 +52,10 @@ def test_accuracy_makes_a_strength_excessive_only_when_it_falls_by_more_than_the
 
 
 def test_on_manifold_change_is_compared_as_a_fraction_of_the_standards():
-    """The standard's change is 2: 0.75 is 0.375 of it (< 0.5, rigid); 1.5 is 0.75 of it,
-    and 3 is more than it."""
-    out = regimes(curve([1.0, 1.0, 1.0], on_manifold=[0.75, 1.5, 3.0]))
-    assert out == ["excessive", "Bayes-aligned", "Bayes-aligned"]
+    """The standard's change is 2: 0.75 is 0.375 of it (< 0.5, rigid); 1 is exactly 0.5 of
+    it (not below); 1.5 is 0.75 of it, and 3 is more than it."""
+    out = regimes(curve([1.0] * 4, on_manifold=[0.75, 1.0, 1.5, 3.0]))
+    assert out == ["excessive", "Bayes-aligned", "Bayes-aligned", "Bayes-aligned"]
 
 
 def test_a_strength_within_noise_of_the_peak_is_aligned_with_it():
