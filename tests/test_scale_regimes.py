@@ -86,3 +86,10 @@ def test_seed_average_adds_the_seed_spread_and_the_mean_image_error_in_quadratur
     out = seed_average(frame, ["key"], "value", "sem").iloc[0]
     assert out["value"] == 0.625 and out["seeds"] == 2 and out["status"] == "ok"
     assert out["value_se"] == pytest.approx(math.hypot(0.125, 0.375), rel=1e-12)
+
+
+def test_the_on_manifold_reference_is_needed_only_by_a_rule_that_uses_it():
+    reference = {**REFERENCE, "on_manifold": float("nan")}
+    frame = curve([1.0, 1.0])
+    assert regimes(frame, reference, min_on_manifold_ratio=None) == ["Bayes-aligned", "Bayes-aligned"]
+    assert regimes(frame, reference) == ["undefined", "undefined"]
