@@ -88,6 +88,8 @@ def test_seed_average_adds_the_seed_spread_and_the_mean_image_error_in_quadratur
     assert out["value_se"] == pytest.approx(math.hypot(0.125, 0.375), rel=1e-12)
     one = seed_average(frame.iloc[:1], ["key"], "value", "sem").iloc[0]
     assert (one["value"], one["value_se"], one["seeds"]) == (0.5, 0.25, 1)  # no spread from one seed
+    unknown = seed_average(frame.assign(sem=float("nan")), ["key"], "value", "sem").iloc[0]
+    assert unknown["value_se"] == pytest.approx(0.125, rel=1e-12)  # a NaN image error counts as 0
 
 
 def test_the_on_manifold_reference_is_needed_only_by_a_rule_that_uses_it():
