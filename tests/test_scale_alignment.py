@@ -111,8 +111,9 @@ class NotATensor:
 def test_lpips_is_the_shipped_calibration_on_our_backbone_at_32_px(tmp_path):
     """Only the backbone is ours: LPIPS's linear heads (its calibration to human judgements)
     are the package's own v0.1 AlexNet weights; the metric is frozen in eval mode; maps
-    under 32 px are compared as their bilinear enlargements to 32 px; and a backbone file
-    holding anything but tensors is refused unread (a weights-only load)."""
+    under 32 px are compared as their bilinear enlargements to 32 px, larger ones as they
+    are; and a backbone file holding anything but tensors is refused unread (a weights-only
+    load)."""
     import pickle
 
     import lpips
@@ -135,6 +136,9 @@ def test_lpips_is_the_shipped_calibration_on_our_backbone_at_32_px(tmp_path):
     a, b = torch.randn(2, 3, 16, 16, generator=g), torch.randn(2, 3, 16, 16, generator=g)
     enlarged = [F.interpolate(max_normalise(v), size=(32, 32), mode="bilinear", align_corners=False) for v in (a, b)]
     expected = 1 - metric(*enlarged).flatten()
+    assert torch.allclose(lpips_similarity(metric)(a, b), expected, atol=1e-6)
+    a, b = torch.randn(2, 3, 40, 40, generator=g), torch.randn(2, 3, 40, 40, generator=g)  # 32 px or more: as is
+    expected = 1 - metric(max_normalise(a), max_normalise(b)).flatten()
     assert torch.allclose(lpips_similarity(metric)(a, b), expected, atol=1e-6)
 
     tampered = tmp_path / "alexnet_with_code"
