@@ -97,3 +97,11 @@ def test_the_on_manifold_reference_is_needed_only_by_a_rule_that_uses_it():
     frame = curve([1.0, 1.0])
     assert regimes(frame, reference, min_on_manifold_ratio=None) == ["Bayes-aligned", "Bayes-aligned"]
     assert regimes(frame, reference) == ["undefined", "undefined"]
+
+
+def test_an_unknown_standard_error_counts_as_zero():
+    """A strength's NaN se (one image) and a reference without one add nothing to the gain's."""
+    out = label_regimes(curve([1.0], se=float("nan")), {**REFERENCE, "alignment_se": 0.5}, **RULE)
+    assert out["gain_se"].tolist() == [0.5]
+    reference = {k: v for k, v in REFERENCE.items() if k != "alignment_se"}
+    assert label_regimes(curve([1.0], se=0.375), reference, **RULE)["gain_se"].tolist() == [0.375]
