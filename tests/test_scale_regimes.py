@@ -73,9 +73,11 @@ def test_a_gain_of_at_least_the_aligned_fraction_of_the_peak_is_aligned():
 
 
 def test_mean_and_sem_of_four_values():
-    """1, 2, 3, 4: mean 2.5, sample variance 5/3, s.e. sqrt(5/3) / 2."""
+    """1, 2, 3, 4: mean 2.5, sample variance 5/3, s.e. sqrt(5/3) / 2; one value has none."""
     mean, sem = mean_and_sem(torch.tensor([1.0, 2.0, 3.0, 4.0]))
     assert mean == 2.5 and sem == pytest.approx(math.sqrt(5 / 3) / 2, rel=1e-12)
+    assert mean_and_sem(torch.tensor([1.0, 3.0])) == pytest.approx((2.0, 1.0))  # two values: std sqrt(2)
+    assert math.isnan(mean_and_sem(torch.tensor([1.0]))[1])
 
 
 def test_seed_average_adds_the_seed_spread_and_the_mean_image_error_in_quadrature():
