@@ -107,3 +107,11 @@ def test_an_unknown_standard_error_counts_as_zero():
     assert out["gain_se"].tolist() == [0.5]
     reference = {k: v for k, v in REFERENCE.items() if k != "alignment_se"}
     assert label_regimes(curve([1.0], se=0.375), reference, **RULE)["gain_se"].tolist() == [0.375]
+    nan_reference = {**REFERENCE, "alignment_se": float("nan")}
+    assert label_regimes(curve([1.0], se=0.375), nan_reference, **RULE)["gain_se"].tolist() == [0.375]
+
+
+def test_a_gain_exactly_at_the_noise_from_the_peak_is_within_it():
+    """Gains 0.5 (se 0.375) and peak 1.125 (se 0.5): 1.125 - 0.5 = 0.625 = 1 x hypot(0.375, 0.5)."""
+    frame = curve([0.25 + 0.5, 0.25 + 1.125], se=[0.375, 0.5])
+    assert regimes(frame, noise_k=1.0) == ["Bayes-aligned", "Bayes-aligned"]
