@@ -92,6 +92,8 @@ def test_seed_average_adds_the_seed_spread_and_the_mean_image_error_in_quadratur
     assert (one["value"], one["value_se"], one["seeds"]) == (0.5, 0.25, 1)  # no spread from one seed
     unknown = seed_average(frame.assign(sem=float("nan")), ["key"], "value", "sem").iloc[0]
     assert unknown["value_se"] == pytest.approx(0.125, rel=1e-12)  # a NaN image error counts as 0
+    spread_only = seed_average(frame, ["key"], "value").iloc[0]  # no per-image error given
+    assert spread_only["value_se"] == pytest.approx(0.125, rel=1e-12)
 
 
 def test_the_on_manifold_reference_is_needed_only_by_a_rule_that_uses_it():
