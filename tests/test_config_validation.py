@@ -322,6 +322,16 @@ CASES = [
         ("'claims.manifold.off_below'", "1.5"),
     ),
     Case(
+        "claims-seed-spread-negative",
+        {"claims": {"seed_spread": {"magnitude": -0.1}}},
+        ("'claims.seed_spread.magnitude'", "-0.1"),
+    ),
+    Case(
+        "claims-max-slope-zero",
+        {"claims": {"manifold": {"max_slope": 0}}},
+        ("'claims.manifold.max_slope'", "0"),
+    ),
+    Case(
         "claims-unknown-key",
         {"claims": {"noise": 2}},
         ("config key 'claims' has no key 'noise'", "misspelt", "noise_k"),
