@@ -1,0 +1,124 @@
+"""The search for an objective's regimes (pags.search) on curves whose turns are known:
+accuracy falls past s = 1/sqrt(7), alignment peaks at 10^-1.5, the off-manifold change
+halves at 0.01."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from pags.search import coarse_start, next_strengths, search_curve, turns
+
+REFERENCE = {"accuracy": 0.9, "off_change": 1.0}
+SETTINGS = {"max_accuracy_drop": 0.1, "off_below": 0.5}
+ACCURACY_TURN = 1 / math.sqrt(7)  # 0.9 - accuracy(s) = 0.8 / (1 + s^-2) > 0.1 from here on
+PEAK = 10**-1.5
+SEPARATION = 0.01  # off-manifold change 1 / (1 + (s / 0.01)^2) < 0.5 beyond it
+
+
+def measure(strengths, diverged=()):
+    """The curve a model at each strength would give."""
+    s = np.asarray(sorted(strengths), dtype=float)
+    return pd.DataFrame(
+        {
+            "strength_value": s,
+            "accuracy": 0.9 - 0.8 / (1 + s**-2.0),
+            "alignment": 0.3 + 0.3 * np.exp(-((np.log10(s) - math.log10(PEAK)) ** 2) / 0.5),
+            "on_change": 1 / (1 + (s / 10) ** 2),
+            "off_change": 1 / (1 + (s / SEPARATION) ** 2),
+            "status": ["diverged" if v in diverged else "ok" for v in s],
+        }
+    )
+
+
+def search(start, factor=2.0, extend=10.0, max_models=20, diverged=()):
+    """Rounds of next_strengths until it adds nothing: (every strength tried, rounds)."""
+    tried, rounds = list(start), 0
+    while True:
+        new = next_strengths(
+            measure(tried, diverged), REFERENCE, factor=factor, extend=extend, max_models=max_models, **SETTINGS
+        )
+        if not new:
+            return sorted(tried), rounds
+        assert not set(new) & set(tried)  # a round never retrains a strength
+        tried += new
+        rounds += 1
+
+
+def bracket(tried, inside):
+    """The tried strengths either side of the first where ``inside`` turns True."""
+    s = np.asarray(tried)
+    first = int(np.argmax(inside(s)))
+    return s[first - 1], s[first]
+
+
+def test_the_search_brackets_every_turn_to_the_factor_with_fewer_models_than_a_grid():
+    start = coarse_start(1e-4, 1e2, 4)
+    assert start == [1e-4, 1e-2, 1.0, 100.0]
+    tried, rounds = search(start)
+    lo, hi = bracket(tried, lambda s: 0.9 - (0.9 - 0.8 / (1 + s**-2.0)) > 0.1)
+    assert lo < ACCURACY_TURN < hi and hi / lo <= 2
+    lo, hi = bracket(tried, lambda s: 1 / (1 + (s / SEPARATION) ** 2) < 0.5)
+    assert lo <= SEPARATION < hi and hi / lo <= 2
+    alignment = measure(tried)["alignment"].to_numpy()
+    peak = int(np.argmax(alignment))
+    assert tried[peak - 1] < PEAK < tried[peak + 1]
+    assert tried[peak] / tried[peak - 1] <= 2 and tried[peak + 1] / tried[peak] <= 2
+    # a log grid with the same resolution over the same range: factor 2 over 6 decades
+    grid = math.ceil(math.log(1e6) / math.log(2)) + 1
+    assert len(tried) <= 13 < grid == 21 and rounds >= 2
+
+
+def test_the_search_extends_a_range_that_stops_short_of_the_turns():
+    # 1e-3 .. 1e-2: accuracy never falls and the peak is at the strongest, so it looks above;
+    # the weakest is not past any turn, so it does not look below
+    tried, _ = search(coarse_start(1e-3, 1e-2, 2), max_models=30)
+    assert min(tried) == 1e-3 and max(tried) > ACCURACY_TURN
+    lo, hi = bracket(tried, lambda s: 0.9 - (0.9 - 0.8 / (1 + s**-2.0)) > 0.1)
+    assert lo < ACCURACY_TURN < hi and hi / lo <= 2
+
+
+def test_the_search_stops_at_its_budget_ends_first():
+    tried, _ = search(coarse_start(1e-3, 1e-2, 2), max_models=5)
+    assert len(tried) == 5
+    # the first round extends the range (10 x the strongest) before it bisects
+    assert 0.1 in tried
+
+
+def test_a_bracketed_curve_adds_nothing_and_a_diverged_end_is_not_extended():
+    curve = measure([0.005, 0.01, 0.02, 0.0316, 0.05, 0.3, 0.5])
+    assert next_strengths(curve, REFERENCE, factor=2, extend=10, max_models=50, **SETTINGS) == []
+    # accuracy never falls below 0.1 of the standard's, but the strongest diverged: no look beyond it
+    curve = measure([1e-3, 2e-3, 4e-3], diverged=(4e-3,))
+    kinds = {(t.kind, t.hi) for t in turns(curve, REFERENCE, **SETTINGS)}
+    assert ("accuracy falls", None) not in kinds and ("alignment peak", None) not in kinds
+
+
+def test_a_weakest_strength_past_a_turn_looks_below_it():
+    curve = measure([0.05, 0.1])  # off-manifold change already below half the standard's
+    assert next_strengths(curve, REFERENCE, factor=2, extend=10, max_models=50, **SETTINGS)[0] == 0.005
+
+
+def test_search_curve_averages_seeds_against_the_standard_model():
+    rows = measure([0.01, 0.1]).assign(objective="gnorm")
+    models = pd.concat(
+        [
+            rows.assign(seed=0),
+            rows.assign(seed=1, accuracy=rows["accuracy"] - 0.02),
+            pd.DataFrame([{"objective": "standard", "strength_value": 0.0, "seed": 0, **measure([1e-9]).iloc[0]}]),
+        ]
+    ).assign(status="ok")
+    curve, reference = search_curve(models, "gnorm")
+    assert curve["accuracy"].to_numpy() == pytest.approx(measure([0.01, 0.1])["accuracy"] - 0.01)
+    assert reference["accuracy"] == pytest.approx(0.9) and list(curve["strength_value"]) == [0.01, 0.1]
+    with pytest.raises(ValueError, match="standard"):
+        search_curve(models[models["objective"] != "standard"], "gnorm")
+
+
+def test_bad_settings_raise():
+    with pytest.raises(ValueError, match="exceed 1"):
+        next_strengths(measure([0.1, 1]), REFERENCE, factor=1, extend=10, max_models=9, **SETTINGS)
+    with pytest.raises(ValueError, match="start < stop"):
+        coarse_start(1.0, 0.1, 3)
