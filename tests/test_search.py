@@ -122,3 +122,35 @@ def test_bad_settings_raise():
         next_strengths(measure([0.1, 1]), REFERENCE, factor=1, extend=10, max_models=9, **SETTINGS)
     with pytest.raises(ValueError, match="start < stop"):
         coarse_start(1.0, 0.1, 3)
+
+
+def test_a_round_on_a_runs_tables_adds_what_the_pure_function_adds(tmp_path, monkeypatch, capsys):
+    # a finished run's regime and manifold tables for gnorm at the coarse start, and the
+    # standard model's reference; python -m pags.search reads them through the config
+    from pags.regimes import regime_table
+    from pags.search import main
+    from workflow_helpers import DEMO_EXPERIMENTS
+
+    start = coarse_start(1e-4, 1e2, 4)
+    curve = measure(start).assign(objective="gnorm", strength=[f"{v:g}" for v in start])
+    standard = {"objective": "standard", "strength": "0", "strength_value": 0.0, "accuracy": 0.9}
+    standard.update(alignment=0.3, on_change=1.0, off_change=1.0, status="ok")
+    models = pd.concat([pd.DataFrame([standard]), curve], ignore_index=True).assign(seed=0)
+    regimes = regime_table(
+        models.assign(on_manifold=models["on_change"], alignment_sem=0.001),
+        max_accuracy_drop=0.1,
+        min_on_manifold_ratio=None,
+        aligned_fraction=0.75,
+        noise_k=2,
+    )
+    manifold = models.assign(tangent="autoencoder", step_size=0.5)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "results/synthetic/tables").mkdir(parents=True)
+    regimes.to_csv("results/synthetic/tables/regimes.csv", index=False)
+    manifold.to_csv("results/synthetic/tables/manifold_robustness.csv", index=False)
+    main([str(DEMO_EXPERIMENTS), "--dataset", "synthetic", "--factor", "2", "--max-models", "20"])
+    printed = capsys.readouterr().out
+    expected = next_strengths(measure(start), REFERENCE, factor=2, extend=10, max_models=20, **SETTINGS)
+    assert expected and f"add {', '.join(f'{v:.4g}' for v in expected)};" in printed
+    assert "gnorm: 4 strengths tried" in printed and "accuracy falls: 0.01 .. 1 (not bracketed)" in printed
+    assert "smooth: not in the run's tables" in printed

@@ -22,17 +22,25 @@ a round that would exceed that adds the ends first, then the widest brackets.
 
 Every step is a pure function of a table of tried strengths, so a tested table gives the
 same next round on any machine, and each strength is one model, cached by its canonical
-string like any grid's.
+string like any grid's. A round on a finished run's tables:
+
+    python -m pags.search config.yaml --dataset cifar10 [--factor 2 --extend 10 --max-models 12]
+
+prints, per objective of the sweep, the turns and the strengths to add to its grid; rerun
+the workflow and only their models train.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
+import sys
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from . import paths
 from .grid import format_strength, parse_strength
 
 TURNS = ("accuracy falls", "alignment peak", "off-manifold separates")
@@ -154,3 +162,70 @@ def search_curve(models: pd.DataFrame, objective: str) -> tuple[pd.DataFrame, di
         raise ValueError("a search reads its curves against the standard model: add objective 'standard'")
     reference = standard.iloc[0][["accuracy", "off_change"]].to_dict()
     return means[means["objective"] == objective][COLUMNS].reset_index(drop=True), reference
+
+
+def tables_to_models(regimes: pd.DataFrame, manifold: pd.DataFrame, plot_step: float) -> pd.DataFrame:
+    """Per-model rows for ``search_curve`` from a sweep's regime table (seed means of
+    accuracy and alignment, the standard model's as ``reference_*``) and manifold table
+    (on- and off-manifold change per seed, autoencoder tangents, at ``plot_step``)."""
+    at = manifold[(manifold["tangent"] == "autoencoder") & np.isclose(manifold["step_size"], plot_step)]
+    changes = at[["objective", "strength_value", "seed", "status", "on_change", "off_change"]]
+    swept = regimes[["objective", "strength_value", "accuracy", "alignment"]]
+    first = regimes.iloc[0]
+    standard = pd.DataFrame(
+        [
+            {
+                "objective": "standard",
+                "strength_value": 0.0,
+                "accuracy": first["reference_accuracy"],
+                "alignment": first["reference_alignment"],
+            }
+        ]
+    )
+    scores = pd.concat([swept, standard], ignore_index=True)
+    return changes.merge(scores, on=["objective", "strength_value"], how="inner", validate="many_to_one")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import yaml
+
+    from .schema import validate_config
+
+    parser = argparse.ArgumentParser(prog="python -m pags.search", description=__doc__.splitlines()[0])
+    parser.add_argument("config", help="the config the run used")
+    parser.add_argument("--dataset", required=True, help="a sweep's data set (sweep.<dataset>)")
+    parser.add_argument("--factor", type=float, default=2.0, help="bracket each turn to this ratio of strengths")
+    parser.add_argument("--extend", type=float, default=10.0, help="look this factor beyond an end")
+    parser.add_argument("--max-models", type=int, default=12, help="strengths per objective at most")
+    args = parser.parse_args(argv)
+    with open(args.config) as f:
+        config = yaml.safe_load(f)
+    validate_config(config)
+    exp = config["sweep"][args.dataset]
+    regimes = pd.read_csv(paths.table_file(args.dataset, "regimes"))
+    manifold = pd.read_csv(paths.table_file(args.dataset, "manifold_robustness"))
+    models = tables_to_models(regimes, manifold, exp["manifold_robustness"]["plot_step"])
+    settings = {
+        "max_accuracy_drop": exp["regimes"]["max_accuracy_drop"],
+        "off_below": config["claims"]["manifold"]["off_below"],
+    }
+    for objective in [o for o in exp["objectives"] if o != "standard"]:
+        curve, reference = search_curve(models, objective)
+        if curve.empty:
+            print(f"{objective}: not in the run's tables")
+            continue
+        found = turns(curve, reference, **settings)
+        new = next_strengths(
+            curve, reference, factor=args.factor, extend=args.extend, max_models=args.max_models, **settings
+        )
+        print(f"{objective}: {len(curve)} strengths tried")
+        for turn in found:
+            where = " .. ".join("" if v is None else format_strength(v) for v in (turn.lo, turn.hi))
+            print(f"  {turn.kind}: {where}{'' if turn.bracketed(args.factor) else ' (not bracketed)'}")
+        grid = sorted({*curve["strength_value"], *new})
+        added = ", ".join(map(format_strength, new)) or "nothing"
+        print(f"  add {added}; grid: [{', '.join(map(format_strength, grid))}]")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
