@@ -9,13 +9,19 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from pags.search import coarse_start, next_strengths, search_curve, turns
+from pags.grid import expand_grid
+from pags.search import next_strengths, search_curve, turns
 
 REFERENCE = {"accuracy": 0.9, "off_change": 1.0}
 SETTINGS = {"max_accuracy_drop": 0.1, "off_below": 0.5}
 ACCURACY_TURN = 1 / math.sqrt(7)  # 0.9 - accuracy(s) = 0.8 / (1 + s^-2) > 0.1 from here on
 PEAK = 10**-1.5
 SEPARATION = 0.01  # off-manifold change 1 / (1 + (s / 0.01)^2) < 0.5 beyond it
+
+
+def start_grid(start, stop, num):
+    """A search's first round from ``start`` to ``stop``."""
+    return expand_grid({"search": {"start": [math.log10(start), math.log10(stop), num]}})
 
 
 def measure(strengths, diverged=()):
@@ -55,7 +61,7 @@ def bracket(tried, inside):
 
 
 def test_the_search_brackets_every_turn_to_the_factor_with_fewer_models_than_a_grid():
-    start = coarse_start(1e-4, 1e2, 4)
+    start = start_grid(1e-4, 1e2, 4)
     assert start == [1e-4, 1e-2, 1.0, 100.0]
     tried, rounds = search(start)
     lo, hi = bracket(tried, lambda s: 0.9 - (0.9 - 0.8 / (1 + s**-2.0)) > 0.1)
@@ -74,14 +80,14 @@ def test_the_search_brackets_every_turn_to_the_factor_with_fewer_models_than_a_g
 def test_the_search_extends_a_range_that_stops_short_of_the_turns():
     # 1e-3 .. 1e-2: accuracy never falls and the peak is at the strongest, so it looks above;
     # the weakest is not past any turn, so it does not look below
-    tried, _ = search(coarse_start(1e-3, 1e-2, 2), max_models=30)
+    tried, _ = search(start_grid(1e-3, 1e-2, 2), max_models=30)
     assert min(tried) == 1e-3 and max(tried) > ACCURACY_TURN
     lo, hi = bracket(tried, lambda s: 0.9 - (0.9 - 0.8 / (1 + s**-2.0)) > 0.1)
     assert lo < ACCURACY_TURN < hi and hi / lo <= 2
 
 
 def test_the_search_stops_at_its_budget_ends_first():
-    tried, _ = search(coarse_start(1e-3, 1e-2, 2), max_models=5)
+    tried, _ = search(start_grid(1e-3, 1e-2, 2), max_models=5)
     assert len(tried) == 5
     # the first round extends the range (10 x the strongest) before it bisects
     assert 0.1 in tried
@@ -120,33 +126,32 @@ def test_search_curve_averages_seeds_against_the_standard_model():
 def test_bad_settings_raise():
     with pytest.raises(ValueError, match="exceed 1"):
         next_strengths(measure([0.1, 1]), REFERENCE, factor=1, extend=10, max_models=9, **SETTINGS)
-    with pytest.raises(ValueError, match="start < stop"):
-        coarse_start(1.0, 0.1, 3)
 
 
 def test_a_round_on_a_runs_tables_adds_what_the_pure_function_adds(tmp_path, monkeypatch, capsys):
-    # a finished run's regime and manifold tables for gnorm at the coarse start, and the
-    # standard model's reference; python -m pags.search reads them through the config
-    from pags.regimes import regime_table
+    # a finished run's alignment and manifold tables for gnorm at the coarse start and the
+    # standard model; python -m pags.search reads them through the demo's config
     from pags.search import main
     from workflow_helpers import DEMO_EXPERIMENTS
 
-    start = coarse_start(1e-4, 1e2, 4)
-    curve = measure(start).assign(objective="gnorm", strength=[f"{v:g}" for v in start])
-    standard = {"objective": "standard", "strength": "0", "strength_value": 0.0, "accuracy": 0.9}
-    standard.update(alignment=0.3, on_change=1.0, off_change=1.0, status="ok")
-    models = pd.concat([pd.DataFrame([standard]), curve], ignore_index=True).assign(seed=0)
-    regimes = regime_table(
-        models.assign(on_manifold=models["on_change"], alignment_sem=0.001),
-        max_accuracy_drop=0.1,
-        min_on_manifold_ratio=None,
-        aligned_fraction=0.75,
-        noise_k=2,
+    start = start_grid(1e-4, 1e2, 4)
+    standard = pd.DataFrame([{"strength_value": 0.0, "accuracy": 0.9, "alignment": 0.3, "on_change": 1.0}])
+    models = pd.concat([standard.assign(objective="standard", off_change=1.0, status="ok"), measure(start)])
+    models = models.fillna({"objective": "gnorm"}).assign(seed=0)
+    alignment = models.rename(columns={"accuracy": "test_accuracy", "alignment": "similarity"})
+    # the demo's regimes read the cosine with grad log p(y | x); other rows are left alone
+    alignment = pd.concat(
+        [alignment.assign(score="posterior", metric="cosine"), alignment.assign(score="trained", similarity=9.0)]
     )
-    manifold = models.assign(tangent="autoencoder", step_size=0.5)
+    manifold = pd.concat(
+        [
+            models.assign(tangent="autoencoder", step_size=0.5),
+            models.assign(tangent="true", step_size=0.5, off_change=0),
+        ]
+    )
     monkeypatch.chdir(tmp_path)
     (tmp_path / "results/synthetic/tables").mkdir(parents=True)
-    regimes.to_csv("results/synthetic/tables/regimes.csv", index=False)
+    alignment.to_csv("results/synthetic/tables/alignment.csv", index=False)
     manifold.to_csv("results/synthetic/tables/manifold_robustness.csv", index=False)
     main([str(DEMO_EXPERIMENTS), "--dataset", "synthetic", "--factor", "2", "--max-models", "20"])
     printed = capsys.readouterr().out
@@ -154,3 +159,54 @@ def test_a_round_on_a_runs_tables_adds_what_the_pure_function_adds(tmp_path, mon
     assert expected and f"add {', '.join(f'{v:.4g}' for v in expected)};" in printed
     assert "gnorm: 4 strengths tried" in printed and "accuracy falls: 0.01 .. 1 (not bracketed)" in printed
     assert "smooth: not in the run's tables" in printed
+
+
+def search_config(max_models=4, rounds=1):
+    """The tiny sweep with gnorm's grid a search from 0.01 and 1, the exact score only."""
+    from test_sweep_workflow import tiny_sweep_config
+
+    config = tiny_sweep_config()
+    sweep = config["sweep"]["synthetic"]
+    search = {"start": [-2, 0, 2], "factor": 3, "extend": 10, "max_models": max_models, "rounds": rounds}
+    sweep["objectives"] = {"standard": {"grid": [0]}, "gnorm": {"grid": {"search": search}}}
+    sweep["score"] = {k: v for k, v in sweep["score"].items() if k != "denoiser"} | {"backends": ["analytic"]}
+    sweep["alignment"] = {"metrics": ["cosine"]}
+    sweep["regimes"] = {"metric": "cosine", "score": "analytic"}
+    config["figures"] = {"gallery": {"n_images": 2, "n_strengths": 2}}
+    return config
+
+
+@pytest.mark.slow
+def test_a_search_runs_as_checkpoints_and_trains_each_strength_once(tmp_path):
+    import json
+
+    from pags.search import metric_rows, search_round
+    from workflow_helpers import describe, nothing_to_be_done, run_snakemake, write_config
+
+    work, target = tmp_path / "work", "results/synthetic/tables/regimes.csv"
+    work.mkdir()
+    config = search_config()
+    proc = run_snakemake(work, write_config(tmp_path / "config.yaml", config), target)
+    assert proc.returncode == 0, describe(proc)
+    results = work / "results/synthetic"
+    rounds = [json.loads((results / f"search/gnorm/round={r}.json").read_text()) for r in (0, 1)]
+    assert rounds[0]["strengths"] == [0.01, 1.0]
+    # round 1 adds what the pure function adds on the models of round 0, read from the run's tables
+    tables = {t: pd.read_csv(results / f"tables/{t}.csv") for t in ("alignment", "manifold_robustness")}
+    models = metric_rows(tables["alignment"], tables["manifold_robustness"], "analytic", "cosine", 0.5)
+    models = models[models["strength_value"].isin([0.0, *rounds[0]["strengths"]])]
+    search = config["sweep"]["synthetic"]["objectives"]["gnorm"]["grid"]["search"]
+    added = search_round(models, "gnorm", search, max_accuracy_drop=0.1, off_below=0.5)
+    assert rounds[1]["added"] == added and added and rounds[1]["strengths"] == sorted([0.01, 1.0, *added])
+    # the sweep's tables hold the models of the last round, one per strength
+    regimes = pd.read_csv(results / "tables/regimes.csv")
+    assert sorted(regimes.loc[regimes["objective"] == "gnorm", "strength_value"]) == rounds[1]["strengths"]
+    assert len(list((results / "models/gnorm").iterdir())) == len(rounds[1]["strengths"])
+    # a finished search reruns nothing; a wider one trains only its new strengths
+    assert nothing_to_be_done(run_snakemake(work, tmp_path / "config.yaml", "-n", target))
+    trained = {p: p.stat().st_mtime for p in (results / "models/gnorm").glob("*/seed=0/model.pt")}
+    wider = write_config(tmp_path / "wider.yaml", search_config(max_models=5, rounds=2))
+    proc = run_snakemake(work, wider, target)
+    assert proc.returncode == 0, describe(proc)
+    after = {p: p.stat().st_mtime for p in (results / "models/gnorm").glob("*/seed=0/model.pt")}
+    assert {p: after[p] for p in trained} == trained and len(after) == 5

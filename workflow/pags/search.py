@@ -41,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from . import paths
-from .grid import format_strength, parse_strength
+from .grid import canonical, format_strength
 
 TURNS = ("accuracy falls", "alignment peak", "off-manifold separates")
 COLUMNS = ["strength_value", "accuracy", "alignment", "on_change", "off_change", "status"]
@@ -58,21 +58,6 @@ class Turn:
 
     def bracketed(self, factor: float) -> bool:
         return self.lo is not None and self.hi is not None and self.hi / self.lo <= factor
-
-
-def coarse_start(start: float, stop: float, num: int) -> list[float]:
-    """The first round: ``num`` >= 2 log-spaced strengths from ``start`` to ``stop`` (both
-    > 0, in canonical form). ``ValueError`` otherwise."""
-    if not (0 < start < stop) or num < 2:
-        raise ValueError(
-            f"a search starts from 2 or more strengths in (0, inf), start < stop: got {start}, {stop}, {num}"
-        )
-    return [canonical(v) for v in np.geomspace(start, stop, int(num))]
-
-
-def canonical(value: float) -> float:
-    """``value`` as its path string reads back, so that a proposed strength is the model's."""
-    return float(parse_strength(format_strength(float(value))))
 
 
 def crossing(below: pd.Series) -> tuple[int, int] | None:
@@ -164,32 +149,43 @@ def search_curve(models: pd.DataFrame, objective: str) -> tuple[pd.DataFrame, di
     return means[means["objective"] == objective][COLUMNS].reset_index(drop=True), reference
 
 
-def tables_to_models(regimes: pd.DataFrame, manifold: pd.DataFrame, plot_step: float) -> pd.DataFrame:
-    """Per-model rows for ``search_curve`` from a sweep's regime table (seed means of
-    accuracy and alignment, the standard model's as ``reference_*``) and manifold table
-    (on- and off-manifold change per seed, autoencoder tangents, at ``plot_step``)."""
+def metric_rows(
+    alignment: pd.DataFrame, manifold: pd.DataFrame, score: str, metric: str, plot_step: float
+) -> pd.DataFrame:
+    """Per-model rows for ``search_curve`` from alignment rows (of ``score`` and ``metric``:
+    test accuracy, similarity per image or its mean, status) and manifold rows (on- and off-manifold change with
+    the autoencoder's tangents at ``plot_step``), as the workflow's per-model tables and
+    its collected ones both hold them."""
+    keys = ["objective", "strength_value", "seed"]
+    scores = alignment[(alignment["score"] == score) & (alignment["metric"] == metric)]
+    # a model's own table has a row per image, the collected one their mean: the mean of either
+    scores = scores.groupby([*keys, "test_accuracy", "status"], sort=False, dropna=False)["similarity"].mean()
+    scores = scores.reset_index().rename(columns={"test_accuracy": "accuracy", "similarity": "alignment"})
     at = manifold[(manifold["tangent"] == "autoencoder") & np.isclose(manifold["step_size"], plot_step)]
-    changes = at[["objective", "strength_value", "seed", "status", "on_change", "off_change"]]
-    swept = regimes[["objective", "strength_value", "accuracy", "alignment"]]
-    first = regimes.iloc[0]
-    standard = pd.DataFrame(
-        [
-            {
-                "objective": "standard",
-                "strength_value": 0.0,
-                "accuracy": first["reference_accuracy"],
-                "alignment": first["reference_alignment"],
-            }
-        ]
+    return scores.merge(at[[*keys, "on_change", "off_change"]], on=keys, validate="one_to_one")
+
+
+def search_round(models: pd.DataFrame, objective: str, search: dict, max_accuracy_drop: float, off_below: float):
+    """The strengths a round of ``objective``'s search adds (``next_strengths``), from
+    per-model rows (``metric_rows``) of the standard model and the strengths tried, and
+    the search's config (``factor``, ``extend``, ``max_models``)."""
+    curve, reference = search_curve(models, objective)
+    return next_strengths(
+        curve,
+        reference,
+        max_accuracy_drop=max_accuracy_drop,
+        off_below=off_below,
+        factor=search["factor"],
+        extend=search["extend"],
+        max_models=search["max_models"],
     )
-    scores = pd.concat([swept, standard], ignore_index=True)
-    return changes.merge(scores, on=["objective", "strength_value"], how="inner", validate="many_to_one")
 
 
 def main(argv: list[str] | None = None) -> None:
     import yaml
 
-    from .schema import validate_config
+    from .config import validated_config
+    from .plan import Plan
 
     parser = argparse.ArgumentParser(prog="python -m pags.search", description=__doc__.splitlines()[0])
     parser.add_argument("config", help="the config the run used")
@@ -200,15 +196,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with open(args.config) as f:
         config = yaml.safe_load(f)
-    validate_config(config)
-    exp = config["sweep"][args.dataset]
-    regimes = pd.read_csv(paths.table_file(args.dataset, "regimes"))
-    manifold = pd.read_csv(paths.table_file(args.dataset, "manifold_robustness"))
-    models = tables_to_models(regimes, manifold, exp["manifold_robustness"]["plot_step"])
-    settings = {
-        "max_accuracy_drop": exp["regimes"]["max_accuracy_drop"],
-        "off_below": config["claims"]["manifold"]["off_below"],
-    }
+    plan = Plan(validated_config(config))
+    exp, settings = plan.experiment(args.dataset), plan.search_settings(args.dataset)
+    models = metric_rows(
+        pd.read_csv(paths.table_file(args.dataset, "alignment")),
+        pd.read_csv(paths.table_file(args.dataset, "manifold_robustness")),
+        **{k: settings.pop(k) for k in ("score", "metric", "plot_step")},
+    )
     for objective in [o for o in exp["objectives"] if o != "standard"]:
         curve, reference = search_curve(models, objective)
         if curve.empty:
