@@ -225,7 +225,7 @@ def test_fig3_top_reads_only_the_strengths_before_accuracy_falls():
     assert rows[0]["verdict"] == "fails" and "(1, 10)" in rows[0]["detail"]
     assert fig3_top(table)[0]["verdict"] == "holds"  # with accuracy intact throughout
     rows = fig3_top(table, accuracy=[0.5, 0.5, 0.5, 0.5])
-    assert rows[0]["verdict"] == "fails" and "accuracy falls at the weakest strength" in rows[0]["detail"]
+    assert rows[0]["verdict"] == "not measured" and "accuracy falls at the weakest strength" in rows[0]["detail"]
 
 
 def test_fig3_top_a_fall_within_noise_does_not_count():

@@ -313,7 +313,8 @@ def separation_claim(
     confident does."""
     claim = "off_manifold_robustness"
     if curve.empty:
-        return row(claim, dataset, objective, "fails", detail="accuracy falls at the weakest strength already")
+        why = "accuracy falls at the weakest strength already: the grid has no strength before it"
+        return not_measured(claim, dataset, why, objective)
     points = pd.concat([ref.to_frame().T, curve], ignore_index=True)
     on, off = points["on_change"].astype(float), points["off_change"].astype(float)
     if (on <= 0).any() or (off <= 0).any():
