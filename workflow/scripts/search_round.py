@@ -6,8 +6,8 @@ import json
 
 import pandas as pd
 from pags.io import save_json
-from pags.search import metric_rows, search_round
 from pags.runtime import job_log
+from pags.search import metric_rows, search_round
 
 with job_log(snakemake) as log:
     p = snakemake.params.settings
