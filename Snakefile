@@ -18,6 +18,7 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/pretrained.smk"
 include: "workflow/rules/score.smk"
 include: "workflow/rules/metrics.smk"
+include: "workflow/rules/search.smk"
 include: "workflow/rules/figures.smk"
 include: "workflow/rules/claims.smk"
 
@@ -33,6 +34,7 @@ localrules:
     alignment_table,
     score_quality,
     regimes,
+    search_round,
     top1_table,
     fig_noise_robustness,
     fig_distractor,

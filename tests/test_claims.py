@@ -15,6 +15,7 @@ from pags.claims import (
     claims_markdown,
     evaluate_claims,
     imagenet64_regime_claims,
+    log_slope,
     manifold_claims,
     noise_robustness_claims,
     pretrained_claims,
@@ -27,7 +28,8 @@ K = 2.0
 SETTINGS = {
     "noise_k": K,
     "noise_robustness": {"noise_std": 0.01, "min_ratio": 1.0},
-    "manifold": {"off_below": 0.5, "on_near": 0.75},
+    "seed_spread": {"magnitude": 0.0, "scale_free": 0.0},
+    "manifold": {"max_slope": 1.0, "off_below": 0.5, "on_near": 0.75},
     "alignment": {"max_accuracy_drop": 0.1},
     "pretrained": {"min_rank_correlation": 0.7},
     "theorem3": {"tolerance": 0.05},
@@ -90,6 +92,14 @@ def test_fig5_a_ratio_above_the_standard_within_noise_does_not_hold():
     assert verdicts(rows) == ["fails"] and "beyond noise" in rows[0]["detail"]
 
 
+def test_fig5_with_one_seed_assumes_the_between_run_spread():
+    # ratio 1.2 vs 1.0, clear on 300 images; within noise if each ratio may differ by 10% between runs
+    claim = SETTINGS["noise_robustness"]
+    assert verdicts(noise_robustness_claims(noise_table(1.2), "d", noise_k=K, **claim)) == ["holds"]
+    rows = noise_robustness_claims(noise_table(1.2), "d", noise_k=K, seed_spread=0.1, **claim)
+    assert verdicts(rows) == ["fails"] and "rests on one seed: a between-run spread of 10%" in rows[0]["detail"]
+
+
 def test_fig5_is_not_measured_when_the_standard_model_diverged():
     rows = noise_robustness_claims(
         noise_table(2.0, standard_status="diverged"), "d", noise_k=K, **SETTINGS["noise_robustness"]
@@ -100,67 +110,140 @@ def test_fig5_is_not_measured_when_the_standard_model_diverged():
 # ---- Fig. 3 top ------------------------------------------------------------------------
 
 
-def manifold_table(on, off, sem=0.001, standard=(1.0, 1.0), standard_status="ok", ratio=None, fraction=None):
+def manifold_table(
+    on, off, sem=0.001, standard=(1.0, 1.0), standard_status="ok", ratio=None, fraction=None, seeds=(0,)
+):
     """Standard model and gnorm at strengths 10^k, changes at step 0.5 with autoencoder
-    tangents; Theorem 3's columns per model (``ratio`` and 1 - ``fraction`` equal unless given)."""
+    tangents, the same for every seed in ``seeds``; Theorem 3's columns per model
+    (``ratio`` and 1 - ``fraction`` equal unless given)."""
     rows = []
     models = [("standard", 0.0, *standard, standard_status)]
     models += [("gnorm", 10.0**k, a, b, "ok") for k, (a, b) in enumerate(zip(on, off))]
-    for i, (objective, value, on_change, off_change, status) in enumerate(models):
-        ok = status == "ok"
-        frac = fraction[i] if fraction else 0.3
-        rows.append(
-            {
-                "objective": objective,
-                "strength": f"{value:g}",
-                "strength_value": value,
-                "seed": 0,
-                "status": status,
-                "tangent": "autoencoder",
-                "step_size": 0.5,
-                "on_change": on_change if ok else math.nan,
-                "on_sem": sem if ok else math.nan,
-                "off_change": off_change if ok else math.nan,
-                "off_sem": sem if ok else math.nan,
-                "gradient_tangent_fraction": frac if ok else math.nan,
-                "gradient_signal_fraction": math.nan,
-                "small_noise_ratio": (ratio[i] if ratio else 1 - frac) if ok else math.nan,
-            }
-        )
+    for seed in seeds:
+        for i, (objective, value, on_change, off_change, status) in enumerate(models):
+            ok = status == "ok"
+            frac = fraction[i] if fraction else 0.3
+            rows.append(
+                {
+                    "objective": objective,
+                    "strength": f"{value:g}",
+                    "strength_value": value,
+                    "seed": seed,
+                    "status": status,
+                    "tangent": "autoencoder",
+                    "step_size": 0.5,
+                    "on_change": on_change if ok else math.nan,
+                    "on_sem": sem if ok else math.nan,
+                    "off_change": off_change if ok else math.nan,
+                    "off_sem": sem if ok else math.nan,
+                    "gradient_tangent_fraction": frac if ok else math.nan,
+                    "gradient_signal_fraction": math.nan,
+                    "small_noise_ratio": (ratio[i] if ratio else 1 - frac) if ok else math.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def fig3_top(table):
-    return manifold_claims(table, "cifar10", 0.5, noise_k=K, **SETTINGS["manifold"])
+def accuracies(table, accuracy=None, standard=0.9):
+    """The regime table's accuracy columns for ``table``'s gnorm strengths (0.9 unless given)."""
+    strengths = table.loc[table["objective"] == "gnorm", "strength"].unique()
+    accuracy = accuracy or [0.9] * len(strengths)
+    return pd.DataFrame(
+        {"objective": "gnorm", "strength": strengths, "accuracy": accuracy, "reference_accuracy": standard}
+    )
+
+
+def fig3_top(table, accuracy=None, spread=0.0, **settings):
+    settings = {**SETTINGS["manifold"], **settings}
+    return manifold_claims(
+        table,
+        accuracies(table, accuracy),
+        "cifar10",
+        0.5,
+        noise_k=K,
+        seed_spread=spread,
+        max_accuracy_drop=0.1,
+        **settings,
+    )
+
+
+def test_log_slope_known_answers():
+    # exactly on a line: slope 1/3, and with two points the error is the chord's:
+    # c = dx / dy, so se^2 = (x0_se^2 + x1_se^2 + c^2 (y0_se^2 + y1_se^2)) / dy^2
+    y = np.array([0.0, -0.6, -1.2, -3.0])
+    assert log_slope(y / 3, y, np.zeros(4), np.zeros(4)) == pytest.approx((1 / 3, 0.0))
+    c, se = log_slope([0.0, -0.5], [0.0, -2.0], [0.1, 0.2], [0.3, 0.4])
+    assert c == pytest.approx(0.25) and se == pytest.approx(math.sqrt(0.01 + 0.04 + 0.0625 * 0.25) / 2)
+    assert all(math.isnan(v) for v in log_slope([0.0, -1.0], [0.5, 0.5], [0.1, 0.1], [0.1, 0.1]))
 
 
 def test_fig3_top_holds_when_off_falls_first_and_both_fall_at_the_end():
-    rows = fig3_top(manifold_table(on=[1.0, 0.95, 0.9, 0.2], off=[0.9, 0.6, 0.3, 0.1]))
+    rows = fig3_top(manifold_table(on=[1.0, 0.95, 0.9, 0.2], off=[0.9, 0.6, 0.3, 0.1]), accuracy=[0.9, 0.9, 0.9, 0.5])
     assert [(r["claim"], r["verdict"]) for r in rows] == [
         ("off_manifold_robustness", "holds"),
         ("excessive_robustness", "holds"),
     ]
-    assert "strength 100" in rows[0]["detail"] and rows[0]["value"] == pytest.approx(0.3)
+    # the slope is over the strengths before accuracy falls (1, 10, 100), the standard model included
+    on, off = np.log([1.0, 1.0, 0.95, 0.9]), np.log([1.0, 0.9, 0.6, 0.3])
+    expected = np.polyfit(off, on, 1)[0]
+    assert rows[0]["value"] == pytest.approx(expected) and rows[0]["threshold"] == 1
+    # the fractions at the clearest separation are kept in the detail
+    assert "(1, 10, 100)" in rows[0]["detail"] and "at strength 100: off-manifold change 0.30 x" in rows[0]["detail"]
 
 
 def test_fig3_top_fails_when_both_fall_together():
     rows = fig3_top(manifold_table(on=[1.0, 0.6, 0.3], off=[1.0, 0.6, 0.3]))
-    # no strength separates off from on, though both fall at the strongest
-    assert verdicts(rows) == ["fails", "holds"] and "no strength has off" in rows[0]["detail"]
+    # off and on fall in proportion (slope 1): not relative off-manifold robustness, though both fall
+    assert verdicts(rows) == ["fails", "holds"] and rows[0]["value"] == pytest.approx(1.0)
+    assert "the slope is not below 1" in rows[0]["detail"]
 
 
-def test_fig3_top_failing_names_the_nearest_miss_not_a_collapsed_model():
-    # strength 10 nearly separates (off 0.55 x, on 0.8 x); strength 100 has collapsed (both
-    # 0.03 x), so its off/on ratio is the smallest, but it is nowhere near the claim
-    rows = fig3_top(manifold_table(on=[1.0, 0.8, 0.03], off=[1.0, 0.55, 0.01]))
-    assert rows[0]["verdict"] == "fails"
-    assert rows[0]["detail"].startswith("at strength 10:") and rows[0]["value"] == pytest.approx(0.55)
+def test_fig3_top_is_free_of_scale_and_grid_spacing():
+    # off falls as the 3rd power of on (slope 1/3) on two grids with different points, and with
+    # both changes rescaled: the same slope, the same verdict
+    on_a = [0.95, 0.82, 0.74]
+    on_b = [0.9, 0.6]
+    for on, scale in ((on_a, (1.0, 1.0)), (on_b, (1.0, 1.0)), (on_a, (7.0, 0.05))):
+        table = manifold_table(
+            on=[scale[0] * v for v in on], off=[scale[1] * v**3 for v in on], standard=scale, sem=1e-4
+        )
+        rows = fig3_top(table)
+        assert rows[0]["verdict"] == "holds" and rows[0]["value"] == pytest.approx(1 / 3)
+
+
+def test_fig3_top_holds_where_fixed_fractions_fall_between_two_grid_points():
+    # off 0.54 x at on 0.82 x, then off 0.36 x at on 0.74 x: no point has off < 0.5 x with
+    # on >= 0.75 x, yet off falls as about the 3rd power of on
+    rows = fig3_top(manifold_table(on=[0.82, 0.74], off=[0.54, 0.36]))
+    assert rows[0]["verdict"] == "holds" and 0.25 < rows[0]["value"] < 0.35
+
+
+def test_fig3_top_reads_only_the_strengths_before_accuracy_falls():
+    # both fall together while accuracy holds; off falls alone only once accuracy has fallen
+    table = manifold_table(on=[0.9, 0.8, 0.8, 0.8], off=[0.9, 0.8, 0.2, 0.05])
+    rows = fig3_top(table, accuracy=[0.9, 0.85, 0.7, 0.5])
+    assert rows[0]["verdict"] == "fails" and "(1, 10)" in rows[0]["detail"]
+    assert fig3_top(table)[0]["verdict"] == "holds"  # with accuracy intact throughout
+    rows = fig3_top(table, accuracy=[0.5, 0.5, 0.5, 0.5])
+    assert rows[0]["verdict"] == "not measured" and "accuracy falls at the weakest strength" in rows[0]["detail"]
 
 
 def test_fig3_top_a_fall_within_noise_does_not_count():
     # the off-manifold change halves, but its standard error (0.3) swallows the fall
     rows = fig3_top(manifold_table(on=[1.0, 1.0], off=[0.9, 0.45], sem=0.3))
     assert rows[0]["verdict"] == "fails"
+
+
+def test_fig3_top_with_one_seed_assumes_the_between_run_spread_and_says_so():
+    # slope 0.5 over two points: clear with the images' error alone, within noise once each
+    # model may differ by 25% between training runs
+    table = manifold_table(on=[0.9, 0.8], off=[0.81, 0.64])
+    assert fig3_top(table)[0]["verdict"] == "holds"
+    rows = fig3_top(table, spread=0.25)
+    assert rows[0]["verdict"] == "fails" and "rests on one seed" in rows[0]["detail"] and "25%" in rows[0]["detail"]
+    # three seeds that agree: their measured spread (0) replaces the assumed one
+    rows = fig3_top(manifold_table(on=[0.9, 0.8], off=[0.81, 0.64], seeds=(0, 1, 2)), spread=0.25)
+    assert rows[0]["verdict"] == "holds" and "3 seeds" in rows[0]["detail"]
 
 
 def test_fig3_top_is_not_measured_without_its_reference():
@@ -220,6 +303,14 @@ def test_fig3_bottom_a_gain_of_a_twentieth_of_the_standard_error_does_not_hold()
     se = 0.0038
     rows = fig3_bottom(regimes([0.5, 0.5 + se / 20, 0.5 - 5 * se], se=se, standard=(0.9, 0.5)))
     assert verdicts(rows) == ["fails"] and "not above the standard's" in rows[0]["detail"]
+
+
+def test_fig3_bottom_with_one_seed_assumes_the_between_run_spread():
+    # peak 0.86 against 0.74: 0.12 apart, within 2 s.e. once each may differ by 10% between runs
+    table = regimes([0.75, 0.8, 0.86, 0.72], standard=(0.9, 0.74))
+    rows = fig3_bottom(table, seed_spread=0.1)
+    assert verdicts(rows) == ["fails"] and "not above the standard's" in rows[0]["detail"]
+    assert "rests on one seed" in rows[0]["detail"] and verdicts(fig3_bottom(table, seed_spread=0.02)) == ["holds"]
 
 
 def test_fig3_bottom_is_not_measured_when_the_standard_model_diverged():
@@ -341,3 +432,22 @@ def test_a_run_without_imagenet_or_cifar10_says_so_and_holds_nothing_it_cannot_m
     markdown = claims_markdown(table)
     assert markdown.count("\n| ") == len(table) + 1 and "not measured" in markdown
     assert np.isnan(table.loc[table["verdict"] == "not measured", "value"]).all()
+
+
+def test_the_whole_table_passes_each_claim_its_seed_spread():
+    sweeps = {
+        "synthetic": {
+            "manifold_robustness": manifold_table(on=[1.0, 0.95, 0.9, 0.2], off=[0.9, 0.6, 0.3, 0.1]),
+            "regimes": regimes([0.75, 0.8, 0.86, 0.72], standard=(0.9, 0.74)),
+            "plot_step": 0.5,
+        }
+    }
+    settings = {**SETTINGS, "seed_spread": {"magnitude": 0.25, "scale_free": 0.03}}
+    table = evaluate_claims({"dataset": "d", "noise_robustness": noise_table(2.0)}, sweeps, None, settings)
+    spreads = {
+        claim: table.loc[table["claim"] == claim, "detail"].iloc[0]
+        for claim in ("noise_robustness", "off_manifold_robustness", "excessive_robustness", "alignment_peak")
+    }
+    assert all("rests on one seed" in detail for detail in spreads.values())
+    assert "25%" in spreads["off_manifold_robustness"] and "25%" in spreads["excessive_robustness"]
+    assert "3%" in spreads["noise_robustness"] and "3%" in spreads["alignment_peak"]

@@ -69,6 +69,7 @@ SWEEP = {
     "objectives": {"standard": {"grid": [0]}, "gnorm": {"grid": [0.1]}},
 }
 SYN = "sweep.synthetic"
+SEARCH = {"start": [-2, 0, 3], "factor": 2, "extend": 10, "max_models": 6, "rounds": 2}
 
 
 def sweep(**changes):
@@ -115,6 +116,21 @@ CASES = [
         "grid-collides-at-4-digits",
         {f"{PGD}.grid": [1.00001, 1.00002]},
         (f"'{PGD}.grid'", "collide at 4 significant digits"),
+    ),
+    Case(
+        "search-outside-a-sweep",
+        {f"{PGD}.grid": {"search": {"start": [0, 1, 2], "factor": 2, "extend": 10, "max_models": 4, "rounds": 1}}},
+        (f"'{PGD}.grid'", "a search reads the regimes of a sweep"),
+    ),
+    Case(
+        "search-start-above-stop",
+        {"sweep": sweep(objectives={"gnorm": {"grid": {"search": SEARCH | {"start": [1, 0, 3]}}}})},
+        (f"'{SYN}.objectives.gnorm.grid.search.start'", "not below stop"),
+    ),
+    Case(
+        "search-budget-below-its-start",
+        {"sweep": sweep(objectives={"gnorm": {"grid": {"search": SEARCH | {"max_models": 2}}}})},
+        (f"'{SYN}.objectives.gnorm.grid.search.max_models'", "fewer than the 3 strengths"),
     ),
     Case(
         "standard-nonzero-grid",
@@ -336,6 +352,16 @@ CASES = [
         "claims-off-below-above-one",
         {"claims": {"manifold": {"off_below": 1.5}}},
         ("'claims.manifold.off_below'", "1.5"),
+    ),
+    Case(
+        "claims-seed-spread-negative",
+        {"claims": {"seed_spread": {"magnitude": -0.1}}},
+        ("'claims.seed_spread.magnitude'", "-0.1"),
+    ),
+    Case(
+        "claims-max-slope-zero",
+        {"claims": {"manifold": {"max_slope": 0}}},
+        ("'claims.manifold.max_slope'", "0"),
     ),
     Case(
         "claims-unknown-key",

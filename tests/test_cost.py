@@ -67,3 +67,13 @@ def test_bill_of_config_yaml_prints_every_experiment_and_names_the_device(capsys
         assert any(line.startswith(f"{experiment} ") and " total " in line for line in out.splitlines()), experiment
     main([str(REPO / "config.yaml")])
     assert DEFAULT_THROUGHPUT.device in capsys.readouterr().out
+
+
+def test_a_search_is_billed_at_its_budget():
+    # the same sweep with gnorm's grid a search: at most max_models strengths x 2 seeds
+    search = {"search": {"start": [-1, 1, 3], "factor": 2, "extend": 10, "max_models": 7, "rounds": 3}}
+    config = {**CONFIG, "sweep": {"cifar10": {**CONFIG["sweep"]["cifar10"], "objectives": {"gnorm": {"grid": search}}}}}
+    lines = by_item(bill(config))
+    gnorm = lines["sweep.cifar10", "gnorm"]
+    assert (gnorm.models, gnorm.train_images) == (14, 14 * 3 * 1000)
+    assert lines["sweep.cifar10", "evaluation"].models == 14

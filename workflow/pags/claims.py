@@ -7,7 +7,9 @@ numbers behind it. Verdicts:
 
 - ``holds``: every part of the claim is measured and true, each difference beyond noise
   (more than ``noise_k`` standard errors: over images, and over seeds where there are
-  several, ``pags.stats.seed_average``);
+  several, ``pags.stats.seed_average``; a model trained with one seed has no measured
+  spread between training runs, so it is assumed, ``seed_spread``, and the verdict's
+  detail says so);
 - ``fails``: measured, and a part is false or within noise;
 - ``not measured``: the run cannot measure it (no such data set or model, a diverged
   reference, NaN values), with the reason. A NaN is never compared: it never holds.
@@ -52,7 +54,8 @@ CLAIMS = {
     "off_manifold_robustness": (
         "Fig. 3 top",
         (
-            "off-manifold change well below the standard model's while the "
+            "as strength grows, models become off-manifold robust faster than on-manifold robust: "
+            "the off-manifold change falls well below the standard model's while the "
             "on-manifold change is near it (gnorm λ 1e-2 to 3e-2)"
         ),
     ),
@@ -141,6 +144,24 @@ def finite(*values: float) -> bool:
     return all(np.isfinite(v) for v in values)
 
 
+def with_seed_spread(curves: pd.DataFrame, value: str, spread: float, seeds: str = "seeds") -> pd.DataFrame:
+    """``curves`` (seed-averaged, ``pags.stats.seed_average``) with the spread between
+    training runs in ``<value>_se`` where it was not measured: a row of fewer than two
+    seeds gets ``spread`` x |value| added in quadrature (``spread`` a relative standard
+    deviation, >= 0). Rows of several seeds keep their measured spread."""
+    one_seed = curves[seeds] < 2
+    se = curves[f"{value}_se"]
+    assumed = np.hypot(np.nan_to_num(se), spread * curves[value].abs())
+    return curves.assign(**{f"{value}_se": se.where(~one_seed, assumed)})
+
+
+def seed_note(seeds: int, spread: float) -> str:
+    """The caveat of a verdict on a model of one seed, or "" where the spread was measured."""
+    if seeds >= 2:
+        return f"{seeds} seeds"
+    return f"rests on one seed: a between-run spread of {spread:.0%} assumed (claims.seed_spread)"
+
+
 def reference_problem(reference: pd.DataFrame, columns: list[str], what: str = "the standard model") -> str | None:
     """Why a seed-averaged reference row cannot serve (absent, diverged, NaN), or None."""
     if reference.empty:
@@ -158,13 +179,14 @@ def reference_problem(reference: pd.DataFrame, columns: list[str], what: str = "
 
 
 def noise_robustness_claims(
-    table: pd.DataFrame, dataset: str, noise_std: float, min_ratio: float, noise_k: float
+    table: pd.DataFrame, dataset: str, noise_std: float, min_ratio: float, noise_k: float, seed_spread: float = 0.0
 ) -> list[dict]:
     """Fig. 5 from the distractor experiment's noise-robustness table (columns objective,
     strength, strength_value, seed, status, noise_std, signal_change, signal_sem,
     distractor_change, distractor_sem, ratio): at the measured noise std nearest
     ``noise_std`` (> 0), each robust model's ratio exceeds ``min_ratio`` and the standard
-    model's, beyond noise. The ratio's standard error is the delta method's."""
+    model's, beyond noise. The ratio's standard error is the delta method's, with the
+    relative between-run ``seed_spread`` assumed for a model of one seed."""
     claim = "noise_robustness"
     stds = np.sort(table.loc[table["noise_std"] > 0, "noise_std"].unique())
     if not len(stds):
@@ -175,6 +197,7 @@ def noise_robustness_claims(
         (at["signal_sem"] / at["signal_change"]) ** 2 + (at["distractor_sem"] / at["distractor_change"]) ** 2
     )
     curves = seed_average(at.assign(ratio_sem=at["ratio"] * relative_se), CURVE_KEYS, "ratio", "ratio_sem")
+    curves = with_seed_spread(curves, "ratio", seed_spread)
     robust = curves[curves["objective"] != "standard"]
     if robust.empty:
         return [not_measured(claim, dataset, "no robust model in the table")]
@@ -195,7 +218,7 @@ def noise_robustness_claims(
         above_standard = beyond(r.ratio - ref.ratio, math.hypot(r.ratio_se, ref.ratio_se), noise_k)
         detail = (
             f"at noise std {std:.3g}: robust ratio {r.ratio:.3g} ± {r.ratio_se:.2g}, standard {ref.ratio:.3g} "
-            f"± {ref.ratio_se:.2g}, {r.seeds} seed(s)"
+            f"± {ref.ratio_se:.2g}; {seed_note(min(r.seeds, ref.seeds), seed_spread)}"
         )
         misses = [
             m
@@ -223,13 +246,42 @@ def noise_robustness_claims(
 
 # ---- Fig. 3 top -------------------------------------------------------------------
 
+MANIFOLD_CLAIMS = ("off_manifold_robustness", "excessive_robustness")
 
-def manifold_curves(table: pd.DataFrame, plot_step: float) -> pd.DataFrame:
-    """Seed-averaged on- and off-manifold change (autoencoder tangents, ``plot_step``)."""
+
+def manifold_curves(table: pd.DataFrame, plot_step: float, spread: float = 0.0) -> pd.DataFrame:
+    """Seed-averaged on- and off-manifold change (autoencoder tangents, ``plot_step``), the
+    between-run ``spread`` assumed where a model has one seed (``with_seed_spread``)."""
     at = table[(table["tangent"] == "autoencoder") & np.isclose(table["step_size"], plot_step)]
-    on = seed_average(at, CURVE_KEYS, "on_change", "on_sem")
-    off = seed_average(at, CURVE_KEYS, "off_change", "off_sem")
+    on = with_seed_spread(seed_average(at, CURVE_KEYS, "on_change", "on_sem"), "on_change", spread)
+    off = with_seed_spread(seed_average(at, CURVE_KEYS, "off_change", "off_sem"), "off_change", spread)
     return on.merge(off[[*CURVE_KEYS, "off_change", "off_change_se"]], on=CURVE_KEYS, validate="one_to_one")
+
+
+def log_slope(x: np.ndarray, y: np.ndarray, x_se: np.ndarray, y_se: np.ndarray) -> tuple[float, float]:
+    """The least-squares slope of ``x`` against ``y`` (x = a + c y) and its standard error
+    by the delta method from the points' own standard errors ``x_se``, ``y_se`` (both
+    axes; errors independent). Arrays of shape (n,), n >= 2; NaN for both where the ``y``
+    do not vary. Its own misfit (a curve that is no straight line) is not noise and does
+    not enter the error."""
+    x, y, x_se, y_se = (np.asarray(a, dtype=float) for a in (x, y, x_se, y_se))
+    dx, dy = x - x.mean(), y - y.mean()
+    syy = float(dy @ dy)
+    if len(x) < 2 or syy == 0:
+        return math.nan, math.nan
+    c = float(dx @ dy) / syy
+    # d c / d x_i = dy_i / syy; d c / d y_i = (dx_i - 2 c dy_i) / syy (the centring terms cancel)
+    variance = ((dy / syy) ** 2 * x_se**2).sum() + (((dx - 2 * c * dy) / syy) ** 2 * y_se**2).sum()
+    return c, float(np.sqrt(variance))
+
+
+def before_accuracy_falls(curve: pd.DataFrame, reference_accuracy: float, max_accuracy_drop: float) -> pd.DataFrame:
+    """The strengths of ``curve`` (sorted by strength, column accuracy) below the first
+    whose accuracy is more than ``max_accuracy_drop`` below ``reference_accuracy`` or not
+    measured."""
+    falls = ~(reference_accuracy - curve["accuracy"] <= max_accuracy_drop)
+    first = int(np.argmax(falls.to_numpy())) if falls.any() else len(curve)
+    return curve.iloc[:first]
 
 
 def fell(r, ref: pd.Series, column: str, fraction: float, noise_k: float) -> bool:
@@ -239,103 +291,141 @@ def fell(r, ref: pd.Series, column: str, fraction: float, noise_k: float) -> boo
     return getattr(r, column) < fraction * ref[column] and beyond(ref[column] - getattr(r, column), se, noise_k)
 
 
-def held(r, ref: pd.Series, on_near: float, noise_k: float) -> bool:
-    """Whether the on-manifold change of ``r`` is still near the reference's: above
-    ``on_near`` times it, or within noise of it."""
-    se = math.hypot(r.on_change_se, ref["on_change_se"])
-    return r.on_change >= on_near * ref["on_change"] or abs(r.on_change - ref["on_change"]) <= noise_k * se
+def relative_changes(r, ref: pd.Series) -> str:
+    """The on- and off-manifold change of curve row ``r`` as fractions of the reference's."""
+    return (
+        f"off-manifold change {r.off_change / ref['off_change']:.2f} x the standard's "
+        f"({r.off_change:.3g} vs {ref['off_change']:.3g}), on-manifold {r.on_change / ref['on_change']:.2f} x "
+        f"({r.on_change:.3g} vs {ref['on_change']:.3g})"
+    )
+
+
+def separation_claim(
+    curve: pd.DataFrame, ref: pd.Series, dataset: str, objective: str, max_slope: float, noise_k: float, spread: float
+) -> dict:
+    """``off_manifold_robustness`` of one objective: over ``curve`` (its strengths before
+    accuracy falls, sorted) and the standard model ``ref``, the slope c of log on-manifold
+    change against log off-manifold change (on ~ off^c) is below ``max_slope`` beyond
+    noise, and the off-manifold change falls below the standard's beyond noise. Both are
+    free of the changes' scale (a factor on either is an offset of its logarithm) and of
+    where the grid's points fall (any points along the same curve give the same slope);
+    c = 1 is both changes falling in proportion, as a model that only grows less
+    confident does."""
+    claim = "off_manifold_robustness"
+    if curve.empty:
+        why = "accuracy falls at the weakest strength already: the grid has no strength before it"
+        return not_measured(claim, dataset, why, objective)
+    points = pd.concat([ref.to_frame().T, curve], ignore_index=True)
+    on, off = points["on_change"].astype(float), points["off_change"].astype(float)
+    if (on <= 0).any() or (off <= 0).any():
+        return not_measured(claim, dataset, "a change of 0: its logarithm is undefined", objective)
+    log_on_se = points["on_change_se"].astype(float) / on
+    log_off_se = points["off_change_se"].astype(float) / off
+    c, c_se = log_slope(np.log(on), np.log(off), log_on_se, log_off_se)
+    falls = np.log(off.iloc[0]) - np.log(off.iloc[1:])
+    deepest = int(np.argmax(falls.to_numpy())) + 1
+    off_falls = beyond(falls.max(), math.hypot(log_off_se.iloc[0], log_off_se.iloc[deepest]), noise_k)
+    faster = finite(c) and beyond(max_slope - c, c_se, noise_k)
+    best = min(curve.itertuples(), key=lambda r: (r.off_change / r.on_change) if r.on_change > 0 else math.inf)
+    strengths = ", ".join(curve["strength"].astype(str))
+    detail = (
+        f"slope of log on- against log off-manifold change {c:.2f} ± {c_se:.2g} over the standard model and "
+        f"{len(curve)} strength(s) before accuracy falls ({strengths}); at strength {best.strength}: "
+        f"{relative_changes(best, ref)}; {seed_note(int(points['seeds'].min()), spread)}"
+    )
+    misses = [
+        m
+        for m, ok in (
+            (f"the slope is not below {max_slope:g} beyond {noise_k:g} s.e.", faster),
+            ("the off-manifold change does not fall below the standard's beyond noise", off_falls),
+        )
+        if not ok
+    ]
+    return row(
+        claim,
+        dataset,
+        objective,
+        "fails" if misses else "holds",
+        "slope of log on-manifold change against log off-manifold change, before accuracy falls",
+        c,
+        max_slope,
+        "; ".join([detail, *misses]),
+    )
+
+
+def excessive_claim(
+    last, ref: pd.Series, dataset: str, objective: str, off_below: float, on_near: float, noise_k: float, spread: float
+) -> dict:
+    """``excessive_robustness``: at the strongest strength ``last`` both changes are below
+    ``on_near`` and ``off_below`` times the standard's, beyond noise."""
+    both = fell(last, ref, "on_change", on_near, noise_k) and fell(last, ref, "off_change", off_below, noise_k)
+    on_rel, off_rel = last.on_change / ref["on_change"], last.off_change / ref["off_change"]
+    detail = (
+        f"at the strongest strength {last.strength}: on-manifold change {on_rel:.2f} x the standard's, "
+        f"off-manifold {off_rel:.2f} x (both must be below {on_near:g} and {off_below:g} beyond noise); "
+        f"{seed_note(min(int(last.seeds), int(ref['seeds'])), spread)}"
+    )
+    return row(
+        "excessive_robustness",
+        dataset,
+        objective,
+        "holds" if both else "fails",
+        "on-manifold change / the standard's at the strongest",
+        on_rel,
+        on_near,
+        detail,
+    )
 
 
 def manifold_claims(
-    table: pd.DataFrame, dataset: str, plot_step: float, off_below: float, on_near: float, noise_k: float
+    table: pd.DataFrame,
+    regimes: pd.DataFrame,
+    dataset: str,
+    plot_step: float,
+    max_slope: float,
+    off_below: float,
+    on_near: float,
+    max_accuracy_drop: float,
+    noise_k: float,
+    seed_spread: float = 0.0,
 ) -> list[dict]:
-    """Fig. 3 top per objective, from a manifold-robustness table at ``plot_step``:
-    ``off_manifold_robustness``: at some strength the off-manifold change is below
-    ``off_below`` times the standard model's (and below it beyond noise) while the
-    on-manifold change is above ``on_near`` times it or within noise of it;
-    ``excessive_robustness``: at the strongest strength that trained, both changes are
-    below those fractions of the standard's, beyond noise."""
-    curves = manifold_curves(table, plot_step)
+    """Fig. 3 top per objective, from a manifold-robustness table at ``plot_step`` and the
+    regime table (for accuracy: columns objective, strength, accuracy, reference_accuracy):
+    ``off_manifold_robustness`` by ``separation_claim`` over the strengths before accuracy
+    falls by more than ``max_accuracy_drop``; ``excessive_robustness`` by
+    ``excessive_claim`` at the strongest strength that trained. ``seed_spread``: the
+    relative spread between training runs assumed for a model of one seed."""
+    curves = manifold_curves(table, plot_step, seed_spread)
     if curves.empty:
         return [
             not_measured(c, dataset, f"no rows at step size {plot_step:g} with autoencoder tangents")
-            for c in ("off_manifold_robustness", "excessive_robustness")
+            for c in MANIFOLD_CLAIMS
         ]
     standard = curves[curves["objective"] == "standard"]
     problem = reference_problem(standard, ["on_change", "off_change"])
+    accuracy = regimes[["objective", "strength", "accuracy"]].astype({"strength": str})
+    reference_accuracy = regimes["reference_accuracy"].iloc[0] if len(regimes) else math.nan
+    curves = curves.astype({"strength": str}).merge(accuracy, on=["objective", "strength"], how="left")
     rows = []
     for objective, curve in curves[~curves["objective"].isin(["standard", "bayes"])].groupby("objective", sort=False):
         if problem:
-            rows += [
-                not_measured(c, dataset, problem, objective)
-                for c in ("off_manifold_robustness", "excessive_robustness")
-            ]
+            rows += [not_measured(c, dataset, problem, objective) for c in MANIFOLD_CLAIMS]
             continue
         ref = standard.iloc[0]
         ok = curve[(curve["status"] == "ok") & np.isfinite(curve["on_change"]) & np.isfinite(curve["off_change"])]
         ok = ok.sort_values("strength_value")
         if ok.empty:
-            rows += [
-                not_measured(c, dataset, "every strength diverged", objective)
-                for c in ("off_manifold_robustness", "excessive_robustness")
-            ]
+            rows += [not_measured(c, dataset, "every strength diverged", objective) for c in MANIFOLD_CLAIMS]
             continue
-
-        separated = [
-            r
-            for r in ok.itertuples()
-            if fell(r, ref, "off_change", off_below, noise_k) and held(r, ref, on_near, noise_k)
-        ]
-        if separated:  # the clearest separation
-            best = min(separated, key=lambda r: r.off_change / r.on_change if r.on_change > 0 else math.inf)
-        else:  # the nearest miss: the strength closest to meeting both fractions at once
-            best = min(
-                ok.itertuples(),
-                key=lambda r: max(
-                    r.off_change / ref["off_change"] / off_below,
-                    on_near * ref["on_change"] / r.on_change if r.on_change > 0 else math.inf,
-                ),
+        if np.isfinite(reference_accuracy):
+            before = before_accuracy_falls(ok, reference_accuracy, max_accuracy_drop)
+            rows.append(separation_claim(before, ref, dataset, objective, max_slope, noise_k, seed_spread))
+        else:
+            rows.append(
+                not_measured(MANIFOLD_CLAIMS[0], dataset, "the standard model's accuracy is not measured", objective)
             )
-        on_rel, off_rel = best.on_change / ref["on_change"], best.off_change / ref["off_change"]
-        detail = (
-            f"at strength {best.strength}: off-manifold change {off_rel:.2f} x the standard's "
-            f"({best.off_change:.3g} vs {ref['off_change']:.3g}), on-manifold {on_rel:.2f} x "
-            f"({best.on_change:.3g} vs {ref['on_change']:.3g})"
-        )
-        if not separated:
-            detail += f"; no strength has off < {off_below:g} x and on >= {on_near:g} x the standard's beyond noise"
-        rows.append(
-            row(
-                "off_manifold_robustness",
-                dataset,
-                objective,
-                "holds" if separated else "fails",
-                "off-manifold change / the standard's",
-                off_rel,
-                off_below,
-                detail,
-            )
-        )
-
         last = list(ok.itertuples())[-1]
-        both = fell(last, ref, "on_change", on_near, noise_k) and fell(last, ref, "off_change", off_below, noise_k)
-        on_rel, off_rel = last.on_change / ref["on_change"], last.off_change / ref["off_change"]
-        detail = (
-            f"at the strongest strength {last.strength}: on-manifold change {on_rel:.2f} x the standard's, "
-            f"off-manifold {off_rel:.2f} x (both must be below {on_near:g} and {off_below:g} beyond noise)"
-        )
-        rows.append(
-            row(
-                "excessive_robustness",
-                dataset,
-                objective,
-                "holds" if both else "fails",
-                "on-manifold change / the standard's at the strongest",
-                on_rel,
-                on_near,
-                detail,
-            )
-        )
+        rows.append(excessive_claim(last, ref, dataset, objective, off_below, on_near, noise_k, seed_spread))
     return rows
 
 
@@ -349,6 +439,7 @@ def alignment_claims(
     max_accuracy_drop: float,
     noise_k: float,
     accuracy_falls: bool = False,
+    seed_spread: float = 0.0,
 ) -> list[dict]:
     """Per objective of a regime table (seed-averaged: strength, strength_value,
     accuracy, alignment, alignment_se, status, reference_accuracy, reference_alignment,
@@ -356,7 +447,8 @@ def alignment_claims(
     standard model's beyond noise at a strength below the strongest, falls from the peak
     beyond noise at the strongest, with accuracy at the peak within ``max_accuracy_drop``
     of the standard's; with ``accuracy_falls`` (Fig. 4 left), accuracy at the strongest is
-    also more than ``max_accuracy_drop`` below the standard's."""
+    also more than ``max_accuracy_drop`` below the standard's. Alignments of one seed
+    (``seeds``, ``reference_seeds``) get the relative between-run ``seed_spread``."""
     rows = []
     for objective, curve in regimes.groupby("objective", sort=False):
         first = curve.iloc[0]
@@ -367,15 +459,14 @@ def alignment_claims(
             rows.append(not_measured(claim, dataset, f"the standard model {why}: no reference", objective))
             continue
         ok = curve[(curve["status"] == "ok") & np.isfinite(curve["alignment"]) & np.isfinite(curve["accuracy"])]
-        ok = ok.sort_values("strength_value").reset_index(drop=True)
+        ok = with_seed_spread(ok.sort_values("strength_value").reset_index(drop=True), "alignment", seed_spread)
         if len(ok) < 2:
             rows.append(not_measured(claim, dataset, f"{len(ok)} strength(s) trained: a peak needs two", objective))
             continue
-        ref_alignment, ref_se, ref_accuracy = (
-            first["reference_alignment"],
-            first["reference_se"],
-            first["reference_accuracy"],
-        )
+        ref_alignment, ref_accuracy = first["reference_alignment"], first["reference_accuracy"]
+        ref_seeds = int(first["reference_seeds"])
+        ref_se = np.nan_to_num(first["reference_se"])
+        ref_se = ref_se if ref_seeds >= 2 else math.hypot(ref_se, seed_spread * abs(ref_alignment))
         peak = ok.loc[ok["alignment"].idxmax()]
         last = ok.iloc[-1]
         rises = beyond(peak["alignment"] - ref_alignment, math.hypot(peak["alignment_se"], ref_se), noise_k)
@@ -399,7 +490,8 @@ def alignment_claims(
             f"{first['metric']} with the {first['score']} score: standard {ref_alignment:.3f} ± {ref_se:.2g} -> "
             f"peak {peak['alignment']:.3f} ± {peak['alignment_se']:.2g} at {peak['strength']} -> "
             f"{last['alignment']:.3f} at the strongest, {last['strength']}; accuracy {peak['accuracy']:.3f} at the "
-            f"peak, {last['accuracy']:.3f} at the strongest, standard {ref_accuracy:.3f}"
+            f"peak, {last['accuracy']:.3f} at the strongest, standard {ref_accuracy:.3f}; "
+            f"{seed_note(min(int(ok['seeds'].min()), ref_seeds), seed_spread)}"
         )
         misses = [m for m, ok_ in checks if not ok_]
         rows.append(
@@ -613,17 +705,35 @@ def evaluate_claims(distractor: dict, sweeps: dict[str, dict], pretrained: dict 
     {"manifold_robustness", "regimes": tables, "plot_step"}. ``pretrained``: None or
     {"dataset", "regimes", "top1": tables, "tolerance": top-1 points}. ``settings``: the
     config's ``claims`` section. A claim whose data set the run lacks is "not measured"."""
-    k = settings["noise_k"]
+    k, spread = settings["noise_k"], settings["seed_spread"]
     rows = noise_robustness_claims(
-        distractor["noise_robustness"], distractor["dataset"], noise_k=k, **settings["noise_robustness"]
+        distractor["noise_robustness"],
+        distractor["dataset"],
+        noise_k=k,
+        seed_spread=spread["scale_free"],
+        **settings["noise_robustness"],
     )
     image_sweeps = [d for d in sweeps if d != "imagenet64"]
     for dataset in image_sweeps:
         tables = sweeps[dataset]
         rows += manifold_claims(
-            tables["manifold_robustness"], dataset, tables["plot_step"], noise_k=k, **settings["manifold"]
+            tables["manifold_robustness"],
+            tables["regimes"],
+            dataset,
+            tables["plot_step"],
+            noise_k=k,
+            seed_spread=spread["magnitude"],
+            max_accuracy_drop=settings["alignment"]["max_accuracy_drop"],
+            **settings["manifold"],
         )
-        rows += alignment_claims(tables["regimes"], dataset, "alignment_peak", noise_k=k, **settings["alignment"])
+        rows += alignment_claims(
+            tables["regimes"],
+            dataset,
+            "alignment_peak",
+            noise_k=k,
+            seed_spread=spread["scale_free"],
+            **settings["alignment"],
+        )
     if "cifar10" not in sweeps:
         rows += [
             not_measured(c, "cifar10", "the run has no CIFAR-10 sweep (sweep.cifar10)")
@@ -637,6 +747,7 @@ def evaluate_claims(distractor: dict, sweeps: dict[str, dict], pretrained: dict 
             "imagenet64_alignment_peak",
             noise_k=k,
             accuracy_falls=True,
+            seed_spread=spread["scale_free"],
             **settings["alignment"],
         )
         rows += imagenet64_regime_claims(tables["regimes"], "imagenet64")

@@ -17,7 +17,7 @@ from .datasets.registry import DATASETS, data_shape, split_sizes
 from .errors import ConfigError, DataError
 from .experiments import experiments
 from .gallery import check_galleries
-from .grid import expand_grid, format_strength
+from .grid import expand_grid, format_strength, is_search
 from .manifold.autoencoder import Autoencoder
 from .models import ARCHITECTURES, build_model
 from .objectives import OBJECTIVES
@@ -115,6 +115,7 @@ def check_experiment(name: str, exp: dict[str, Any]) -> None:
         grid = expand_grid(options["grid"])
         where = f"{name}.objectives.{objective}.grid"
         check_logspace(where, options["grid"])
+        check_search(where, options["grid"], name)
         names = [format_strength(s) for s in grid]
         if len(set(names)) != len(names):
             raise ConfigError(
@@ -131,9 +132,27 @@ def check_experiment(name: str, exp: dict[str, Any]) -> None:
 
 
 def check_logspace(where: str, spec) -> None:
-    if isinstance(spec, dict) and spec["logspace"][0] > spec["logspace"][1]:
+    if isinstance(spec, dict) and "logspace" in spec and spec["logspace"][0] > spec["logspace"][1]:
         raise ConfigError(
             f"config key '{where}': logspace start exceeds stop. Fix: write [start, stop, num] with start <= stop."
+        )
+
+
+def check_search(where: str, spec, name: str) -> None:
+    if not is_search(spec):
+        return
+    search = spec["search"]
+    start, stop, num = search["start"]
+    if not name.startswith("sweep."):
+        raise ConfigError(
+            f"config key '{where}': a search reads the regimes of a sweep, and {name} is none. Fix: list its strengths."
+        )
+    if start >= stop:
+        raise ConfigError(f"config key '{where}.search.start': start {start} is not below stop {stop}. Fix: swap them.")
+    if search["max_models"] < num:
+        raise ConfigError(
+            f"config key '{where}.search.max_models': {search['max_models']} is fewer than the {num} strengths "
+            "it starts from. Fix: raise max_models or start from fewer."
         )
 
 

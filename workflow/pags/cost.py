@@ -3,9 +3,10 @@
     python -m pags.cost config.yaml [--images-per-second X --device-name NAME] [--ratio gnorm=4.0 ...]
 
 Per experiment (``distractor``, ``sweep.<data set>``, ``pretrained.<data set>``) and
-objective: the models, their epochs, the training images they see (models x epochs x
-training split, a ``subset`` counted at its size), each objective's step cost (its
-ratio to a plain step, ``STEP_COST``, or measured ones via ``--ratio``), and the
+objective: the models (of a search, ``pags.search``, at most its ``max_models``), their
+epochs, the training images they see (models x epochs x training split, a ``subset``
+counted at its size), each objective's step cost (its ratio to a plain step,
+``STEP_COST``, or measured ones via ``--ratio``), and the
 device-hours of that training; then each experiment's evaluation of its models, and the
 totals. Pretrained members are not trained: they cost only their evaluation.
 
@@ -40,7 +41,7 @@ import yaml
 from .datasets.registry import data_shape
 from .datasets.registry import split_sizes as whole_splits
 from .experiments import experiments
-from .grid import expand_grid
+from .grid import expand_grid, is_search
 from .objectives import get_spec
 from .schema import validate_config
 
@@ -134,6 +135,11 @@ def split_sizes(config: dict[str, Any], dataset: str, exp: dict[str, Any]) -> tu
     return subset.get("train") or n_train, subset.get("test") or n_test
 
 
+def grid_bound(spec) -> int:
+    """The strengths a grid trains: a list's, or at most a search's ``max_models``."""
+    return spec["search"]["max_models"] if is_search(spec) else len(expand_grid(spec))
+
+
 def trained_lines(config, name: str, dataset: str, exp: dict[str, Any], ratios: dict[str, float]) -> list[Line]:
     """Training per objective, then the models' evaluation, of an experiment the workflow trains."""
     shape, classes = data_shape(config, dataset)
@@ -142,7 +148,7 @@ def trained_lines(config, name: str, dataset: str, exp: dict[str, Any], ratios: 
     epochs, seeds = exp["training"]["epochs"], len(exp["seeds"])
     lines, models = [], 0
     for objective, options in exp["objectives"].items():
-        n = len(expand_grid(options["grid"])) * seeds
+        n = grid_bound(options["grid"]) * seeds
         cost = ratios.get(objective, step_cost(objective, options))
         images = n * epochs * n_train
         lines.append(Line(name, objective, n, epochs, images, cost, images * cost * scale))

@@ -21,11 +21,22 @@ Strength = float | Sequence[float]
 
 
 def expand_grid(spec) -> list:
-    """A grid spec is a list of values or ``{"logspace": [start, stop, num]}``."""
+    """A grid spec is a list of values, ``{"logspace": [start, stop, num]}``, or a search
+    (``pags.search``): ``{"search": {"start": [start, stop, num], ...}}``, whose strengths
+    are known only as it runs; this gives its first round, num log-spaced values from
+    10^start to 10^stop, each as its path string reads back."""
+    if is_search(spec):
+        start, stop, num = spec["search"]["start"]
+        return [canonical(v) for v in np.logspace(start, stop, int(num))]
     if isinstance(spec, dict):
         start, stop, num = spec["logspace"]
         return [float(v) for v in np.logspace(start, stop, int(num))]
     return list(spec)
+
+
+def is_search(spec) -> bool:
+    """Whether a grid spec is a search rather than a list of strengths."""
+    return isinstance(spec, dict) and "search" in spec
 
 
 def _format_number(value: float) -> str:
@@ -42,6 +53,12 @@ def format_strength(value: Strength) -> str:
 def parse_strength(text: str) -> float | list[float]:
     values = [float(part) for part in text.split(LIST_SEPARATOR)]
     return values if len(values) > 1 else values[0]
+
+
+def canonical(value: float) -> float:
+    """A number as its path string reads back (4 significant digits), so that a computed
+    strength is the one its model's path names."""
+    return float(parse_strength(format_strength(float(value))))
 
 
 def strength_values(strength: Strength) -> list[float]:

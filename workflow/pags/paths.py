@@ -32,6 +32,11 @@ def model_dir(dataset: str, objective: str, strength: str, seed: str | int) -> s
     return f"{RESULTS}/{dataset}/models/{objective}/{strength}/seed={seed}"
 
 
+def search_round_file(dataset: str, objective: str, round: str | int) -> str:
+    """The strengths of a search (``pags.search``) after ``round`` rounds."""
+    return f"{RESULTS}/{dataset}/search/{objective}/round={round}.json"
+
+
 def metric_file(dataset: str, objective: str, strength: str, seed: str | int, metric: str) -> str:
     """One model's table of one metric."""
     return f"{RESULTS}/{dataset}/metrics/{objective}/{strength}/seed={seed}/{metric}.csv"

@@ -12,16 +12,23 @@ Which experiment (config section) trains or evaluates a data set is
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import paths
 from .datasets.registry import DATASETS, data_shape
 from .experiments import experiments
 from .gallery import galleries, images_key, parse_images
-from .grid import expand_grid, format_strength, parse_strength
+from .grid import expand_grid, format_strength, is_search, parse_strength
 from .objectives import get_spec
 from .pretrained import get_family
 from .score.backends import BACKENDS, exact_reference, get_backend
+
+
+def unsearched(dataset: str, objective: str) -> list[float]:
+    raise RuntimeError(
+        f"the strengths of {objective}'s search on {dataset} are known only as the workflow runs it (rule search_round)"
+    )
 
 
 class Plan:
@@ -32,6 +39,9 @@ class Plan:
         self.experiments = experiments(config)
         # name -> {dataset, objective, strengths, images, standard} (pags.gallery)
         self.galleries = galleries(config)
+        # (dataset, objective) -> the strengths a search found: the workflow's rule
+        # search_round, which alone can read them (workflow/rules/search.smk)
+        self.searched: Callable[[str, str], list[float]] = unsearched
 
     # ---- experiments ----------------------------------------------------------
 
@@ -68,15 +78,61 @@ class Plan:
         """Every objective some experiment trains or evaluates, sorted."""
         return sorted({o for e in self.experiments.values() for o in e.section["objectives"]})
 
+    def strengths(self, dataset: str, objective: str) -> list:
+        """The strengths of an objective: its grid's, or those its search found (``searched``)."""
+        grid = self.experiment(dataset)["objectives"][objective]["grid"]
+        return self.searched(dataset, objective) if is_search(grid) else expand_grid(grid)
+
     def model_grid(self, dataset: str) -> list[tuple[str, str, int]]:
         """(objective, canonical strength, seed) of every model of ``dataset``'s experiment."""
         exp = self.experiment(dataset)
         return [
             (objective, format_strength(strength), seed)
-            for objective, options in exp["objectives"].items()
-            for strength in expand_grid(options["grid"])
+            for objective in exp["objectives"]
+            for strength in self.strengths(dataset, objective)
             for seed in exp["seeds"]
         ]
+
+    # ---- searches (pags.search) ------------------------------------------------
+
+    def searches(self) -> list[tuple[str, str]]:
+        """(data set, objective) of every sweep objective whose grid is a search."""
+        return [
+            (dataset, objective)
+            for dataset in self.sweep_datasets
+            for objective, options in self.experiment(dataset)["objectives"].items()
+            if is_search(options["grid"])
+        ]
+
+    def search_settings(self, dataset: str) -> dict[str, Any]:
+        """How a search reads ``dataset``'s models (``pags.search.metric_rows``,
+        ``next_strengths``): the regimes' score and metric, the manifold metric's step, and
+        the accuracy drop and off-manifold fraction that mark the turns."""
+        exp = self.experiment(dataset)
+        return {
+            "score": self.regime_backend(dataset),
+            "metric": exp["regimes"]["metric"],
+            "plot_step": exp["manifold_robustness"]["plot_step"],
+            "max_accuracy_drop": exp["regimes"]["max_accuracy_drop"],
+            "off_below": self.config["claims"]["manifold"]["off_below"],
+        }
+
+    def search_params(self, w) -> dict[str, Any]:
+        """What a round of ``w.objective``'s search on ``w.dataset`` reads besides the
+        models: its first strengths, its settings, and ``search_settings``."""
+        grid = self.experiment(w.dataset)["objectives"][w.objective]["grid"]
+        return {"start": expand_grid(grid), "search": grid["search"], **self.search_settings(w.dataset)}
+
+    def search_metrics(self, dataset: str, objective: str, strengths: list[float]) -> dict[str, list[str]]:
+        """The alignment and manifold tables of the standard model and of ``objective`` at
+        ``strengths``, every seed: what a search round reads."""
+        seeds = self.experiment(dataset)["seeds"]
+        models = [("standard", "0", seed) for seed in seeds]
+        models += [(objective, format_strength(s), seed) for s in strengths for seed in seeds]
+        return {
+            metric: [paths.metric_file(dataset, *m, metric) for m in models]
+            for metric in ("alignment", "manifold_robustness")
+        }
 
     def first_seed_models(self, dataset: str, file: str = "model.pt") -> list[str]:
         """One model file per (objective, strength), of the first seed: for example figures."""

@@ -142,7 +142,7 @@ def regime_table(
     """Regimes of every swept objective from per-model rows (objective, strength,
     strength_value, seed, accuracy, on_manifold, alignment, alignment_sem, status),
     averaged over seeds. Adds the reference's accuracy, alignment, standard error and
-    status, and
+    status, its seeds, and
     ``noise_k``, which the figures draw as the standard model's noise band."""
     curves = seed_curves(models)
     standard = curves[curves["objective"] == "standard"]
@@ -150,7 +150,7 @@ def regime_table(
         raise ValueError(
             "the regimes are defined relative to the standard model: add objective 'standard' to the sweep"
         )
-    reference = standard.iloc[0][[*MEASURED, "alignment_se", "status"]].to_dict()
+    reference = standard.iloc[0][[*MEASURED, "alignment_se", "status", "seeds"]].to_dict()
     parts = [
         label_regimes(curve, reference, max_accuracy_drop, min_on_manifold_ratio, aligned_fraction, noise_k)
         for objective, curve in curves.groupby("objective", sort=False)
@@ -162,5 +162,6 @@ def regime_table(
         reference_alignment=reference["alignment"],
         reference_se=reference["alignment_se"],
         reference_status=reference["status"],
+        reference_seeds=reference["seeds"],
         noise_k=noise_k,
     )
