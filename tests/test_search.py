@@ -131,7 +131,7 @@ def test_bad_settings_raise():
 def test_a_round_on_a_runs_tables_adds_what_the_pure_function_adds(tmp_path, monkeypatch, capsys):
     # a finished run's alignment and manifold tables for gnorm at the coarse start and the
     # standard model; python -m pags.search reads them through the demo's config
-    from pags.search import main
+    from pags.search.__main__ import main
     from workflow_helpers import DEMO_EXPERIMENTS
 
     start = start_grid(1e-4, 1e2, 4)
