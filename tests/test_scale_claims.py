@@ -77,14 +77,23 @@ def manifold_rows(models):
 
 
 def test_fig3_top_reports_changes_as_fractions_of_the_standards():
-    """Standard: on 2, off 4. gnorm 0.1: on 1.75 (0.875 x), off 1 (0.25 x): separated.
-    gnorm 1: on 0.5 (0.25 x), off 0.5 (0.125 x): both fell."""
+    """Standard: on 2, off 4, accuracy 0.9. gnorm 0.1: on 1.75 (0.875 x), off 1 (0.25 x),
+    accuracy 0.9; gnorm 1: on 0.5 (0.25 x), off 0.5 (0.125 x), accuracy 0.5 (fallen by
+    more than 0.1, so outside the slope's fit). The slope over the standard and gnorm 0.1
+    is ln(1.75 / 2) / ln(1 / 4) = 0.0963; the strongest's on-manifold fraction is 0.25."""
     table = manifold_rows(
         [("standard", 0.0, 2.0, 4.0, 0.5, 0.5), ("gnorm", 0.1, 1.75, 1.0, 0.5, 0.5), ("gnorm", 1.0, 0.5, 0.5, 0.5, 0.5)]
     )
-    off, excessive = manifold_claims(table, "c", 2.637, off_below=0.5, on_near=0.75, noise_k=2.0)
-    assert (off["verdict"], off["value"], off["threshold"]) == ("holds", 0.25, 0.5)
+    regimes = pd.DataFrame(
+        {"objective": ["gnorm", "gnorm"], "strength": ["0.1", "1"], "accuracy": [0.9, 0.5], "reference_accuracy": 0.9}
+    )
+    off, excessive = manifold_claims(
+        table, regimes, "c", 2.637, max_slope=1.0, off_below=0.5, on_near=0.75, max_accuracy_drop=0.1, noise_k=2.0
+    )
+    assert off["verdict"] == "holds" and off["threshold"] == 1.0
+    assert off["value"] == pytest.approx(math.log(1.75 / 2) / math.log(1 / 4))
     assert "off-manifold change 0.25 x" in off["detail"] and "on-manifold 0.88 x" in off["detail"]
+    assert "1 strength(s) before accuracy falls (0.1)" in off["detail"]
     assert (excessive["verdict"], excessive["value"], excessive["threshold"]) == ("holds", 0.25, 0.75)
 
 
