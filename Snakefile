@@ -48,8 +48,20 @@ localrules:
     unknown_target,
 
 
+# Each result's record of what made it, beside it and in .snakemake/ (pags.sidecar).
+unrecorded = sync_records()
+
+
 onstart:
-    check_before_jobs(workflow.dag.needrun_jobs())
+    check_before_jobs(workflow.dag.needrun_jobs(), unrecorded)
+
+
+onsuccess:
+    sync_records()
+
+
+onerror:
+    sync_records()
 
 
 rule all:

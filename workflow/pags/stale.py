@@ -5,7 +5,8 @@ Runs ``snakemake -n`` with the options given (``--profile``, ``--configfile``, t
 values changed (``training.lr: 0.1 -> 0.05``) and which files of its code (``code``
 param, ``pags.provenance.code_version``: ``pags.objectives``), grouping the jobs that
 changed alike. Jobs rerun for other reasons (no output yet, an input rewritten by a stale
-job) are counted. Snakemake records each output's params as an unnamed list of their
+job) are counted; results without any record of what made them (``pags.sidecar``) are
+named as such. Snakemake records each output's params as an unnamed list of their
 ``repr``s and prints in a dry run the ones that differ, before and now; this reads them
 back, pairs each old value with its new one and compares them key by key.
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .provenance import code_parts
+from .sidecar import NO_RECORD
 
 PARAMS_REASON = "Params have changed since last execution: "
 BEFORE, NOW = "before: ", " now: "
@@ -128,6 +130,11 @@ def describe_change(before: Sequence[Any], now: Sequence[Any]) -> list[str]:
     value paths. Params are unnamed: a code string pairs with a code string, a mapping
     with the recorded mapping that shares most of its keys, other values in order."""
     old, changes = list(before), []
+    if old == [ast.literal_eval(NO_RECORD)]:
+        return [
+            "no record of the code and values that made it (copied without it?): accept it with --touch "
+            "after checking, or delete it (pags.sidecar)"
+        ]
     for value in now:
         if _is_code(value):
             match = next((o for o in old if _is_code(o)), None)
