@@ -40,14 +40,18 @@ from workflow_helpers import (
 class DictStore:
     """Snakemake's records, as a dict."""
 
-    def __init__(self, records=None):
+    def __init__(self, records=None, incomplete=()):
         self.records = dict(records or {})
+        self.cut_off = set(incomplete)
 
     def read(self, path):
         return self.records.get(path)
 
     def write(self, path, record):
         self.records[path] = record
+
+    def incomplete(self, path):
+        return path in self.cut_off
 
 
 RECORD = {"record_format_version": 6, "params": ["'code 0123456789abcdef (x.py 01234567)'", "0.1"], "rule": "r"}
@@ -77,6 +81,12 @@ def test_sync_restores_exports_and_marks_results_without_a_record(results):
     assert (again.restored, again.exported, again.unrecorded) == ([], [], [d])
     write_sidecar(d, RECORD)
     assert sync_records(results, store).restored == [d] and store.read(d) == RECORD
+
+
+def test_an_output_of_a_cut_off_job_is_left_to_snakemake(results):
+    store = DictStore(incomplete=[results[0]])
+    assert results[0] not in sync_records(results, store).unrecorded
+    assert store.read(results[0]) is None
 
 
 def test_result_files_skip_sidecars_hidden_files_and_the_folders_named(results):

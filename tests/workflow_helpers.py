@@ -153,6 +153,14 @@ class TinyRun:
         return run_snakemake(self.workdir, write_config(self.directory / f"{name}.yaml", config), "-n")
 
 
+def accept_results(workdir: Path, configfile: Path, *files: Path) -> None:
+    """Record ``files``, put in place by a test, as made by this config and code (``--touch``,
+    as a user accepts results that carry no record: pags.sidecar)."""
+    targets = [str(Path(f).relative_to(workdir)) for f in files]
+    proc = run_snakemake(workdir, configfile, "--touch", *targets)
+    assert proc.returncode == 0, describe(proc)
+
+
 def run_command(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(
         command,

@@ -50,6 +50,8 @@ class RecordStore(Protocol):
 
     def write(self, path: str, record: dict[str, Any]) -> None: ...
 
+    def incomplete(self, path: str) -> bool: ...
+
 
 def sidecar_path(result: str | os.PathLike) -> Path:
     """``<folder>/.<name>.provenance.json`` for the result ``<folder>/<name>``."""
@@ -103,10 +105,13 @@ class Synced:
 def sync_records(files: Iterable[str], store: RecordStore) -> Synced:
     """Make each result's record the same in ``store`` (Snakemake's) and beside it (see
     the module docstring); ``store`` wins where both have one and they differ, as the
-    newer. A result with neither gets ``placeholder()`` in ``store``."""
+    newer. A result with neither gets ``placeholder()`` in ``store``, unless Snakemake
+    marked it incomplete (its job was cut off; Snakemake reruns it, or asks to)."""
     synced = Synced()
     for path in files:
         recorded, beside = store.read(path), read_sidecar(path)
+        if recorded is None and beside is None and store.incomplete(path):
+            continue
         if recorded is None or is_placeholder(recorded):
             if beside is not None:
                 store.write(path, beside)
@@ -157,6 +162,9 @@ def snakemake_store(backend: Any) -> RecordStore:
         def write(self, path: str, record: dict[str, Any]) -> None:
             persistence._write_record(path, MetadataRecord.model_validate(record))
             persistence._clear_cache()
+
+        def incomplete(self, path: str) -> bool:
+            return bool(persistence._filter_incomplete_keys([path]))
 
     return Store()
 
