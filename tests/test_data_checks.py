@@ -172,12 +172,17 @@ def test_parse_time_check_of_offline_data_is_the_loaders(tmp_path, gzipped):
     check_data({"data": {"root": str(tmp_path / "empty"), "download": True}}, ["mnist", "cifar10"])  # downloadable
 
 
-def test_mnist_archives_are_decompressed_to_what_torchvision_reads(tmp_path):
+def test_mnist_archives_are_what_is_read_and_data_root_is_left_as_it_was(tmp_path):
+    """The archives are decompressed where torchvision reads them, outside data.root, so
+    that what the data jobs read is what their raw param digests (the archives)."""
     write_mnist(tmp_path, gzipped=ALL_MNIST)
+    raw = tmp_path / "MNIST" / "raw"
+    stale = raw / "train-labels-idx1-ubyte"
+    stale.write_bytes(b"an older decompressed copy")  # not read: its archive is
+    before = sorted(p.name for p in raw.iterdir())
     split = load_base("mnist", "train", str(tmp_path), False)
     assert split.x.shape == (3, 1, 28, 28) and split.y.tolist() == [0, 1, 2]
-    raw = tmp_path / "MNIST" / "raw"
-    assert sorted(p.name for p in raw.iterdir() if not p.name.endswith(".gz")) == sorted(ALL_MNIST)
+    assert sorted(p.name for p in raw.iterdir()) == before
 
 
 def test_a_damaged_mnist_archive_names_the_file(tmp_path):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import paths
-from .datasets.registry import DATASETS, data_shape
+from .datasets.registry import DATASETS, data_shape, raw_digest
 from .experiments import experiments
 from .gallery import galleries, images_key, parse_images
 from .grid import expand_grid, format_strength, parse_strength
@@ -100,6 +100,14 @@ class Plan:
         if subset is None or subset[split] is None:
             return None
         return {"n": subset[split], "seed": subset["seed"]}
+
+    def raw_data(self, dataset: str, split: str) -> str | None:
+        """The state of the raw files under ``data.root`` that ``dataset``'s loader reads
+        for ``split`` (``pags.datasets.registry.raw_digest``; None for a data set without
+        files): a param of the jobs that read them, so that a changed raw file reruns its
+        data set and everything after it."""
+        data = self.config["data"]
+        return raw_digest(dataset, data["root"], split, data["download"])
 
     def num_classes(self, dataset: str) -> int:
         return data_shape(self.config, dataset)[1]

@@ -121,6 +121,11 @@ def _is_code(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("code ")
 
 
+def _is_raw(value: Any) -> bool:
+    """The state of the raw files under data.root a data job reads (``Plan.raw_data``)."""
+    return isinstance(value, str) and re.fullmatch(r"raw [0-9a-f]{16} \(\d+ files\)", value) is not None
+
+
 def _shared_keys(a: Any, b: Any) -> int:
     return len(set(a) & set(b)) if isinstance(a, dict) and isinstance(b, dict) else -1
 
@@ -138,16 +143,23 @@ def describe_change(before: Sequence[Any], now: Sequence[Any]) -> list[str]:
     for value in now:
         if _is_code(value):
             match = next((o for o in old if _is_code(o)), None)
+        elif _is_raw(value):
+            match = next((o for o in old if _is_raw(o)), None)
         elif isinstance(value, dict):
             match = max(old, key=lambda o: _shared_keys(o, value), default=None)
             match = match if _shared_keys(match, value) > 0 else None
         else:
-            match = next((o for o in old if type(o) is type(value) and not _is_code(o)), None)
+            match = next((o for o in old if type(o) is type(value) and not _is_code(o) and not _is_raw(o)), None)
         if match is None:
             changes.append(f"new value {value!r}")
             continue
         old.remove(match)
-        changes += code_changes(match, value) if _is_code(value) else value_changes(match, value)
+        if _is_raw(value):
+            changes.append(
+                f"raw data under data.root changed ({match.split('(')[1][:-1]} then, {value.split('(')[1][:-1]} now)"
+            )
+        else:
+            changes += code_changes(match, value) if _is_code(value) else value_changes(match, value)
     changes += [f"value no longer given: {o!r}" for o in old]
     return changes
 

@@ -36,7 +36,7 @@ import torch
 
 from ..errors import DataError
 from .download import fetch_verified
-from .spec import DatasetSpec
+from .spec import DatasetSpec, RawEntry, stat_entry
 from .store import ImageSplit
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -122,6 +122,29 @@ def check_cifar10(root: str | Path, split: str, download: bool = False) -> None:
     _check_split(split)
     if _layout(Path(root), split) is None and not download:
         raise DataError(_absent_message(Path(root), split))
+
+
+def raw_cifar10(root: str | Path, split: str, download: bool = False) -> list[RawEntry]:
+    """The files ``load_cifar10`` reads for ``split`` (``pags.datasets.spec.Raw``):
+    torchvision's by their published md5 (torchvision checks each against it as it reads
+    them, and the download gives them), an archive or the images by size and time."""
+    root = Path(root)
+    layout = _layout(root, split)
+    if layout is None:
+        return _torchvision_pins() if download else []
+    kind, path = layout
+    if kind == "torchvision":
+        return _torchvision_pins()
+    if kind == "npz":
+        return [stat_entry(path, root)]
+    return [stat_entry(file, root) for _, file in _image_files(path)]
+
+
+def _torchvision_pins() -> list[RawEntry]:
+    from torchvision.datasets import CIFAR10
+
+    files = [*CIFAR10.train_list, *CIFAR10.test_list, [CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
+    return sorted([f"{TORCHVISION_FOLDER}/{name}", f"md5:{md5}"] for name, md5 in files)
 
 
 def _from_hwc(x: np.ndarray, y: np.ndarray) -> ImageSplit:
@@ -262,4 +285,5 @@ SPEC = DatasetSpec(
     load=load_cifar10,
     check=check_cifar10,
     fetch=fetch_cifar10,
+    raw=raw_cifar10,
 )

@@ -43,7 +43,7 @@ import torch
 
 from ..errors import DataError
 from ..runtime import log
-from .spec import DatasetSpec
+from .spec import DatasetSpec, RawEntry, stat_entry
 from .store import ImageSplit, empty_images
 
 RESIZE = 256
@@ -106,6 +106,21 @@ def check_imagenet(root: str | os.PathLike, split: str = "test", download: bool 
     if split != "test":
         raise ValueError(f"only the ImageNet validation set is read, as split 'test', got {split!r}")
     _locate(Path(root))
+
+
+def raw_imagenet(root: str | os.PathLike, split: str = "test", download: bool = False) -> list[RawEntry]:
+    """The files ``load_imagenet_val`` reads (``pags.datasets.spec.Raw``), by size and
+    time: the two archives where they are there (the first job unpacks them into
+    ``val/``, which then follows from them), else every file of ``val/<wnid>/``; []
+    where it finds neither (the pre-flight check says so)."""
+    root = Path(root)
+    try:
+        r, _ = _locate(root)
+    except DataError:
+        return []
+    if _has_archives(r):
+        return [stat_entry(r / name, root) for name in (DEVKIT, VAL_TAR)]
+    return [stat_entry(path, root) for path in val_files(r / "val")[0]]
 
 
 def absent_message(root: Path) -> str:
@@ -252,4 +267,5 @@ SPEC = DatasetSpec(
     test_size=NUM_VAL_IMAGES,
     load=None,
     check=check_imagenet,
+    raw=raw_imagenet,
 )

@@ -61,7 +61,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .spec import DatasetSpec
+from .spec import DatasetSpec, RawEntry, stat_entry
 from .store import MEMMAP_BYTES, ImageSplit, empty_images
 
 SPLITS = ("train", "test")
@@ -151,6 +151,21 @@ def check_imagenet64(root: str | os.PathLike, split: str, download: bool = False
     changes nothing, ImageNet cannot be downloaded. The config's pre-flight check."""
     _check_split(split)
     _layout(Path(root), split)
+
+
+def raw_imagenet64(root: str | os.PathLike, split: str, download: bool = False) -> list[RawEntry]:
+    """The files ``load_imagenet64`` reads for ``split`` (``pags.datasets.spec.Raw``), by
+    size and time: the archives and their class map, or the images; [] where it finds
+    none (the pre-flight check says so)."""
+    _check_split(split)
+    root = Path(root)
+    try:
+        kind, folder = _layout(root, split)
+    except DataError:
+        return []
+    if kind == "archives":
+        return [stat_entry(folder / name, root) for name in (*ARCHIVES[split], CLASS_MAP)]
+    return [stat_entry(path, root) for _, cls in _class_folders(folder) for path in sorted(cls.glob("*.png"))]
 
 
 def _missing_map_message(root: Path, folder: Path) -> str:
@@ -368,5 +383,6 @@ SPEC = DatasetSpec(
     test_size=50_000,
     load=load_imagenet64,
     check=check_imagenet64,
+    raw=raw_imagenet64,
     large=True,
 )
