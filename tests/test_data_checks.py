@@ -23,7 +23,7 @@ from pags.datasets.imagenet64 import CLASS_MAP, TRAIN_FILES
 from pags.datasets.mnist import RAW_FILES
 from pags.errors import ConfigError, DataError
 from test_imagenet64 import write_png, write_release
-from test_imagenet_val import write_val
+from test_imagenet_val import write_sources, write_val
 
 # ---- MNIST in torchvision's raw layout, tiny -------------------------------------------
 
@@ -120,7 +120,7 @@ LAYOUTS: dict[str, tuple[str, str, Callable[[Path], None]]] = {
         "test",
         lambda r: write_png(r / "imagenet64" / "val" / "cat" / "a.png", np.zeros((64, 64, 3), np.uint8)),
     ),
-    "imagenet-val": ("imagenet", "test", lambda r: write_val(r / "imagenet" / "val")),
+    "imagenet-val": ("imagenet", "test", lambda r: write_val(r / "imagenet" / "val", write_sources(r / "jpegs"))),
     "imagenet-val-empty-wnid-folders": (
         "imagenet",
         "test",

@@ -44,7 +44,8 @@ def mnist_files(root: Path, gzipped: bool = False) -> None:
 
 
 def imagenet_val(root: Path) -> None:
-    write_files(root, [f"imagenet/val/n{c:08d}/ILSVRC2012_val_{c:08d}.JPEG" for c in range(3)])
+    """The two archives (the whole set, unpacked, is tested in test_imagenet_val.py)."""
+    write_files(root, ["imagenet/ILSVRC2012_devkit_t12.tar.gz", "imagenet/ILSVRC2012_img_val.tar"])
 
 
 # (data set, split, a writer of what its loader reads, one of those files)
@@ -63,7 +64,7 @@ LAYOUTS = {
         lambda r: write_files(r, [f"imagenet64/{n}" for n in (*ARCHIVES["test"], CLASS_MAP)]),
         f"imagenet64/{ARCHIVES['test'][0]}",
     ),
-    "imagenet_val": ("imagenet", "test", imagenet_val, "imagenet/val/n00000001/ILSVRC2012_val_00000001.JPEG"),
+    "imagenet_val": ("imagenet", "test", imagenet_val, "imagenet/ILSVRC2012_img_val.tar"),
 }
 
 

@@ -13,7 +13,7 @@ first of these layouts that is present under ``root`` for the split:
    (``split`` is ``train`` or ``test``), each holding ``x``: uint8 [N, 32, 32, 3]
    (RGB, height x width x channels) and ``y``: integer [N] with values 0-9.
 3. An image folder: ``{root}/cifar10/{split}/{class_name}/*.png``, one folder per class
-   named as in ``CLASSES`` (missing classes are allowed, unknown names are not), each
+   named as in ``CLASSES`` (all ten, with images; unknown names are refused), each
    image a 32 x 32 PNG read with Pillow and converted to RGB. Images come in class order,
    then in sorted file-name order, so that loading is deterministic.
 
@@ -95,6 +95,12 @@ def _image_files(folder: Path) -> list[tuple[int, Path]]:
         raise DataError(
             f"CIFAR-10 image folder '{folder}' holds no .png images in its class folders. "
             f"Fix: put the images in '{folder}/<class_name>/*.png', or delete the folder and use another layout."
+        )
+    missing = [name for label, name in enumerate(CLASSES) if label not in {lab for lab, _ in files}]
+    if missing:
+        raise DataError(
+            f"CIFAR-10 image folder '{folder}' has no .png images of {', '.join(missing)}: a partial data set. "
+            f"Fix: put every class's images in '{folder}/<class_name>/*.png', or use another layout."
         )
     return files
 
