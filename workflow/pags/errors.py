@@ -47,3 +47,7 @@ class JobLocked(PagsError):
 
 class ProvenanceError(PagsError):
     """A result carries no record of the code and values that made it (``pags.sidecar``)."""
+
+
+class EnvironmentProblem(PagsError):
+    """The software environment the jobs would run in cannot run them (``pags.preflight``)."""

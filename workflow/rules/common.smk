@@ -10,6 +10,7 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake.settings.types import DeploymentMethod
 from snakemake_interface_executor_plugins.settings import ExecMode
 
 # Jobs import the package from this checkout, so the code that ran is the code in the repo.
@@ -160,9 +161,16 @@ def check_before_jobs(jobs, unrecorded=()):
     try:
         if not workflow.touch:
             sidecar.check_recorded((f for job in jobs for f in job.output), unrecorded)
-        preflight.check_before_jobs(config, jobs)
+        preflight.check_before_jobs(config, jobs, script_interpreter())
     except PagsError as e:
         raise WorkflowError(str(e)) from None
+
+
+def script_interpreter():
+    """The Python that Snakemake starts script jobs with: this one, unless they run in
+    conda environments or containers (snakemake/script's ``py_exec``)."""
+    own = {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER}
+    return None if own & set(workflow.deployment_settings.deployment_method) else sys.executable
 
 
 def sync_records():
