@@ -31,6 +31,7 @@ class Plan:
         self.experiments = experiments(config)
         # name -> {dataset, objective, strengths, images, standard} (pags.gallery)
         self.galleries = galleries(config)
+        self._raw: dict[tuple[str, str], str | None] = {}  # raw_data, by (data set, split)
 
     # ---- experiments ----------------------------------------------------------
 
@@ -105,9 +106,13 @@ class Plan:
         """The state of the raw files under ``data.root`` that ``dataset``'s loader reads
         for ``split`` (``pags.datasets.registry.raw_digest``; None for a data set without
         files): a param of the jobs that read them, so that a changed raw file reruns its
-        data set and everything after it."""
-        data = self.config["data"]
-        return raw_digest(dataset, data["root"], split, data["download"])
+        data set and everything after it. Taken once per plan (ImageNet's validation set
+        is 50,000 files, read by several jobs)."""
+        key = (dataset, split)
+        if key not in self._raw:
+            data = self.config["data"]
+            self._raw[key] = raw_digest(dataset, data["root"], split, data["download"])
+        return self._raw[key]
 
     def num_classes(self, dataset: str) -> int:
         return data_shape(self.config, dataset)[1]
