@@ -128,6 +128,24 @@ def pick_device(resources: Mapping[str, Any] | None = None, amp: bool = False) -
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
 
 
+def device_sharers(threads: int | None = None, env: Mapping[str, str] | None = None) -> int:
+    """How many jobs share this job's device: in a SLURM allocation (``SLURM_CPUS_ON_NODE``
+    in ``env``, default ``os.environ``), as many as its CPUs hold jobs of ``threads``
+    threads (default: this process's torch threads, which jobs set to theirs). The members
+    of a group job run at once, as many as their threads fit in the allocation's CPUs
+    (``pags.slurm_groups``), on its one GPU: four trainings of 4 threads in 16 CPUs share
+    it four ways. A job alone in its allocation gets 1, and so does a job outside SLURM."""
+    env = os.environ if env is None else env
+    cpus = env.get("SLURM_CPUS_ON_NODE", "")
+    if not cpus.isdigit():
+        return 1
+    if threads is None:
+        import torch
+
+        threads = torch.get_num_threads()
+    return max(1, int(cpus) // max(1, threads))
+
+
 def keep_freed_memory() -> bool:
     """Have glibc's malloc keep the memory the process frees for its next allocations.
 
