@@ -50,15 +50,21 @@ localrules:
     unknown_target,
 
 
+# Each result's record of what made it, beside it and in .snakemake/ (pags.sidecar).
+unrecorded = sync_records()
+
+
 onstart:
-    check_before_jobs(workflow.dag.needrun_jobs())
+    check_before_jobs(workflow.dag.needrun_jobs(), unrecorded)
 
 
 onsuccess:
+    sync_records()
     print_verdict()
 
 
 onerror:
+    sync_records()
     print_verdict()
 
 

@@ -69,8 +69,8 @@ def write_image_folder(root, split, x, y):
 
 
 def test_image_folder_round_trip_labels_from_class_folders(tmp_path):
-    x, y = random_hwc(n=10, seed=2)
-    y = np.array([3, 0, 9, 3, 1, 0, 9, 5, 3, 1], dtype=np.int64)
+    x, y = random_hwc(n=15, seed=2)
+    y = np.array([3, 0, 9, 3, 1, 0, 9, 5, 3, 1, 2, 4, 6, 7, 8], dtype=np.int64)  # every class, some twice
     write_image_folder(tmp_path, "train", x, y)
     loaded = load_cifar10("train", str(tmp_path), False)
     # class order, then sorted file names within a class (file names follow the original index)
@@ -91,10 +91,20 @@ def test_image_folder_rejects_unknown_class_folder(tmp_path):
 def test_image_folder_rejects_wrong_image_size(tmp_path):
     from PIL import Image
 
-    folder = tmp_path / "cifar10" / "test" / "cat"
-    folder.mkdir(parents=True)
-    Image.new("RGB", (28, 28)).save(folder / "small.png")
+    x, y = random_hwc(n=10)
+    write_image_folder(tmp_path, "test", x, np.arange(10))
+    Image.new("RGB", (28, 28)).save(tmp_path / "cifar10" / "test" / "cat" / "small.png")
     with pytest.raises(DataError, match="not 32 x 32"):
+        load_cifar10("test", str(tmp_path), False)
+
+
+def test_image_folder_missing_a_class_is_refused(tmp_path):
+    """Labels come from the class names, so none shifts; but a class without images is a
+    partial data set, refused by the pre-flight check as by the loader."""
+    x, _ = random_hwc(n=9)
+    write_image_folder(tmp_path, "test", x, np.array([c for c in range(10) if c != 3]))
+    assert not present("cifar10", str(tmp_path), ("test",))
+    with pytest.raises(DataError, match="no .png images of cat: a partial data set"):
         load_cifar10("test", str(tmp_path), False)
 
 
@@ -166,7 +176,7 @@ def test_cifar10_presence_check(tmp_path):
     np.savez(tmp_path / "cifar10_test.npz", x=x, y=y)
     assert present("cifar10", str(tmp_path), ("test",))
     assert not present("cifar10", str(tmp_path))  # no train split yet
-    write_image_folder(tmp_path, "train", x, y)
+    write_image_folder(tmp_path, "train", *random_hwc(n=10)[:1], np.arange(10))
     assert present("cifar10", str(tmp_path))
     # an incomplete torchvision folder does not count
     (tmp_path / "other" / "cifar-10-batches-py").mkdir(parents=True)

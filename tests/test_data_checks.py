@@ -23,7 +23,7 @@ from pags.datasets.imagenet64 import CLASS_MAP, TRAIN_FILES
 from pags.datasets.mnist import RAW_FILES
 from pags.errors import ConfigError, DataError
 from test_imagenet64 import write_png, write_release
-from test_imagenet_val import write_val
+from test_imagenet_val import write_sources, write_val
 
 # ---- MNIST in torchvision's raw layout, tiny -------------------------------------------
 
@@ -120,7 +120,7 @@ LAYOUTS: dict[str, tuple[str, str, Callable[[Path], None]]] = {
         "test",
         lambda r: write_png(r / "imagenet64" / "val" / "cat" / "a.png", np.zeros((64, 64, 3), np.uint8)),
     ),
-    "imagenet-val": ("imagenet", "test", lambda r: write_val(r / "imagenet" / "val")),
+    "imagenet-val": ("imagenet", "test", lambda r: write_val(r / "imagenet" / "val", write_sources(r / "jpegs"))),
     "imagenet-val-empty-wnid-folders": (
         "imagenet",
         "test",
@@ -172,12 +172,17 @@ def test_parse_time_check_of_offline_data_is_the_loaders(tmp_path, gzipped):
     check_data({"data": {"root": str(tmp_path / "empty"), "download": True}}, ["mnist", "cifar10"])  # downloadable
 
 
-def test_mnist_archives_are_decompressed_to_what_torchvision_reads(tmp_path):
+def test_mnist_archives_are_what_is_read_and_data_root_is_left_as_it_was(tmp_path):
+    """The archives are decompressed where torchvision reads them, outside data.root, so
+    that what the data jobs read is what their raw param digests (the archives)."""
     write_mnist(tmp_path, gzipped=ALL_MNIST)
+    raw = tmp_path / "MNIST" / "raw"
+    stale = raw / "train-labels-idx1-ubyte"
+    stale.write_bytes(b"an older decompressed copy")  # not read: its archive is
+    before = sorted(p.name for p in raw.iterdir())
     split = load_base("mnist", "train", str(tmp_path), False)
     assert split.x.shape == (3, 1, 28, 28) and split.y.tolist() == [0, 1, 2]
-    raw = tmp_path / "MNIST" / "raw"
-    assert sorted(p.name for p in raw.iterdir() if not p.name.endswith(".gz")) == sorted(ALL_MNIST)
+    assert sorted(p.name for p in raw.iterdir()) == before
 
 
 def test_a_damaged_mnist_archive_names_the_file(tmp_path):

@@ -50,6 +50,7 @@ def spec_parts(**changes):
         ({"num_classes": 1}, "2 classes"),
         ({"train_size": None}, "train_size"),
         ({"fetch": lambda root: None}, "presence check"),
+        ({"check": lambda root, split, download: None}, "lists them"),
     ],
 )
 def test_a_malformed_spec_is_an_error(changes, message):

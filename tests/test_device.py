@@ -96,3 +96,67 @@ def test_amp_on_a_gpu_without_bfloat16_stops_the_job_naming_the_key(cuda):
     assert pick_device(GPU, amp=False) == torch.device("cuda")
     with pytest.raises(DeviceError, match=r"T4.*no bfloat16.*training\.amp: false"):
         pick_device(GPU, amp=True)
+
+
+# ---- a device shared by the members of a group job ----------------------------------
+
+GB = 10**9
+
+
+class SharedDevice:
+    """A simulated 80 GB GPU: ``mem_get_info`` reports what the jobs on it hold."""
+
+    def __init__(self, total=80 * GB):
+        self.total, self.held = total, []
+
+    def mem_get_info(self, device=None):
+        return self.total - sum(self.held), self.total
+
+
+def group_splits(monkeypatch, split_bytes, members, cpus, threads):
+    """``members`` trainings of one SLURM group (an allocation of ``cpus`` CPUs, ``threads``
+    each) starting one after the other on one simulated 80 GB device, each keeping its
+    split there if ``fits_on_device`` says so; returns their decisions and the device
+    memory the kept splits hold."""
+    from pags.batches import fits_on_device
+    from pags.runtime import device_sharers
+
+    device = SharedDevice()
+    monkeypatch.setattr(torch.cuda, "mem_get_info", device.mem_get_info)
+    sharers = device_sharers(threads, {"SLURM_CPUS_ON_NODE": str(cpus)})
+    kept = []
+    for _ in range(members):
+        kept.append(fits_on_device(split_bytes, torch.device("cuda", 0), 0.5, sharers))
+        if kept[-1]:
+            device.held.append(split_bytes)
+    return kept, sum(device.held)
+
+
+def test_the_members_of_a_group_share_the_devices_memory_budget(monkeypatch):
+    """Four ImageNet-64 trainings (15.7 GB split) in a group of 16 CPUs, 4 threads each,
+    on an 80 GB GPU: each counts on a quarter, so none keeps the split there (it would
+    take 15.7 of its 20 GB) and all decide alike: the splits never take more than half
+    the device, whatever the order, and every member keeps its share for its model. Each
+    deciding alone on the free memory, all four kept theirs: 62.8 of the 80 GB, leaving
+    each training a fraction of what the first had counted on."""
+    kept, held = group_splits(monkeypatch, int(15.7 * GB), members=4, cpus=16, threads=4)
+    assert kept == [False] * 4 and held == 0
+    kept, held = group_splits(monkeypatch, 5 * GB, members=4, cpus=16, threads=4)
+    assert kept == [True] * 4 and held <= 40 * GB
+    alone, held = group_splits(monkeypatch, int(15.7 * GB), members=4, cpus=4, threads=4)
+    assert alone == [True] * 4 and held > 40 * GB, "what deciding alone on the free memory does"
+
+
+@pytest.mark.parametrize(
+    "env, threads, sharers",
+    [
+        ({"SLURM_CPUS_ON_NODE": "16"}, 4, 4),  # a group of four trainings
+        ({"SLURM_CPUS_ON_NODE": "8"}, 8, 1),  # a job alone in its allocation
+        ({"SLURM_CPUS_ON_NODE": "16"}, 5, 3),
+        ({}, 4, 1),  # not in SLURM
+    ],
+)
+def test_device_sharers_counts_the_members_that_fit_the_allocation(env, threads, sharers):
+    from pags.runtime import device_sharers
+
+    assert device_sharers(threads, env) == sharers

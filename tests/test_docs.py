@@ -1,6 +1,5 @@
 """The README stays a short entry point: every page under docs/ is one link away, and the
-links it and the pages give to files of this repository lead somewhere (or to a page
-that comes with a feature, named in NOT_YET_WRITTEN)."""
+links it and the pages give to files of this repository lead somewhere."""
 
 from __future__ import annotations
 
@@ -13,8 +12,6 @@ DOCS = REPO / "docs"
 MAX_README_LINES = 250
 # Markdown links to files of this repository: [text](path), not to the web or an anchor.
 LOCAL_LINK = re.compile(r"\]\((?!https?://|#)([^)#\s]+)(?:#[^)]*)?\)")
-# Pages the README links that this tree may lack: each comes with the feature it documents.
-NOT_YET_WRITTEN = {"provenance.md"}
 
 
 def test_the_readme_is_short():
@@ -34,6 +31,6 @@ def test_the_local_links_of_the_readme_and_the_pages_name_existing_files_or_page
     for document in [README, *sorted(DOCS.glob("*.md"))]:
         for link in LOCAL_LINK.findall(document.read_text()):
             target = (document.parent / link).resolve()
-            if not target.exists() and not (target.parent == DOCS.resolve() and target.name in NOT_YET_WRITTEN):
+            if not target.exists():
                 missing.append(f"{document.relative_to(REPO)} -> {link}")
     assert missing == [], missing

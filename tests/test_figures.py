@@ -194,3 +194,41 @@ def test_gallery_draws_one_row_per_image_and_marks_a_missing_number():
     assert axes[0, 2].get_title() == "standard\n \n0.50" and axes[1, 3].get_title() == "–"
     assert axes[1, 0].get_ylabel() == "test #2649"
     plt.close(fig)
+
+
+FIGURE_SCRIPT = """
+import sys
+import torch
+from pags.figures.distractor import plot_distractor
+from pags.figures.style import save_figure
+
+x = torch.linspace(0, 1, 2 * 56 * 28).reshape(2, 1, 56, 28)
+gradients = {"standard": torch.sin(40 * x) * x}
+fig = plot_distractor(x, (x + 0.3).clamp(0, 1), x.flip(-1), gradients, 0.3)
+save_figure(fig, sys.argv[1] + ".pdf", sys.argv[1] + ".png")
+"""
+
+
+def test_figures_ignore_the_users_matplotlibrc(tmp_path):
+    """A matplotlibrc that asks for LaTeX text (absent on most compute nodes) and bicubic
+    image interpolation changes nothing: the same figure, pixel for pixel, as without one."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+    from workflow_helpers import REPO, subprocess_env
+
+    hostile = tmp_path / "hostile"
+    hostile.mkdir()
+    (hostile / "matplotlibrc").write_text("text.usetex: True\nimage.interpolation: bicubic\nfont.size: 30\n")
+    (tmp_path / "clean").mkdir()
+    pixels = []
+    for config in ("clean", "hostile"):
+        env = {**subprocess_env(), "MPLCONFIGDIR": str(tmp_path / config), "PYTHONPATH": str(REPO / "workflow")}
+        out = tmp_path / f"figure_{config}"
+        proc = subprocess.run(
+            [sys.executable, "-c", FIGURE_SCRIPT, str(out)], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        pixels.append(np.asarray(Image.open(f"{out}.png")))
+    assert pixels[0].shape == pixels[1].shape and np.array_equal(pixels[0], pixels[1])

@@ -2,6 +2,7 @@
 devkit's class map, the image folder, the errors, and the store's memory mapping."""
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -246,6 +247,14 @@ def write_png(path, pixels_hwc):
     Image.fromarray(pixels_hwc).save(path)
 
 
+def every_class(folder, names, filler):
+    """A link to the PNG ``filler`` in each class folder of ``names`` that has no image yet."""
+    for name in names:
+        if not (folder / name).is_dir():
+            (folder / name).mkdir(parents=True)
+            (folder / name / "filler.png").symlink_to(filler)
+
+
 @pytest.mark.parametrize("folder", ["val", "test"])
 def test_image_folder_named_by_label(tmp_path, folder):
     rng = np.random.default_rng(0)
@@ -254,19 +263,42 @@ def test_image_folder_named_by_label(tmp_path, folder):
     }
     for (label, name), pixels in images.items():
         write_png(tmp_path / "imagenet64" / folder / str(label) / f"{name}.png", pixels)
+    filler = tmp_path / "filler.png"
+    write_png(filler, np.zeros((64, 64, 3), np.uint8))
+    every_class(tmp_path / "imagenet64" / folder, map(str, range(1000)), filler)
     assert present("imagenet64", str(tmp_path), ("test",)) and not present("imagenet64", str(tmp_path))
     split = load_imagenet64("test", str(tmp_path), False)
     order = sorted(images)  # label order, then file name
-    assert split.y.tolist() == [label for label, _ in order]
-    for k, key in enumerate(order):
+    mine = [k for k, label in enumerate(split.y.tolist()) if label in (3, 12, 999)]
+    assert [split.y[k] for k in mine] == [label for label, _ in order]
+    for k, key in zip(mine, order):
         assert np.array_equal(split.x[k].numpy(), images[key].transpose(2, 0, 1))
 
 
 def test_image_folder_named_by_wnid_uses_sorted_wnids(tmp_path):
+    folder = tmp_path / "imagenet64" / "train"
     for wnid in ("n09999999", "n01440764", "n02119789"):
-        write_png(tmp_path / "imagenet64" / "train" / wnid / "x.png", np.full((64, 64, 3), int(wnid[-2:]), np.uint8))
+        write_png(folder / wnid / "x.png", np.full((64, 64, 3), int(wnid[-2:]), np.uint8))
+    write_png(tmp_path / "filler.png", np.zeros((64, 64, 3), np.uint8))
+    every_class(folder, [f"n0{k:07d}" for k in range(1, 998)], tmp_path / "filler.png")
     split = load_imagenet64("train", str(tmp_path), False, memmap_bytes=0, scratch_dir=tmp_path / "scratch")
-    assert split.y.tolist() == [0, 1, 2] and split.x[:, 0, 0, 0].tolist() == [64, 89, 99]
+    wnids = sorted(p.name for p in folder.iterdir())
+    for wnid, value in (("n01440764", 64), ("n02119789", 89), ("n09999999", 99)):
+        assert split.x[split.y == wnids.index(wnid), 0, 0, 0].tolist() == [value]
+
+
+def test_image_folder_missing_a_class_is_refused(tmp_path):
+    """By WordNet id, 999 folders would give every later class the label of the next."""
+    folder = tmp_path / "imagenet64" / "val"
+    write_png(tmp_path / "filler.png", np.zeros((64, 64, 3), np.uint8))
+    every_class(folder, [f"n0{k:07d}" for k in range(999)], tmp_path / "filler.png")
+    assert not present("imagenet64", str(tmp_path), ("test",))
+    with pytest.raises(DataError, match="999 of the 1000 class folders"):
+        load_imagenet64("test", str(tmp_path), False)
+    shutil.rmtree(folder)
+    every_class(folder, [str(k) for k in range(1000) if k != 17], tmp_path / "filler.png")
+    with pytest.raises(DataError, match="999 of the 1000 class folders: labels 17"):
+        load_imagenet64("test", str(tmp_path), False)
 
 
 @pytest.mark.parametrize("names", [("n01440764", "12"), ("cat",), ("1000",)])
@@ -279,5 +311,7 @@ def test_image_folder_rejects_mixed_or_unknown_class_names(tmp_path, names):
 
 def test_image_folder_rejects_wrong_size(tmp_path):
     write_png(tmp_path / "imagenet64" / "train" / "0" / "x.png", np.zeros((32, 64, 3), np.uint8))
+    write_png(tmp_path / "filler.png", np.zeros((64, 64, 3), np.uint8))
+    every_class(tmp_path / "imagenet64" / "train", map(str, range(1000)), tmp_path / "filler.png")
     with pytest.raises(DataError, match="not 64 x 64"):
         load_imagenet64("train", str(tmp_path), False)

@@ -30,6 +30,7 @@ from workflow_helpers import (
     planned_jobs,
     run_snakemake,
     tiny_config,
+    whole_imagenet_val,
     write_config,
 )
 
@@ -78,14 +79,20 @@ def write_imagenet64(root: Path) -> None:
 
 
 def write_imagenet_val(root: Path) -> None:
+    """The whole validation set (``whole_imagenet_val``): WNIDS hold VAL_PER_CLASS random
+    JPEGs each (repeated to 50), the other 997 wnids links to one of them."""
     rng = np.random.default_rng(1)
+    sources = {}
     for wnid in WNIDS:
-        folder = root / "imagenet" / "val" / wnid
+        folder = root / "jpegs" / wnid
         folder.mkdir(parents=True)
+        sources[wnid] = []
         for i in range(VAL_PER_CLASS):
             height, width = rng.integers(230, 300, 2)
             pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
-            Image.fromarray(pixels).save(folder / f"ILSVRC2012_val_{wnid}_{i}.JPEG")
+            Image.fromarray(pixels).save(folder / f"{i}.JPEG")
+            sources[wnid].append(folder / f"{i}.JPEG")
+    whole_imagenet_val(root / "imagenet" / "val", sources)
 
 
 def write_weights(weights: Path, edm_source: Path) -> dict:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 from fake_slurm import FAKE_SITE, option, submissions
-from workflow_helpers import DEMO_EXPERIMENTS, REPO, SNAKEFILE, write_config
+from workflow_helpers import DEMO_EXPERIMENTS, REPO, SNAKEFILE, accept_results, write_config
 
 PROFILE = REPO / "slurm" / "config.yaml"
 CLUSTER_GUIDE = REPO / "docs" / "cluster.md"
@@ -81,6 +81,7 @@ def test_gres_profile_submits_gres_and_cpus_per_task(tmp_path):
     for split in ("train", "test"):
         (data / f"{split}.pt").touch()
     configfile = write_config(tmp_path / "config.yaml", yaml.safe_load(DEMO_EXPERIMENTS.read_text()))
+    accept_results(workdir, configfile, *data.iterdir())
     command = [
         sys.executable,
         "-m",

@@ -23,6 +23,7 @@ from slurm_cluster import read_profile
 from workflow_helpers import (
     REPO,
     SNAKEFILE,
+    accept_results,
     describe,
     planned_job_blocks,
     planned_jobs,
@@ -92,6 +93,7 @@ def test_retries_stay_within_the_partitions_time_limit(tmp_path):
     for split in ("train", "test"):
         (data / f"{split}.pt").touch()  # placeholders: the training is the only job
     configfile = write_config(tmp_path / "config.yaml", config)
+    accept_results(workdir, configfile, *data.iterdir())
     target = "results/digits_distractor/models/standard/0/seed=0/model.pt"
     command = snakemake(
         PROFILE, workdir, "--configfile", str(configfile), *FAKE_SITE, "--retries", "2", "--jobs", "1", target

@@ -156,6 +156,14 @@ class TinyRun:
         return run_snakemake(self.workdir, write_config(self.directory / f"{name}.yaml", config), "-n")
 
 
+def accept_results(workdir: Path, configfile: Path, *files: Path) -> None:
+    """Record ``files``, put in place by a test, as made by this config and code (``--touch``,
+    as a user accepts results that carry no record: pags.sidecar)."""
+    targets = [str(Path(f).relative_to(workdir)) for f in files]
+    proc = run_snakemake(workdir, configfile, "--touch", *targets)
+    assert proc.returncode == 0, describe(proc)
+
+
 def run_command(command: list[str], cwd: Path, timeout: float) -> subprocess.CompletedProcess:
     return subprocess.run(
         command,
@@ -271,6 +279,26 @@ def assert_figure(path: Path) -> None:
     content = path.read_bytes()
     assert len(content) > 1000, f"{path} is only {len(content)} bytes"
     assert content.startswith(FILE_SIGNATURES[path.suffix[1:]]), f"{path} is not a {path.suffix} file"
+
+
+def whole_imagenet_val(folder: Path, images: dict[str, list[Path]]) -> list[str]:
+    """A whole ILSVRC-2012 validation folder at ``folder`` (``<wnid>/*.JPEG``, 1000 wnid
+    folders of 50 images each, what ``pags.datasets.imagenet`` accepts), made of symbolic
+    links (cheap, and any number to one file): each wnid of ``images`` holds its files, repeated to 50, and 1000 - len(images)
+    other wnids hold 50 links to the first file given. Returns the 1000 wnids, sorted."""
+    from pags.datasets.imagenet import IMAGES_PER_CLASS, NUM_CLASSES
+
+    fillers = (f"n{99_000_000 + k:08d}" for k in range(NUM_CLASSES))
+    wnids = sorted([*images, *(next(fillers) for _ in range(NUM_CLASSES - len(images)))])
+    first = next(iter(images.values()))[0]
+    for wnid in wnids:
+        (folder / wnid).mkdir(parents=True, exist_ok=True)
+        sources = images.get(wnid, [first])
+        for i in range(IMAGES_PER_CLASS):
+            target = folder / wnid / f"ILSVRC2012_val_{wnid}_{i:02d}{sources[i % len(sources)].suffix}"
+            if not target.exists():
+                target.symlink_to(sources[i % len(sources)])
+    return wnids
 
 
 def present(dataset: str, root, splits: tuple[str, ...] = ("train", "test")) -> bool:

@@ -12,9 +12,12 @@ Modes (``feed.mode``):
 - ``"host"`` (CPU devices): the images stay as they are, in memory or memory-mapped,
   and each batch is gathered by index, reading only its rows.
 - ``"device"`` (CUDA, the split fits): the whole split is copied to the device once, if
-  it takes at most ``max_fraction`` (default 0.5) of the device's free memory at that
-  moment (``torch.cuda.mem_get_info``); the rest is left for the model, activations and
-  attacks. Batches are gathered there.
+  it takes at most ``max_fraction`` (default 0.5) of this job's share of the device: its
+  free memory at that moment (``torch.cuda.mem_get_info``), but no more than the total
+  over the number of jobs that share the device (``sharers``: the members of a SLURM
+  group job running at once, ``pags.runtime.device_sharers``), so that members deciding
+  one after the other each count on the same share. The rest is left for the model,
+  activations and attacks. Batches are gathered there.
 - ``"stream"`` (CUDA, the split does not fit, or forced): a background thread gathers
   each batch's rows on the host into pinned memory and copies them to the device with
   ``non_blocking`` on a side CUDA stream, one batch ahead (``prefetch`` batches at most),
@@ -33,21 +36,25 @@ from collections.abc import Iterator
 
 import torch
 
+from .runtime import device_sharers
+
 MODES = ("host", "device", "stream")
 
 
-def fits_on_device(nbytes: int, device: torch.device, max_fraction: float = 0.5) -> bool:
-    """Whether ``nbytes`` is at most ``max_fraction`` of ``device``'s free memory now
-    (always false for non-CUDA devices)."""
+def fits_on_device(nbytes: int, device: torch.device, max_fraction: float = 0.5, sharers: int = 1) -> bool:
+    """Whether ``nbytes`` is at most ``max_fraction`` of this job's share of ``device``:
+    its free memory now, and at most its total memory over ``sharers``, the jobs that
+    share it (always false for non-CUDA devices)."""
     if device.type != "cuda":
         return False
-    free, _ = torch.cuda.mem_get_info(device)
-    return nbytes <= max_fraction * free
+    free, total = torch.cuda.mem_get_info(device)
+    return nbytes <= max_fraction * min(free, total / max(1, sharers))
 
 
 class BatchFeed:
     """Batches of a split on ``device``, in a given order (see the module docstring).
-    ``mode`` None picks one; ``"host"`` is only valid on the CPU, ``"device"`` and
+    ``sharers``: the jobs that share the device (None: ``device_sharers()``, from the
+    job's allocation). ``mode`` None picks one; ``"host"`` is only valid on the CPU, ``"device"`` and
     ``"stream"`` anywhere (``ValueError`` otherwise)."""
 
     def __init__(
@@ -58,12 +65,14 @@ class BatchFeed:
         mode: str | None = None,
         max_fraction: float = 0.5,
         prefetch: int = 2,
+        sharers: int | None = None,
     ) -> None:
         if mode is None:
             if device.type == "cpu":
                 mode = "host"
             else:
-                mode = "device" if fits_on_device(x.nbytes + y.nbytes, device, max_fraction) else "stream"
+                sharers = device_sharers() if sharers is None else sharers
+                mode = "device" if fits_on_device(x.nbytes + y.nbytes, device, max_fraction, sharers) else "stream"
         if mode not in MODES or (mode == "host" and device.type != "cpu"):
             raise ValueError(f"mode must be one of {MODES} ('host' only on the CPU), got {mode!r} on {device}")
         self.mode, self.device, self.prefetch = mode, device, max(1, prefetch)

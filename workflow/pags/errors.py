@@ -43,3 +43,11 @@ class NoSpaceLeft(PagsError):
 
 class JobLocked(PagsError):
     """Another process holds the lock of the files this job would write (``pags.joblock``)."""
+
+
+class ProvenanceError(PagsError):
+    """A result carries no record of the code and values that made it (``pags.sidecar``)."""
+
+
+class EnvironmentProblem(PagsError):
+    """The software environment the jobs would run in cannot run them (``pags.preflight``)."""

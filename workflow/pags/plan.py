@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from . import paths
-from .datasets.registry import DATASETS, data_shape
+from .datasets.registry import DATASETS, data_shape, raw_digest
 from .experiments import experiments
 from .gallery import galleries, images_key, parse_images
 from .grid import expand_grid, format_strength, is_search, parse_strength
@@ -42,6 +42,7 @@ class Plan:
         # (dataset, objective) -> the strengths a search found: the workflow's rule
         # search_round, which alone can read them (workflow/rules/search.smk)
         self.searched: Callable[[str, str], list[float]] = unsearched
+        self._raw: dict[tuple[str, str], str | None] = {}  # raw_data, by (data set, split)
 
     # ---- experiments ----------------------------------------------------------
 
@@ -157,6 +158,18 @@ class Plan:
         if subset is None or subset[split] is None:
             return None
         return {"n": subset[split], "seed": subset["seed"]}
+
+    def raw_data(self, dataset: str, split: str) -> str | None:
+        """The state of the raw files under ``data.root`` that ``dataset``'s loader reads
+        for ``split`` (``pags.datasets.registry.raw_digest``; None for a data set without
+        files): a param of the jobs that read them, so that a changed raw file reruns its
+        data set and everything after it. Taken once per plan (ImageNet's validation set
+        is 50,000 files, read by several jobs)."""
+        key = (dataset, split)
+        if key not in self._raw:
+            data = self.config["data"]
+            self._raw[key] = raw_digest(dataset, data["root"], split, data["download"])
+        return self._raw[key]
 
     def num_classes(self, dataset: str) -> int:
         return data_shape(self.config, dataset)[1]

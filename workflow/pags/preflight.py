@@ -1,7 +1,8 @@
 """What the jobs of a run need that can be checked before any of them starts (Snakemake's
-``onstart``, on the submitting node): the raw data no download can fetch, the weight files
-(present ones against their pins, absent ones fetchable) and EDM's modules. One error, no
-job submitted, rather than the same error in every job that reads the file.
+``onstart``, on the submitting node): the interpreter script jobs start with, the raw data
+no download can fetch, the weight files (present ones against their pins, absent ones
+fetchable) and EDM's modules. One error, no job submitted, rather than the same error in
+every job.
 
 A job is anything with Snakemake's ``rule.name``, ``wildcards``, ``input`` and ``output``.
 """
@@ -15,6 +16,7 @@ from typing import Any
 from . import paths
 from .config import check_raw_data
 from .datasets import DATASETS
+from .errors import EnvironmentProblem
 from .score.backends import get_backend
 from .score.edm import check_edm_source
 from .weights import check_usable
@@ -43,9 +45,30 @@ def edm_needed(jobs: Iterable[Any]) -> bool:
     return any(job.rule.name in ("score", "score_images") and get_backend(job.wildcards.backend).edm for job in jobs)
 
 
-def check_before_jobs(config: dict[str, Any], jobs: Iterable[Any]) -> None:
-    """Raise the first ``PagsError`` (naming the config key and the fix) of what ``jobs``
-    need under the validated ``config``."""
+def check_interpreter(executable: str | None) -> None:
+    """Raise ``EnvironmentProblem`` if ``executable``, the Python that Snakemake starts
+    script jobs with (``sys.executable``; None where jobs run the Python of a conda
+    environment or container), is on a path with white space: Snakemake puts it in the
+    job's shell command unquoted (``{py_exec} {fname:q}`` in snakemake/script), so the
+    shell splits it and every job fails (snakemake issue #2645, open)."""
+    if executable is None or not any(c.isspace() for c in executable):
+        return
+    word = next(part for part in executable.split() if part)
+    raise EnvironmentProblem(
+        f"the Python interpreter of this run, '{executable}', is on a path with a space. Snakemake starts "
+        "each script job with this path unquoted, so every job would fail with "
+        f"'bash: {word}: No such file or directory' (snakemake issue #2645). Fix: create the virtual "
+        "environment on a path without spaces (python -m venv ~/venvs/pags), or reach it through a link "
+        "without spaces (ln -s '<path with space>/venv' ~/pags-venv, then ~/pags-venv/bin/python -m "
+        "snakemake ...), or run with --sdm conda."
+    )
+
+
+def check_before_jobs(config: dict[str, Any], jobs: Iterable[Any], interpreter: str | None = None) -> None:
+    """Raise the first ``PagsError`` (naming the config key or the cause, and the fix) of
+    what ``jobs`` need under the validated ``config``; ``interpreter`` as in
+    ``check_interpreter``."""
+    check_interpreter(interpreter)
     jobs = list(jobs)
     check_raw_data(config["data"]["root"], raw_data_needed(jobs))
     for name in weights_needed(jobs):

@@ -1,6 +1,7 @@
 """Where jobs run and what they print: device choice, logs, progress; how their memory
-is allocated (``keep_freed_memory``), and how they end when told to stop (SIGTERM,
-SIGINT: ``Terminated``); none of which changes a result."""
+is allocated (``keep_freed_memory``), how they end when told to stop (SIGTERM, SIGINT:
+``Terminated``), and how they end after inputs from a node whose clock runs ahead
+(``settle_clock_skew``); none of which changes a result."""
 
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ import platform
 import signal
 import sys
 import threading
+import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -124,6 +126,24 @@ def pick_device(resources: Mapping[str, Any] | None = None, amp: bool = False) -
 
 # glibc's mallopt parameters (malloc.h)
 M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4
+
+
+def device_sharers(threads: int | None = None, env: Mapping[str, str] | None = None) -> int:
+    """How many jobs share this job's device: in a SLURM allocation (``SLURM_CPUS_ON_NODE``
+    in ``env``, default ``os.environ``), as many as its CPUs hold jobs of ``threads``
+    threads (default: this process's torch threads, which jobs set to theirs). The members
+    of a group job run at once, as many as their threads fit in the allocation's CPUs
+    (``pags.slurm_groups``), on its one GPU: four trainings of 4 threads in 16 CPUs share
+    it four ways. A job alone in its allocation gets 1, and so does a job outside SLURM."""
+    env = os.environ if env is None else env
+    cpus = env.get("SLURM_CPUS_ON_NODE", "")
+    if not cpus.isdigit():
+        return 1
+    if threads is None:
+        import torch
+
+        threads = torch.get_num_threads()
+    return max(1, int(cpus) // max(1, threads))
 
 
 def keep_freed_memory() -> bool:
@@ -249,13 +269,56 @@ def deferred_termination():
         raise stop()
 
 
+# How far ahead of this node's clock an input's time may lie for a job to wait until its
+# clock has passed it; an input further ahead gets this node's time instead.
+CLOCK_SKEW_WAIT_S = 300.0
+
+
+def settle_clock_skew(
+    inputs: Iterable[str | os.PathLike],
+    wait_s: float = CLOCK_SKEW_WAIT_S,
+    now: Callable[[], float] = time.time,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    """At a job's successful end: make sure its outputs, which Snakemake stamps with the
+    time the job ends, come out newer than its inputs. An input written on a node whose
+    clock runs ahead has a time in the future here; Snakemake would then take the job's
+    fresh outputs for older than their inputs, fail the job with its clock-skew error and
+    delete them (its DAG.check_output_mtime). So where the newest input lies ahead of
+    this node's clock by up to ``wait_s`` seconds, the job waits until its clock has
+    passed it; any input further ahead gets this node's time (its contents unchanged),
+    so that no finished work is thrown away. Either way the log names the file and the
+    skew, which the cluster's admins can fix (docs/provenance.md)."""
+    stamps = [(os.stat(p).st_mtime, str(p)) for p in inputs if os.path.exists(p)]
+    if not stamps:
+        return
+    newest, path = max(stamps)
+    ahead = newest - now()
+    if ahead <= 0:
+        return
+    log.warning(
+        "input %s was written %.1f s ahead of this node's clock: a node's clock runs ahead (clock skew); "
+        "ask the cluster's admins to synchronise the clocks (docs/provenance.md)",
+        path,
+        ahead,
+    )
+    if ahead <= wait_s:
+        sleep(ahead + 0.01)
+        return
+    for stamp, skewed in stamps:
+        if stamp > now():
+            log.warning("setting the time of %s, %.0f s in the future, to this node's", skewed, stamp - now())
+            os.utime(skewed, (os.stat(skewed).st_atime, now()))
+
+
 @contextlib.contextmanager
 def job_log(job):
     """Set up a job run by Snakemake's ``script:`` directive, ``job`` being its ``snakemake``
     object: send logging, warnings and errors to its log file (``job.log[0]``; stderr
     without one), turn stop signals into ``Terminated`` (``terminate_cleanly``), and check
     that the code on disk is the code the run was planned with (``job.params.code``;
-    ``pags.provenance.check_job_code``), so that no job records a digest of other code.
+    ``pags.provenance.check_job_code``), so that no job records a digest of other code;
+    at its successful end, ``settle_clock_skew`` on its inputs.
 
     A ``PagsError`` is written as one line naming the problem and the fix; other errors
     keep their traceback. Either way the job fails.
@@ -273,6 +336,7 @@ def job_log(job):
             check_job_code(Path(sys.modules["__main__"].__file__), planned)
         log.info("%s", versions())  # after the check, which imports every module the job runs
         yield log
+        settle_clock_skew(getattr(job, "input", ()))
     except Terminated as e:
         log.warning("stopped by %s; partial files removed", e.signal)
         raise

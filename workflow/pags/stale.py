@@ -5,7 +5,8 @@ Runs ``snakemake -n`` with the options given (``--profile``, ``--configfile``, t
 values changed (``training.lr: 0.1 -> 0.05``) and which files of its code (``code``
 param, ``pags.provenance.code_version``: ``pags.objectives``), grouping the jobs that
 changed alike. Jobs rerun for other reasons (no output yet, an input rewritten by a stale
-job) are counted. Snakemake records each output's params as an unnamed list of their
+job) are counted; results without any record of what made them (``pags.sidecar``) are
+named as such. Snakemake records each output's params as an unnamed list of their
 ``repr``s and prints in a dry run the ones that differ, before and now; this reads them
 back, pairs each old value with its new one and compares them key by key.
 
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .provenance import code_parts
+from .sidecar import NO_RECORD
 
 PARAMS_REASON = "Params have changed since last execution: "
 BEFORE, NOW = "before: ", " now: "
@@ -119,6 +121,11 @@ def _is_code(value: Any) -> bool:
     return isinstance(value, str) and value.startswith("code ")
 
 
+def _is_raw(value: Any) -> bool:
+    """The state of the raw files under data.root a data job reads (``Plan.raw_data``)."""
+    return isinstance(value, str) and re.fullmatch(r"raw [0-9a-f]{16} \(\d+ files\)", value) is not None
+
+
 def _shared_keys(a: Any, b: Any) -> int:
     return len(set(a) & set(b)) if isinstance(a, dict) and isinstance(b, dict) else -1
 
@@ -128,19 +135,31 @@ def describe_change(before: Sequence[Any], now: Sequence[Any]) -> list[str]:
     value paths. Params are unnamed: a code string pairs with a code string, a mapping
     with the recorded mapping that shares most of its keys, other values in order."""
     old, changes = list(before), []
+    if old == [ast.literal_eval(NO_RECORD)]:
+        return [
+            "no record of the code and values that made it (copied without it?): accept it with --touch "
+            "after checking, or delete it (pags.sidecar)"
+        ]
     for value in now:
         if _is_code(value):
             match = next((o for o in old if _is_code(o)), None)
+        elif _is_raw(value):
+            match = next((o for o in old if _is_raw(o)), None)
         elif isinstance(value, dict):
             match = max(old, key=lambda o: _shared_keys(o, value), default=None)
             match = match if _shared_keys(match, value) > 0 else None
         else:
-            match = next((o for o in old if type(o) is type(value) and not _is_code(o)), None)
+            match = next((o for o in old if type(o) is type(value) and not _is_code(o) and not _is_raw(o)), None)
         if match is None:
             changes.append(f"new value {value!r}")
             continue
         old.remove(match)
-        changes += code_changes(match, value) if _is_code(value) else value_changes(match, value)
+        if _is_raw(value):
+            changes.append(
+                f"raw data under data.root changed ({match.split('(')[1][:-1]} then, {value.split('(')[1][:-1]} now)"
+            )
+        else:
+            changes += code_changes(match, value) if _is_code(value) else value_changes(match, value)
     changes += [f"value no longer given: {o!r}" for o in old]
     return changes
 

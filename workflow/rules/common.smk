@@ -10,6 +10,8 @@ from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
+from snakemake.settings.types import DeploymentMethod
+from snakemake_interface_executor_plugins.settings import ExecMode
 
 # Jobs import the package from this checkout, so the code that ran is the code in the repo.
 PACKAGE_DIR = str(Path(workflow.basedir) / "workflow")
@@ -24,7 +26,7 @@ if PACKAGE_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
         )
     )
 
-from pags import paths, preflight
+from pags import paths, preflight, sidecar
 from pags.config import validated_config
 from pags.datasets import BASE_DATASETS, DATASETS
 from pags.datasets.registry import loader_module
@@ -152,10 +154,15 @@ def prefetch_inputs():
     return data + [paths.weights_file(name) for name in plan.weights_used()]
 
 
-def check_before_jobs(jobs):
-    """``pags.preflight.check_before_jobs`` as the workflow's error (``onstart``)."""
+def check_before_jobs(jobs, unrecorded=()):
+    """``pags.preflight.check_before_jobs``, and that no job would overwrite a result that
+    has no record (``unrecorded``, from ``sync_records``) unless ``--touch`` accepts them,
+    as the workflow's error (``onstart``)."""
+    jobs = list(jobs)
     try:
-        preflight.check_before_jobs(config, jobs)
+        if not workflow.touch:
+            sidecar.check_recorded((f for job in jobs for f in job.output), unrecorded)
+        preflight.check_before_jobs(config, jobs, script_interpreter())
     except PagsError as e:
         raise WorkflowError(str(e)) from None
 
@@ -176,3 +183,40 @@ def print_verdict():
     if jobs:
         checked = workflow.dag.noneedrun_finished(jobs[0])
         logger.info(end_of_run(paths.claims_file("csv"), checked))
+
+
+def script_interpreter():
+    """The Python that Snakemake starts script jobs with: this one, unless they run in
+    conda environments or containers (snakemake/script's ``py_exec``)."""
+    own = {DeploymentMethod.CONDA, DeploymentMethod.APPTAINER}
+    return (
+        None
+        if own & set(workflow.deployment_settings.deployment_method)
+        else sys.executable
+    )
+
+
+def sync_records():
+    """``pags.sidecar.sync_records`` on the files under results/ that a rule makes (not the
+    weight files, which their pinned sha256 identifies, nor logs), where the run is
+    planned (not in its jobs); returns the results without a record. Called once the
+    rules are defined, before Snakemake plans, and again when the run ends."""
+    if workflow.exec_mode != ExecMode.DEFAULT:
+        return []
+    is_result = sidecar.producer_filter(workflow.rules)
+    skip = (LOGS, os.path.dirname(paths.weights_file("name")))
+    files = [f for f in sidecar.result_files(RESULTS, skip) if is_result(f)]
+    synced = sidecar.sync_records(
+        files, sidecar.snakemake_store(workflow.workflow_settings.persistence_backend)
+    )
+    if synced.restored:
+        logger.info(
+            f"pags: the records of {len(synced.restored)} result(s) were taken from beside them."
+        )
+    if synced.unrecorded:
+        logger.warning(
+            f"pags: {len(synced.unrecorded)} result(s) have no record of the code and values that made them "
+            f"(e.g. {synced.unrecorded[0]}); they are planned as changed. A run stops before any job and says "
+            "what to do."
+        )
+    return synced.unrecorded

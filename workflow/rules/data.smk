@@ -16,6 +16,7 @@ rule base_dataset:
     params:
         code=lambda w: script_code("base_dataset.py", loader_module(w.base)),
         subset=lambda w: plan.data_subset(w.base, w.split),
+        raw=lambda w: plan.raw_data(w.base, w.split),
     script:
         "../scripts/base_dataset.py"
 

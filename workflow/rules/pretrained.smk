@@ -16,6 +16,7 @@ rule pretrained_images:
         code=script_code("pretrained_images.py"),
         n_images=lambda w: plan.experiment(w.dataset)["score"]["n_images"],
         seed=lambda w: plan.experiment(w.dataset)["seed"],
+        raw=lambda w: plan.raw_data(w.dataset, "test"),
     script:
         "../scripts/pretrained_images.py"
 
@@ -36,6 +37,7 @@ rule pretrained_model:
     params:
         code=wildcard_code("pretrained_model.py"),
         settings=plan.pretrained_params,
+        raw=lambda w: plan.raw_data(w.dataset, "test"),
     script:
         "../scripts/pretrained_model.py"
 

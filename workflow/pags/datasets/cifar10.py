@@ -13,7 +13,7 @@ first of these layouts that is present under ``root`` for the split:
    (``split`` is ``train`` or ``test``), each holding ``x``: uint8 [N, 32, 32, 3]
    (RGB, height x width x channels) and ``y``: integer [N] with values 0-9.
 3. An image folder: ``{root}/cifar10/{split}/{class_name}/*.png``, one folder per class
-   named as in ``CLASSES`` (missing classes are allowed, unknown names are not), each
+   named as in ``CLASSES`` (all ten, with images; unknown names are refused), each
    image a 32 x 32 PNG read with Pillow and converted to RGB. Images come in class order,
    then in sorted file-name order, so that loading is deterministic.
 
@@ -36,7 +36,7 @@ import torch
 
 from ..errors import DataError
 from .download import fetch_verified
-from .spec import DatasetSpec
+from .spec import DatasetSpec, RawEntry, stat_entry
 from .store import ImageSplit
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -96,6 +96,12 @@ def _image_files(folder: Path) -> list[tuple[int, Path]]:
             f"CIFAR-10 image folder '{folder}' holds no .png images in its class folders. "
             f"Fix: put the images in '{folder}/<class_name>/*.png', or delete the folder and use another layout."
         )
+    missing = [name for label, name in enumerate(CLASSES) if label not in {lab for lab, _ in files}]
+    if missing:
+        raise DataError(
+            f"CIFAR-10 image folder '{folder}' has no .png images of {', '.join(missing)}: a partial data set. "
+            f"Fix: put every class's images in '{folder}/<class_name>/*.png', or use another layout."
+        )
     return files
 
 
@@ -122,6 +128,29 @@ def check_cifar10(root: str | Path, split: str, download: bool = False) -> None:
     _check_split(split)
     if _layout(Path(root), split) is None and not download:
         raise DataError(_absent_message(Path(root), split))
+
+
+def raw_cifar10(root: str | Path, split: str, download: bool = False) -> list[RawEntry]:
+    """The files ``load_cifar10`` reads for ``split`` (``pags.datasets.spec.Raw``):
+    torchvision's by their published md5 (torchvision checks each against it as it reads
+    them, and the download gives them), an archive or the images by size and time."""
+    root = Path(root)
+    layout = _layout(root, split)
+    if layout is None:
+        return _torchvision_pins() if download else []
+    kind, path = layout
+    if kind == "torchvision":
+        return _torchvision_pins()
+    if kind == "npz":
+        return [stat_entry(path, root)]
+    return [stat_entry(file, root) for _, file in _image_files(path)]
+
+
+def _torchvision_pins() -> list[RawEntry]:
+    from torchvision.datasets import CIFAR10
+
+    files = [*CIFAR10.train_list, *CIFAR10.test_list, [CIFAR10.meta["filename"], CIFAR10.meta["md5"]]]
+    return sorted([f"{TORCHVISION_FOLDER}/{name}", f"md5:{md5}"] for name, md5 in files)
 
 
 def _from_hwc(x: np.ndarray, y: np.ndarray) -> ImageSplit:
@@ -262,4 +291,5 @@ SPEC = DatasetSpec(
     load=load_cifar10,
     check=check_cifar10,
     fetch=fetch_cifar10,
+    raw=raw_cifar10,
 )

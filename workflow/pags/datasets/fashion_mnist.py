@@ -18,4 +18,5 @@ SPEC = DatasetSpec(
     load=FILES.load,
     check=FILES.check,
     fetch=FILES.fetch,
+    raw=FILES.raw,
 )

@@ -3,17 +3,20 @@ read by a ``torchvision.datasets.MNIST`` class (``MNIST``, ``FashionMNIST``, ...
 
 torchvision reads the four decompressed files under ``{root}/<class name>/raw`` (all
 four, whichever split is asked for) and, with ``download=False``, accepts nothing else.
-The files are accepted as they are published too, gzipped (``<name>.gz``): ``load``
-decompresses each archive whose file is absent, beside it, before torchvision reads them.
+The files are accepted as they are published too, gzipped (``<name>.gz``): where an
+archive is there, it is what ``load`` reads, decompressed into a scratch folder (never into
+``data.root``, which the workflow does not write but to download).
 ``check`` is what ``load`` accepts, by file names only; the config's pre-flight check
 calls the same function. ``fetch`` downloads the archives from the class's ``mirrors``
-with its ``resources``' md5s.
+with its ``resources``' md5s. ``raw`` is what ``load`` reads, for the data jobs' params.
 """
 
 from __future__ import annotations
 
 import gzip
+import hashlib
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +25,7 @@ import torch
 from ..errors import DataError
 from ..io import atomic_path
 from .download import fetch_verified
+from .spec import RawEntry, stat_entry
 from .store import ImageSplit
 
 RAW_FILES = {
@@ -80,23 +84,41 @@ class IdxDataset:
             urls = [f"{mirror}{archive_name}" for mirror in cls.mirrors]
             fetch_verified(urls, archive, md5, f"{self.title}'s {archive_name}")
 
-    def decompress_archives(self, root: str | Path) -> None:
-        """Decompress ``<raw folder>/<name>.gz`` to ``<name>`` where ``<name>`` is absent,
+    def decompress_archives(self, root: str | Path, into: str | Path | None = None) -> None:
+        """Decompress ``<raw folder>/<name>.gz`` to ``<name>`` in the raw folder under
+        ``into`` (default ``root``, beside the archive, where ``<name>`` is absent there),
         atomically (a killed job leaves no partial file under the name torchvision reads).
         Raises ``DataError`` naming the archive if it is not a readable gzip file."""
-        raw = self.raw_folder(root)
+        raw, out = self.raw_folder(root), self.raw_folder(root if into is None else into)
+        out.mkdir(parents=True, exist_ok=True)
         for name in ALL_FILES:
-            target, archive = raw / name, raw / f"{name}.gz"
+            target, archive = out / name, raw / f"{name}.gz"
             if target.is_file() or not archive.is_file():
                 continue
             try:
-                with gzip.open(archive, "rb") as source, atomic_path(target) as tmp, open(tmp, "wb") as out:
-                    shutil.copyfileobj(source, out)
+                with gzip.open(archive, "rb") as source, atomic_path(target) as tmp, open(tmp, "wb") as f:
+                    shutil.copyfileobj(source, f)
             except (OSError, EOFError) as e:  # not gzip, truncated
                 raise DataError(
                     f"{self.title} archive '{archive}' (under data.root) could not be decompressed: {e}. "
                     "Fix: replace it with the published file, or delete it and set data.download: true."
                 ) from e
+
+    def raw(self, root: str | Path, split: str = "test", download: bool = False) -> list[RawEntry]:
+        """What ``load`` reads (all four files, whichever split): each archive by its md5
+        (a download gives the pinned one, so data downloaded by the job are the data it was
+        planned with), else the decompressed file by its size and modification time."""
+        raw, pins = self.raw_folder(root), dict(self.dataset_class().resources)
+        entries = []
+        for name in ALL_FILES:
+            archive, file = raw / f"{name}.gz", raw / name
+            if archive.is_file():
+                entries.append([f"{name}.gz", "md5:" + hashlib.md5(archive.read_bytes()).hexdigest()])
+            elif file.is_file():
+                entries.append(stat_entry(file, root))
+            elif download:
+                entries.append([f"{name}.gz", f"md5:{pins[f'{name}.gz']}"])
+        return entries
 
     def load(self, split: str, root: str, download: bool) -> ImageSplit:
         """One split: uint8 [N, 1, 28, 28], int64 labels. Raises ``DataError`` naming
@@ -104,13 +126,26 @@ class IdxDataset:
         if download:
             self.fetch(root)  # only what is missing; a failure names the address and why
         self.check(root, split, download)
-        self.decompress_archives(root)
-        try:
-            data = self.dataset_class()(root, train=split == "train", download=False)
-        except Exception as e:  # truncated files, bad checksums
-            raise DataError(
-                f"{self.title} could not be loaded from data.root='{root}' (download={download}): {e}. "
-                f"Fix: put the four {self.title} files under '{self.raw_folder(root)}' "
-                "(torchvision's layout) or set data.download: true on a machine with internet."
-            ) from e
+        with tempfile.TemporaryDirectory(prefix=".pags-idx.") as scratch:
+            readable = self._readable_root(root, Path(scratch))
+            try:
+                data = self.dataset_class()(str(readable), train=split == "train", download=False)
+            except Exception as e:  # truncated files, bad checksums
+                raise DataError(
+                    f"{self.title} could not be loaded from data.root='{root}' (download={download}): {e}. "
+                    f"Fix: put the four {self.title} files under '{self.raw_folder(root)}' "
+                    "(torchvision's layout) or set data.download: true on a machine with internet."
+                ) from e
         return ImageSplit(data.data.unsqueeze(1).contiguous(), data.targets.to(torch.int64))
+
+    def _readable_root(self, root: str | Path, scratch: Path) -> Path:
+        """``root``, or where it has archives, ``scratch`` holding them decompressed and
+        links to the decompressed files that have no archive (``raw``'s choice of files)."""
+        raw = self.raw_folder(root)
+        if not any((raw / f"{name}.gz").is_file() for name in ALL_FILES):
+            return Path(root)
+        self.decompress_archives(root, into=scratch)
+        for name in ALL_FILES:
+            if not (self.raw_folder(scratch) / name).exists():
+                (self.raw_folder(scratch) / name).symlink_to((raw / name).resolve())
+        return scratch

@@ -10,10 +10,13 @@ ImageNet classifiers (their top-1 accuracy, input gradients and alignment).
   ``ILSVRC2012_img_val.tar`` in ``r``), torchvision parses them once, which writes
   ``{r}/meta.bin`` and unpacks the 50,000 images into ``{r}/val/<wnid>/`` (6.4 GB), so
   ``r`` must be writable then. Images are ``.jpeg``, ``.jpg`` or ``.png`` files, any case.
-- Classes: the sorted wnids, label = rank (0..999 for the real set). This is
-  torchvision's class index order (``ImageFolder``, ``ImageNet``) and the output order
-  of torchvision's and the ``robustness`` library's ImageNet models. A folder with fewer
-  than 1000 wnids gives labels that are ranks among those present (a warning says so).
+- Classes: the sorted wnids, label = rank 0..999. This is torchvision's class index
+  order (``ImageFolder``, ``ImageNet``) and the output order of torchvision's and the
+  ``robustness`` library's ImageNet models. Only the whole set is read
+  (``check_complete``): 1000 wnid folders of 50 images each, as ILSVRC-2012 has them. A
+  folder that lacks one would shift the labels of every later class by one (a rank among
+  the folders present is not the class index), and one that lacks images would select
+  others: both are refused, naming what is missing.
 - Selection: the file list is sorted by wnid, then by file name (the order of
   torchvision's ``ImageNet(root, "val").samples``); ``torch.randperm(N, generator=
   torch.Generator().manual_seed(seed))[:n_images]`` picks the files, in that permuted
@@ -43,13 +46,14 @@ import torch
 
 from ..errors import DataError
 from ..runtime import log
-from .spec import DatasetSpec
+from .spec import DatasetSpec, RawEntry, stat_entry
 from .store import ImageSplit, empty_images
 
 RESIZE = 256
 CROP = 224
 NUM_CLASSES = 1000
 NUM_VAL_IMAGES = 50_000  # ILSVRC-2012 validation set
+IMAGES_PER_CLASS = NUM_VAL_IMAGES // NUM_CLASSES
 DEVKIT = "ILSVRC2012_devkit_t12.tar.gz"
 VAL_TAR = "ILSVRC2012_img_val.tar"
 EXTENSIONS = (".jpeg", ".jpg", ".png")
@@ -100,12 +104,30 @@ def _locate(root: Path) -> tuple[Path, bool]:
 
 def check_imagenet(root: str | os.PathLike, split: str = "test", download: bool = False) -> None:
     """Raise ``DataError`` if ``load_imagenet_val`` finds no validation set under ``root``
-    (``_locate``, names only). ``split`` is ``test`` (the validation set is the test split
-    of pretrained families); ``download`` changes nothing, ImageNet needs a login. The
+    (``_locate``), or an unpacked one that is not whole (``check_complete``); file and
+    folder names only. ``split`` is ``test`` (the validation set is the test split of
+    pretrained families); ``download`` changes nothing, ImageNet needs a login. The
     config's pre-flight check."""
     if split != "test":
         raise ValueError(f"only the ImageNet validation set is read, as split 'test', got {split!r}")
-    _locate(Path(root))
+    r, unpacked = _locate(Path(root))
+    if unpacked:
+        val_files(r / "val")
+
+
+def raw_imagenet(root: str | os.PathLike, split: str = "test", download: bool = False) -> list[RawEntry]:
+    """The files ``load_imagenet_val`` reads (``pags.datasets.spec.Raw``), by size and
+    time: the two archives where they are there (the first job unpacks them into
+    ``val/``, which then follows from them), else every file of ``val/<wnid>/``; []
+    where it finds neither or not the whole set (the pre-flight check says so)."""
+    root = Path(root)
+    try:
+        r, _ = _locate(root)
+        if _has_archives(r):
+            return [stat_entry(r / name, root) for name in (DEVKIT, VAL_TAR)]
+        return [stat_entry(path, root) for path in val_files(r / "val")[0]]
+    except DataError:
+        return []
 
 
 def absent_message(root: Path) -> str:
@@ -147,16 +169,56 @@ def _val_folder(root: Path) -> Path:
 
 def val_files(folder: str | os.PathLike) -> tuple[list[Path], list[int], list[str]]:
     """All images of an unpacked validation folder, sorted by wnid then file name, with
-    their labels (rank of the wnid) and the sorted wnids."""
+    their labels (rank of the wnid among the 1000) and the sorted wnids. Raises
+    ``DataError`` if the folder is not the whole set (``check_complete``)."""
     folder = Path(folder)
     wnids = sorted(p.name for p in folder.iterdir() if p.is_dir() and WNID.match(p.name))
-    files, labels = [], []
-    for label, wnid in enumerate(wnids):
-        for path in sorted((folder / wnid).iterdir(), key=lambda p: p.name):
-            if path.suffix.lower() in EXTENSIONS and path.is_file():
-                files.append(path)
-                labels.append(label)
+    per_class = {
+        wnid: sorted(
+            (p for p in (folder / wnid).iterdir() if p.suffix.lower() in EXTENSIONS and p.is_file()),
+            key=lambda p: p.name,
+        )
+        for wnid in wnids
+    }
+    check_complete(folder, {wnid: len(files) for wnid, files in per_class.items()})
+    files = [path for wnid in wnids for path in per_class[wnid]]
+    labels = [label for label, wnid in enumerate(wnids) for _ in per_class[wnid]]
     return files, labels, wnids
+
+
+def check_complete(folder: Path, counts: dict[str, int], example: int = 10) -> None:
+    """Raise ``DataError`` naming what is missing unless ``counts`` (wnid -> images in its
+    folder) is the whole ILSVRC-2012 validation set: 1000 wnids, 50 images each. The
+    wnids of absent folders are named where torchvision's ``meta.bin`` (left by unpacking
+    the archives) lists them."""
+    short = {w: n for w, n in counts.items() if n != IMAGES_PER_CLASS}
+    if len(counts) == NUM_CLASSES and not short:
+        return
+    problems = []
+    if len(counts) != NUM_CLASSES:
+        missing = sorted(set(_devkit_wnids(folder.parent)) - set(counts))
+        named = f": {', '.join(missing[:example])}{' ...' if len(missing) > example else ''}" if missing else ""
+        problems.append(f"{len(counts)} of the {NUM_CLASSES} class folders (<wnid>/) are there{named}")
+    if short:
+        listed = ", ".join(f"{w} has {n}" for w, n in sorted(short.items())[:example])
+        more = f" and {len(short) - example} more" if len(short) > example else ""
+        problems.append(f"{len(short)} class folder(s) do not hold {IMAGES_PER_CLASS} images ({listed}{more})")
+    raise DataError(
+        f"the ImageNet validation set in '{folder}' (under data.root) is not whole: {'; '.join(problems)}, "
+        f"{sum(counts.values())} of {NUM_VAL_IMAGES} images. Labels are ranks among the 1000 sorted WordNet ids, "
+        "so a missing class would shift every later label, and missing images would change the selection. "
+        f"Fix: supply the whole validation set there (or {DEVKIT} and {VAL_TAR} in '{folder.parent}' "
+        "and no val/ folder, to have it unpacked from them)."
+    )
+
+
+def _devkit_wnids(folder: Path) -> list[str]:
+    """The 1000 wnids of torchvision's ``meta.bin`` in ``folder``, or [] without it."""
+    try:
+        wnid_to_classes, _ = torch.load(folder / "meta.bin", weights_only=True)
+    except (OSError, RuntimeError, ValueError, TypeError):
+        return []
+    return sorted(wnid_to_classes)
 
 
 def select_images(n_files: int, n_images: int, seed: int) -> torch.Tensor:
@@ -198,14 +260,6 @@ def load_imagenet_val(root: str | os.PathLike, n_images: int, seed: int) -> Imag
         raise DataError(
             f"{n_images} ImageNet validation images were asked for, but '{folder}' (under data.root) holds "
             f"{len(files)}. Fix: ask for at most {len(files)} images, or supply the whole validation set."
-        )
-    if len(wnids) != NUM_CLASSES:
-        log.warning(
-            "'%s' has %d wnid folders, not %d: labels are ranks among those present and do not match "
-            "pretrained ImageNet classifiers' outputs",
-            folder,
-            len(wnids),
-            NUM_CLASSES,
         )
     index = select_images(len(files), n_images, seed)
     images = empty_images(n_images, (3, CROP, CROP))
@@ -252,4 +306,5 @@ SPEC = DatasetSpec(
     test_size=NUM_VAL_IMAGES,
     load=None,
     check=check_imagenet,
+    raw=raw_imagenet,
 )

@@ -21,7 +21,8 @@ the first of these layouts that is present under ``root``:
    order the archives are relabelled to) or all by WordNet id (``n01440764``...): then
    labels are the ranks of the wnids present in sorted order, torchvision's
    ``ImageFolder`` and ``ImageNet`` convention, which equals torchvision's class index
-   when all 1000 are there. Images come in label order, then sorted file-name order.
+   when all 1000 are there, as they must be: a folder with fewer class folders is
+   refused. Images come in label order, then sorted file-name order.
 
 Class order: every label this module returns is torchvision's class index, the rank of
 the class's WordNet id among the 1000 sorted wnids (0 is n01440764, tench). That is the
@@ -61,7 +62,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .spec import DatasetSpec
+from .spec import DatasetSpec, RawEntry, stat_entry
 from .store import MEMMAP_BYTES, ImageSplit, empty_images
 
 SPLITS = ("train", "test")
@@ -151,6 +152,21 @@ def check_imagenet64(root: str | os.PathLike, split: str, download: bool = False
     changes nothing, ImageNet cannot be downloaded. The config's pre-flight check."""
     _check_split(split)
     _layout(Path(root), split)
+
+
+def raw_imagenet64(root: str | os.PathLike, split: str, download: bool = False) -> list[RawEntry]:
+    """The files ``load_imagenet64`` reads for ``split`` (``pags.datasets.spec.Raw``), by
+    size and time: the archives and their class map, or the images; [] where it finds
+    none (the pre-flight check says so)."""
+    _check_split(split)
+    root = Path(root)
+    try:
+        kind, folder = _layout(root, split)
+    except DataError:
+        return []
+    if kind == "archives":
+        return [stat_entry(folder / name, root) for name in (*ARCHIVES[split], CLASS_MAP)]
+    return [stat_entry(path, root) for _, cls in _class_folders(folder) for path in sorted(cls.glob("*.png"))]
 
 
 def _missing_map_message(root: Path, folder: Path) -> str:
@@ -290,16 +306,34 @@ def _load_archives(root: Path, folder: Path, split: str, scratch_dir, memmap_byt
 
 
 def _class_folders(folder: Path) -> list[tuple[int, Path]]:
-    """(label, class folder) pairs in label order; see the module docstring."""
+    """(label, class folder) pairs in label order; see the module docstring. Raises
+    ``DataError`` unless all 1000 classes have their folder: a wnid's rank among fewer
+    would not be its class index, and a missing class is a partial data set."""
     names = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if all(WNID.match(n) for n in names):
+        _check_all_classes(folder, names, "")
         return list(enumerate(folder / n for n in names))
     if all(n.isdigit() and int(n) < NUM_CLASSES for n in names):
+        labels = sorted(int(n) for n in names)
+        missing = sorted(set(range(NUM_CLASSES)) - set(labels))
+        _check_all_classes(
+            folder, names, f": labels {', '.join(map(str, missing[:10]))}{' ...' if len(missing) > 10 else ''}"
+        )
         return sorted((int(n), folder / n) for n in names)
     odd = [n for n in names if not WNID.match(n)][:5]
     raise DataError(
         f"ImageNet-64 image folder '{folder}' mixes or misnames class folders (e.g. {odd}). "
         f"Fix: name every class folder by its label 0..{NUM_CLASSES - 1} or every one by its WordNet id (n01440764)."
+    )
+
+
+def _check_all_classes(folder: Path, names: list[str], missing: str) -> None:
+    if len(set(names)) == NUM_CLASSES:
+        return
+    raise DataError(
+        f"ImageNet-64 image folder '{folder}' has {len(set(names))} of the {NUM_CLASSES} class folders{missing}. "
+        "Labels would not be the classes' index (for WordNet-id folders, a rank among those present), and "
+        f"the data set would lack classes. Fix: supply every class folder, or use the NumPy archives."
     )
 
 
@@ -368,5 +402,6 @@ SPEC = DatasetSpec(
     test_size=50_000,
     load=load_imagenet64,
     check=check_imagenet64,
+    raw=raw_imagenet64,
     large=True,
 )

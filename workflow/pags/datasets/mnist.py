@@ -23,4 +23,5 @@ SPEC = DatasetSpec(
     load=load_mnist,
     check=check_mnist,
     fetch=fetch_mnist,
+    raw=FILES.raw,
 )

@@ -9,7 +9,9 @@ job of the others.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
+import json
 import os
 import pkgutil
 from pathlib import Path
@@ -72,6 +74,20 @@ def split_sizes(config: dict[str, Any], dataset: str) -> tuple[int | None, int]:
         return config["synthetic"]["n_train"], config["synthetic"]["n_test"]
     spec = get_dataset(dataset.removesuffix("_distractor"))
     return spec.train_size, spec.test_size
+
+
+def raw_digest(name: str, root: str, split: str, download: bool) -> str | None:
+    """``"raw <16 hex digits> (<n> files)"``: a digest of the state of the files under
+    ``root`` that data set ``name``'s loader reads for ``split`` (``DatasetSpec.raw``),
+    the param of the jobs that read them; None for a data set without files (generated
+    or bundled ones). A file replaced, added or removed changes it; moving ``root`` with
+    the files' times does not."""
+    spec = DATASETS.get(name)
+    if spec is None or spec.raw is None:
+        return None
+    entries = spec.raw(root, split, download)
+    digest = hashlib.sha256(json.dumps(entries, sort_keys=True).encode()).hexdigest()[:16]
+    return f"raw {digest} ({len(entries)} files)"
 
 
 def load_base(name: str, split: str, root: str, download: bool, **options: Any):

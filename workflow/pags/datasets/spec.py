@@ -9,9 +9,12 @@ the pre-flight check call.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from .store import ImageSplit
 
@@ -22,6 +25,20 @@ Loader = Callable[..., ImageSplit]
 Check = Callable[[str, str, bool], None]
 # fetch(root): downloads what is missing into root, in the layout the loader reads
 Fetch = Callable[[str], None]
+# One raw file the loader reads: [its path relative to data.root, its state]: [size in
+# bytes, modification time in ns] (``stat_entry``), or "md5:<hex>" for a file its loader
+# or download checks against that published checksum.
+RawEntry = list[Any]
+# raw(root, split, download): the files the loader, called so, reads, sorted, [] if none
+Raw = Callable[[str, str, bool], list[RawEntry]]
+
+
+def stat_entry(path: str | os.PathLike, root: str | os.PathLike) -> RawEntry:
+    """[``path`` relative to ``root``, [size, mtime in ns]]: what the checkpoints' data
+    digest stats (``pags.checkpoint.data_digest``), but relative, so that moving
+    ``data.root`` (with the files' times, ``mv``, ``rsync -a``, ``cp -a``) changes nothing."""
+    st = os.stat(path)
+    return [Path(path).relative_to(root).as_posix(), [st.st_size, st.st_mtime_ns]]
 
 
 @dataclass(frozen=True)
@@ -38,6 +55,9 @@ class DatasetSpec:
     - ``check``: the loader's own presence check under ``data.root`` (None for a data set
       with no files, as scikit-learn's digits); ``fetch``: its download (None where no
       download can get it: the pre-flight check then asks for its files).
+    - ``raw``: the files under ``data.root`` its loader reads (``Raw``; None for a data
+      set with no files): their state is a param of the jobs that read them, so that a
+      changed raw file reruns its data set and what follows.
 
     Raises ``ValueError`` for a malformed spec when the module that defines it is imported."""
 
@@ -50,6 +70,7 @@ class DatasetSpec:
     check: Check | None = None
     fetch: Fetch | None = None
     large: bool = False
+    raw: Raw | None = None
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name) or self.name.endswith("_distractor"):
@@ -62,6 +83,8 @@ class DatasetSpec:
             raise ValueError(f"data set {self.name!r}: a data set with a loader has a train_size, and only it")
         if self.fetch is not None and self.check is None:
             raise ValueError(f"data set {self.name!r}: a downloadable data set needs its presence check")
+        if (self.raw is None) != (self.check is None):
+            raise ValueError(f"data set {self.name!r}: a data set with files under data.root lists them (raw)")
 
     @property
     def trainable(self) -> bool:

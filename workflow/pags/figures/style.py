@@ -68,6 +68,11 @@ def figure_legend(fig, handles: list, labels: list[str]):
 
 
 def apply_style() -> None:
+    """Matplotlib's built-in defaults, then ``RC``: what a figure looks like depends on its
+    data and on these alone, not on a ``matplotlibrc`` of the user's (``text.usetex: True``
+    fails on a node without LaTeX; ``image.interpolation`` changes the pixels of every image
+    panel) nor on what the process drew before. Every figure function calls it first."""
+    matplotlib.rcdefaults()
     plt.rcParams.update(RC)
 
 
