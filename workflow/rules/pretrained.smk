@@ -14,15 +14,15 @@ rule pretrained_images:
         "../../envs/pags.yaml"
     params:
         code=script_code("pretrained_images.py"),
-        n_images=lambda w: plan.experiment(w.dataset)["score"]["n_images"],
-        seed=lambda w: plan.experiment(w.dataset)["seed"],
+        n_images=plan.setting("score", "n_images"),
+        seed=plan.setting("seed"),
     script:
         "../scripts/pretrained_images.py"
 
 
 rule pretrained_model:
     input:
-        weights=lambda w: paths.weights_file(plan.pretrained_weight_name(w)),
+        weights=plan.pretrained_weights,
     output:
         model=f"{MODEL_DIR}/model.pt",
         record=f"{MODEL_DIR}/train.json",
@@ -42,7 +42,7 @@ rule pretrained_model:
 
 rule top1_table:
     input:
-        lambda w: plan.first_seed_models(w.dataset, file="train.json"),
+        plan.first_seed_records,
     output:
         f"{RESULTS}/{{dataset}}/tables/top1.csv",
     log:
