@@ -270,11 +270,6 @@ class Plan:
         specs = map(get_backend, score["backends"])
         return score["conditional"] or any(s.denoiser and s.posterior for s in specs)
 
-    @staticmethod
-    def score_reference(backend: str) -> str:
-        """The exact backend of the synthetic data an estimate is checked against."""
-        return exact_reference(backend)
-
     def configured_backends(self) -> list[str]:
         """Every score backend some experiment computes, sorted."""
         return sorted({b for d in self.datasets("sweep", "pretrained") for b in self.alignment_backends(d)})
