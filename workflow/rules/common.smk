@@ -50,6 +50,7 @@ try:
     # Params hold values only: validated_config sorts the config's keys and makes the
     # integers of number-typed keys floats, so key order and `1` vs `1.0` rerun nothing.
     canonical_config = validated_config(config)
+    preflight.check_at_parse(canonical_config)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
 config.clear()
