@@ -1,14 +1,14 @@
 """Every key path a config error names exists in the schema.
 
 Each bad config of tests/test_config_validation.py is validated in-process, once per session
-(``test_config_validation.rejection``), by the function the workflow calls when it is
-parsed (``pags.config.validated_config``), and
+(``test_config_validation.rejection``), by the functions the workflow calls when it is
+parsed (``pags.config.validated_config``, then ``pags.preflight.check_at_parse``), and
 every dotted key path in its message (``config key '...'``, and any other the message
 names as the fix: ``set 'x.y: true'``, ``raise x.subset.test``) must resolve in
 workflow/schemas/config.schema.yaml: through its properties, the entries of open
 mappings (``weights.<name>``, ``figures.galleries.<name>``) and array items. The cases
-must also reach every ``raise ConfigError`` of pags.config, so that no error goes
-unchecked.
+must also reach every ``raise ConfigError`` of pags.config and pags.preflight, so that
+no error goes unchecked.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 
 import pags.compatibility
 import pags.config
+import pags.preflight
 import pytest
 from pags.schema import config_schema
 from pags.score.backends import BACKENDS, backend_module
@@ -29,10 +30,12 @@ from test_config_validation import CASES, rejection
 SCHEMA = config_schema()
 # a dotted path that starts with a top-level key of the schema: data.root, sweep.cifar10.score
 KEY_PATH = re.compile(rf"\b(?:{'|'.join(map(re.escape, SCHEMA['properties']))})(?:\.[A-Za-z0-9_-]+)*")
-# where the ConfigErrors the cases must all reach are raised: pags.config, and the checks
-# of pretrained denoisers it runs (module, None for all its functions or their names)
+# where the ConfigErrors the cases must all reach are raised: pags.config, pags.preflight,
+# and the checks of pretrained denoisers they run (module, None for all its functions or
+# their names)
 CHECKED = (
     (pags.config, None),
+    (pags.preflight, None),
     (pags.compatibility, {"check_denoiser", "check_training_data", "image_side"}),
     # each score backend's own config checks
     *((importlib.import_module(backend_module(name)), None) for name in BACKENDS),

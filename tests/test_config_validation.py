@@ -27,6 +27,7 @@ from typing import Any
 import pytest
 from pags.config import validated_config
 from pags.errors import ConfigError
+from pags.preflight import check_at_parse
 from snakemake.common.configfile import load_configfile
 from workflow_helpers import (
     describe,
@@ -557,14 +558,15 @@ def setup(case: Case, directory: Path) -> tuple[Path, Path]:
 
 @functools.cache
 def rejection(case_id: str) -> ConfigError:
-    """The ConfigError ``validated_config`` rejects case ``case_id`` with, read as a run reads
-    it. Validated once per session: the tests of this module and tests/test_config_keys.py
-    read it."""
+    """The ConfigError that the checks the workflow runs when it is parsed
+    (``validated_config``, then ``pags.preflight.check_at_parse``) reject case ``case_id``
+    with, read as a run reads it. Validated once per session: the tests of this module and
+    tests/test_config_keys.py read it."""
     (case,) = [c for c in CASES if c.id == case_id]
     with tempfile.TemporaryDirectory() as directory:
         workdir, configfile = setup(case, Path(directory))
         with contextlib.chdir(workdir), pytest.raises(ConfigError) as info:
-            validated_config(load_configfile(configfile))
+            check_at_parse(validated_config(load_configfile(configfile)))
     return info.value
 
 

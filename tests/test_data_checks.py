@@ -2,7 +2,7 @@
 
 For every data set read from ``data.root`` and a table of layouts (complete, partial,
 gzipped, misnamed, empty), the check the workflow runs before any job
-(``pags.config.check_data`` for the downloadable data sets, ``check_raw_data`` for
+(``pags.preflight.check_data`` for the downloadable data sets, ``check_raw_data`` for
 ImageNet) passes if and only if the loader then loads the split; where both refuse, the
 check's message names ``data.root`` and says what the loader would say.
 """
@@ -16,12 +16,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from pags.config import check_data, check_raw_data
 from pags.datasets import load_base
 from pags.datasets.imagenet import load_imagenet_val
 from pags.datasets.imagenet64 import CLASS_MAP, TRAIN_FILES
 from pags.datasets.mnist import RAW_FILES
 from pags.errors import ConfigError, DataError
+from pags.preflight import check_data, check_raw_data
 from test_imagenet64 import write_png, write_release
 from test_imagenet_val import write_sources, write_val
 

@@ -9,12 +9,12 @@ import struct
 
 import pytest
 import torch
-from pags.config import check_raw_data
 from pags.cost import split_sizes
 from pags.datasets import BASE_DATASETS, DATASETS, data_shape, load_base
 from pags.datasets.idx import RAW_FILES
 from pags.datasets.spec import DatasetSpec
 from pags.errors import ConfigError, DataError
+from pags.preflight import check_raw_data
 from pags.schema import config_schema
 
 

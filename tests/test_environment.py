@@ -20,7 +20,7 @@ import yaml
 from packaging.utils import canonicalize_name
 from pags.datasets import BASE_DATASETS
 from pags.datasets.registry import loader_module
-from pags.pretrained import UNPICKLER_MODULES
+from pags.robustness_checkpoints import UNPICKLER_MODULES
 from workflow_helpers import REPO
 
 CONSTRAINTS = REPO / "constraints.txt"

@@ -1,4 +1,4 @@
-"""Networks that cannot take the data's images are found when the config is validated.
+"""Networks that cannot take the data's images are found when the workflow is parsed.
 
 The denoiser's explicit rule (``check_denoiser_shape``) is checked against the network
 itself, a forward pass on the meta device over a grid of image sides and depths, so the
@@ -7,12 +7,16 @@ rule says exactly what the U-Net can and cannot take.
 
 from __future__ import annotations
 
+import pags.preflight
 import pytest
 import torch
 from pags.compatibility import check_forward
+from pags.config import validated_config
 from pags.errors import ConfigError
+from pags.preflight import check_networks_run
 from pags.score.denoiser import PreconditionedDenoiser, check_denoiser_shape
 from torch import nn
+from workflow_helpers import tiny_config
 
 
 def denoiser_runs(shape: list[int], block_channels: list[int]) -> bool:
@@ -62,3 +66,14 @@ def test_check_forward_reports_a_failing_or_misshapen_network():
     with pytest.raises(ConfigError, match="maps \\(1, 32, 32\\) inputs to \\(2, 6, 6\\), not \\(2, 1, 1\\)"):
         check_forward(strided, (2, 1, 32, 32), (2, 2, 1, 1), key="m.model", what="toy", fix="bigger images")
     check_forward(strided, (2, 1, 13, 13), (2, 2, 1, 1), key="m.model", what="toy", fix="bigger images")
+
+
+def test_the_parse_time_probe_passes_images_through_each_configured_network(monkeypatch):
+    """``pags.preflight.check_networks_run`` builds the config's classifiers (and, in
+    sweeps, autoencoders) and pushes its data set's images through them: the tiny config's
+    small CNN passes; a classifier that loses the class dimension is named by its key."""
+    config = validated_config(tiny_config())
+    check_networks_run(config)
+    monkeypatch.setattr(pags.preflight, "build_model", lambda *args, **options: nn.Flatten())
+    with pytest.raises(ConfigError, match=r"'distractor\.model': the classifier small_cnn maps \(1, 56, 28\) inputs"):
+        check_networks_run(config)

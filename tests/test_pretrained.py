@@ -22,16 +22,11 @@ from pags.compatibility import (
     check_edm_network,
     matching_releases,
 )
+from pags.datasets import ImageSplit
 from pags.errors import CheckpointError, ConfigError, WeightsError
-from pags.pretrained import (
-    FAMILIES,
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    InputNormalize,
-    check_family_config,
-    top1,
-    top1_row,
-)
+from pags.evaluate import accuracy, top1_row
+from pags.models import IMAGENET_MEAN, IMAGENET_STD, InputNormalize
+from pags.pretrained import FAMILIES, check_family_config
 from pags.resize import gradient_for_alignment, images_for_score, resize
 from pags.score.edm import edm_score
 from pags.weights import sha256_file
@@ -93,7 +88,7 @@ def reference():
 def test_robustness_checkpoint_loads_to_the_same_logits(tmp_path, reference, state_key, caplog):
     net, x, logits = reference
     path, digest = save(robustness_layout(net, state_key), tmp_path / "resnet18_l2_eps3.ckpt")
-    with caplog.at_level(logging.INFO, logger="pags.pretrained"):
+    with caplog.at_level(logging.INFO, logger="pags.robustness_checkpoints"):
         model = FAMILY.load(path, digest, KEY)
     assert "full unpickling" not in caplog.text  # weights_only=True sufficed
     assert not model.training
@@ -164,7 +159,7 @@ def test_full_unpickling_only_after_the_pin_matched(tmp_path, reference, caplog)
     with pytest.raises(WeightsError, match="pins none"):
         FAMILY.load(path, None, KEY)
     assert TRIPPED == []
-    with caplog.at_level(logging.INFO, logger="pags.pretrained"):
+    with caplog.at_level(logging.INFO, logger="pags.robustness_checkpoints"):
         model = FAMILY.load(path, digest, KEY)
     assert TRIPPED == ["unpickled"] and "needs full unpickling" in caplog.text
     torch.testing.assert_close(model(reference[1]), reference[2], rtol=1e-4, atol=1e-4)
@@ -236,7 +231,7 @@ def test_resnet18_family_holds_the_published_table():
         check_family_config("resnet18", [0], "sweep.imagenet.pretrained.family")
 
 
-def test_top1_in_percent_from_tensors_and_loaders():
+def test_top1_accuracy_of_splits_and_loaders():
     class FirstPixel(nn.Module):  # predicts class 0 if the first pixel is dark, else 1
         def forward(self, x):
             v = x[:, 0, 0, 0]
@@ -244,15 +239,17 @@ def test_top1_in_percent_from_tensors_and_loaders():
 
     x = torch.tensor([0, 255, 10, 200], dtype=torch.uint8).view(4, 1, 1, 1)
     y = torch.tensor([0, 1, 1, 1])
-    assert top1(FirstPixel(), x, y, batch_size=3) == 75.0
-    assert top1(FirstPixel(), x.float() / 255, y, batch_size=2) == 75.0
-    assert top1(FirstPixel(), [(x[:2], y[:2]), (x[2:], y[2:])]) == 75.0
+    assert accuracy(FirstPixel(), ImageSplit(x, y), batch_size=3) == 0.75
+    assert accuracy(FirstPixel(), ImageSplit(x.float() / 255, y), batch_size=2) == 0.75
+    assert accuracy(FirstPixel(), [(x[:2], y[:2]), (x[2:], y[2:])]) == 0.75
     with pytest.raises(ValueError, match=r"in \[0, 1\]"):
-        top1(FirstPixel(), x.float(), y)
+        accuracy(FirstPixel(), ImageSplit(x.float(), y), value_range=(0, 1))
+    with pytest.raises(ValueError, match="no images"):
+        accuracy(FirstPixel(), [])
 
 
 def test_top1_check_flags_more_than_half_a_point(caplog):
-    with caplog.at_level(logging.WARNING, logger="pags.pretrained"):
+    with caplog.at_level(logging.WARNING, logger="pags.evaluate"):
         rows = [top1_row(FAMILY, eps, value) for eps, value in ((0, 69.79 + 0.6), (3, 53.12 - 0.4), (5, 45.59))]
     assert [r["flagged"] for r in rows] == [True, False, False]
     assert [r["published_top1"] for r in rows] == [69.79, 53.12, 45.59]

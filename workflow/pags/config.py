@@ -2,8 +2,9 @@
 
 The schema (workflow/schemas/config.schema.yaml) types every key; the checks here
 cover what a schema cannot say (milestones below epochs, grids that collide in paths,
-data that is absent with downloads off). Both run when the workflow is parsed, before
-any job starts.
+image sides a network cannot take). Both run when the workflow is parsed, before any
+job starts, and read the config only: what needs a network built or the disk read is
+``pags.preflight``'s.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ import inspect
 from collections.abc import Iterable
 from typing import Any
 
-from .compatibility import check_classifier, check_forward
-from .datasets.registry import DATASETS, data_shape, split_sizes
-from .errors import ConfigError, DataError
+from .compatibility import check_classifier
+from .datasets.registry import data_shape, split_sizes
+from .errors import ConfigError
 from .experiments import experiments
 from .gallery import check_galleries
 from .grid import expand_grid, format_strength, is_search
-from .manifold.autoencoder import Autoencoder
-from .models import ARCHITECTURES, build_model
+from .models import ARCHITECTURES
 from .objectives import OBJECTIVES
 from .pretrained import check_family_config
 from .provenance import canonical, schema_values
@@ -313,19 +313,12 @@ def check_classifier_arch(name: str, exp: dict[str, Any], shape: tuple[int, int,
             f"config key '{name}.model.options': {model['options']} are not options of {model['arch']} ({e}). "
             "Fix: use the keyword arguments of its builder in pags.models."
         ) from None
-    check_forward(
-        lambda: build_model(model["arch"], shape[0], classes, **model["options"]),
-        (2, *shape),
-        (2, classes),
-        key=f"{name}.model",
-        what=f"classifier {model['arch']}",
-        fix=f"choose an arch (or options) that takes {shape[1]}x{shape[2]} images",
-    )
 
 
 def check_networks(config: dict[str, Any]) -> None:
-    """Every network the config builds must take its data set's images: the classifiers,
-    and in sweeps the autoencoder and the trained denoiser. Found here, not in a GPU job."""
+    """What the config says of the networks it builds: the classifiers' options are their
+    builders', and in sweeps the image sides suit the autoencoder and the trained
+    denoiser. (A forward pass through each is ``pags.preflight.check_networks_run``.)"""
     for experiment in experiments(config).values():
         if experiment.kind == "pretrained":
             continue  # its networks are checked with its family (check_pretrained)
@@ -340,43 +333,8 @@ def check_networks(config: dict[str, Any]) -> None:
                 f"config key '{where}': the autoencoder halves the image sides twice, so they must be divisible "
                 f"by 4; the images are {shape[1]}x{shape[2]}. Fix: e.g. [3, 16, 16]."
             )
-        autoencoder = exp["autoencoder"]
-        check_forward(
-            lambda shape=shape, autoencoder=autoencoder: Autoencoder(
-                shape, autoencoder["latent_dim"], autoencoder["width"]
-            ),
-            (2, *shape),
-            (2, *shape),
-            key=f"{name}.autoencoder",
-            what="autoencoder",
-            fix="change latent_dim or width",
-        )
         if any(get_backend(b).denoiser for b in exp["score"]["backends"]):
             check_denoiser_shape(shape, exp["score"]["denoiser"]["block_channels"], f"{name}.score.denoiser")
-
-
-def check_raw_data(root: str, needed: Iterable[tuple[str, str]], download: bool = False) -> None:
-    """Raise one ``ConfigError`` naming ``data.root`` and the fix if the loader of a
-    (data set, split) in ``needed`` would not find its files under ``root`` (with
-    ``download``, a downloadable data set may be absent): each data set's own check
-    (``DatasetSpec.check``), which its loader calls too. Data sets without files
-    (digits, synthetic) pass."""
-    for dataset, split in sorted(set(needed)):
-        check = DATASETS[dataset].check if dataset in DATASETS else None
-        try:
-            if check is not None:
-                check(root, split, download)
-        except DataError as e:
-            raise ConfigError(f"config key 'data.root': {e}") from None
-
-
-def check_data(config: dict[str, Any], datasets: Iterable[str]) -> None:
-    """``check_raw_data`` for both splits of the downloadable ``datasets`` the config
-    trains on, with its ``data.download``: at parse time, before any job (the others'
-    files are checked before the jobs that read them)."""
-    data = config["data"]
-    needed = [(name, split) for name in datasets if not DATASETS[name].needs_files for split in ("train", "test")]
-    check_raw_data(data["root"], needed, data["download"])
 
 
 def check_letter(distractor: dict[str, Any]) -> None:
@@ -407,4 +365,3 @@ def check_config(config: dict[str, Any]) -> None:
     for dataset, section in config["pretrained"].items():
         check_pretrained(dataset, section, config)
         check_test_images(f"pretrained.{dataset}", dataset, section, config)
-    check_data(config, [d for d in (config["distractor"]["dataset"], *config["sweep"]) if d in DATASETS])

@@ -4,7 +4,10 @@ models, and each job's inputs and params, as pure functions of the config.
 The rules (``workflow/rules/*.smk``) are glue around one ``Plan``: they name its methods
 as input and params functions. Methods that take ``w`` accept the job's wildcards (any
 object with the attributes they read: ``dataset``, ``objective``, ``strength``, ``seed``,
-``backend``, ``images``), so tests call them with a ``types.SimpleNamespace``.
+``backend``, ``images``), so tests call them with a ``types.SimpleNamespace``. Methods
+whose first argument is ``dataset`` take a data set's name or a job's wildcards (its
+``dataset``), so that a rule names them as they are; those with an optional ``w`` are
+params of rules whose values do not depend on the job.
 
 Which experiment (config section) trains or evaluates a data set is
 ``pags.experiments``'s to say.
@@ -31,6 +34,11 @@ def unsearched(dataset: str, objective: str) -> list[float]:
     )
 
 
+def dataset_of(dataset: Any) -> str:
+    """A data set's name, given as such or as a job's wildcards (their ``dataset``)."""
+    return dataset if isinstance(dataset, str) else dataset.dataset
+
+
 class Plan:
     """The jobs of one validated config (``pags.config.validated_config``)."""
 
@@ -52,6 +60,19 @@ class Plan:
             return self.experiments[dataset].section
         except KeyError:
             raise KeyError(f"no experiment in the config trains on data set '{dataset}'") from None
+
+    def setting(self, *keys: str, dataset: str | None = None) -> Callable[[Any], Any]:
+        """A params function: the value at ``keys`` in the settings of the experiment on
+        the job's data set (``w.dataset``), or on ``dataset`` if given."""
+
+        def value(w: Any = None) -> Any:
+            node = self.experiment(dataset or w.dataset)
+            for key in keys:
+                node = node[key]
+            return node
+
+        value.__name__ = f"setting_{'_'.join(keys)}"
+        return value
 
     @property
     def distractor_dataset(self) -> str:
@@ -148,6 +169,19 @@ class Plan:
             files.append(f"{paths.RESULTS}/synthetic/metrics/bayes/{metric}.csv")
         return files
 
+    def metric_inputs(self, metric: str) -> Callable[[Any], list[str]]:
+        """An input function: ``metric_files`` of the job's data set (``w.dataset``)."""
+
+        def files(w: Any) -> list[str]:
+            return self.metric_files(w.dataset, metric)
+
+        files.__name__ = f"{metric}_files"
+        return files
+
+    def first_seed_records(self, w) -> list[str]:
+        """The training records of ``first_seed_models`` of the job's data set."""
+        return self.first_seed_models(w.dataset, file="train.json")
+
     # ---- data and training ------------------------------------------------------
 
     def data_subset(self, dataset: str, split: str) -> dict[str, int] | None:
@@ -171,8 +205,35 @@ class Plan:
             self._raw[key] = raw_digest(dataset, data["root"], split, data["download"])
         return self._raw[key]
 
+    def base_raw_data(self, w) -> str | None:
+        """``raw_data`` of a base data set's split (``w.base``, ``w.split``)."""
+        return self.raw_data(w.base, w.split)
+
+    def test_raw_data(self, w) -> str | None:
+        """``raw_data`` of the test split of the job's data set (``w.dataset``)."""
+        return self.raw_data(w.dataset, "test")
+
+    def base_subset(self, w) -> dict[str, int] | None:
+        """``data_subset`` of a base data set's split (``w.base``, ``w.split``)."""
+        return self.data_subset(w.base, w.split)
+
+    def distractor_subset(self, w) -> dict[str, int] | None:
+        """``data_subset`` of a split of the distractor data set made from ``w.base``."""
+        return self.data_subset(f"{w.base}_distractor", w.split)
+
+    def distractor_num_classes(self, w) -> int:
+        return self.num_classes(f"{w.base}_distractor")
+
+    def synthetic_spec(self) -> dict[str, Any]:
+        """The synthetic data set's generator settings (``synthetic``)."""
+        return self.config["synthetic"]
+
     def num_classes(self, dataset: str) -> int:
-        return data_shape(self.config, dataset)[1]
+        return data_shape(self.config, dataset_of(dataset))[1]
+
+    def train_priority(self, w) -> int:
+        """The distractor's models train longest (twice the pixels, PGD): they start first."""
+        return 1 if w.dataset == self.distractor_dataset else 0
 
     def train_hparams(self, w) -> dict[str, Any]:
         """Everything that determines a trained model, and nothing else: with a ``subset``
@@ -206,13 +267,13 @@ class Plan:
         """Noise draws per image of Fig. 5's evaluation, and whether they are shared by the
         stds and regions where ``noise_robustness.shared_noise`` says they are not (no
         param where the option changes nothing)."""
-        settings = self.experiment(dataset)["noise_robustness"]
+        settings = self.experiment(dataset_of(dataset))["noise_robustness"]
         if settings.get("shared_noise", True):
             return settings["draws"]
         return {"draws": settings["draws"], "shared": False}
 
     def noise_stds(self, dataset: str) -> list[float]:
-        settings = self.experiment(dataset)["noise_robustness"]
+        settings = self.experiment(dataset_of(dataset))["noise_robustness"]
         return ([0.0] if settings["include_zero"] else []) + [float(s) for s in expand_grid(settings["stds"])]
 
     def manifold_inputs(self, w) -> dict[str, str]:
@@ -238,8 +299,12 @@ class Plan:
 
     def regime_backend(self, dataset: str) -> str:
         """The score the regimes and figures use: configured, or the first listed."""
-        exp = self.experiment(dataset)
+        exp = self.experiment(dataset_of(dataset))
         return exp["regimes"]["score"] or exp["score"]["backends"][0]
+
+    def regimes_metric(self, dataset: str) -> str:
+        """The alignment metric the regimes and figures use (``regimes.metric``)."""
+        return self.experiment(dataset_of(dataset))["regimes"]["metric"]
 
     def gradient_target(self, dataset: str) -> str:
         """The paper's convention unless configured: logit sum with an unconditional
@@ -259,6 +324,9 @@ class Plan:
 
     def sha256(self, name: str) -> str:
         return self.config["weights"][name]["sha256"]
+
+    def alexnet_sha256(self, w=None) -> str:
+        return self.sha256("alexnet")
 
     def score_inputs(self, w) -> dict[str, str]:
         """The test images and what the backend reads (``ScoreBackendSpec.inputs``)."""
@@ -293,14 +361,9 @@ class Plan:
     def denoiser_conditional(self, dataset: str) -> bool:
         """Whether the trained denoiser is class-conditional: for a conditional score, or to
         give grad log p(y | x) (a posterior backend that reads it) from its label and null class."""
-        score = self.experiment(dataset)["score"]
+        score = self.experiment(dataset_of(dataset))["score"]
         specs = map(get_backend, score["backends"])
         return score["conditional"] or any(s.denoiser and s.posterior for s in specs)
-
-    @staticmethod
-    def score_reference(backend: str) -> str:
-        """The exact backend of the synthetic data an estimate is checked against."""
-        return exact_reference(backend)
 
     def configured_backends(self) -> list[str]:
         """Every score backend some experiment computes, sorted."""
@@ -336,14 +399,32 @@ class Plan:
             params["alexnet_sha256"] = self.sha256("alexnet")
         return params
 
-    def score_quality_backends(self) -> list[str]:
+    def score_quality_backends(self, w=None) -> list[str]:
         """The estimated scores of the synthetic sweep, each checked against its exact one."""
         return [b for b in self.experiment("synthetic")["score"]["backends"] if exact_reference(b) != b]
 
-    def ground_truth_metric(self) -> str:
+    def score_quality_references(self, w=None) -> list[str]:
+        """The exact score each of ``score_quality_backends`` is checked against."""
+        return [exact_reference(b) for b in self.score_quality_backends()]
+
+    def score_quality_metrics(self, w=None) -> list[str]:
+        """The synthetic sweep's alignment metrics, by which the estimates are compared."""
+        return self.experiment("synthetic")["alignment"]["metrics"]
+
+    def score_quality_inputs(self, w=None) -> dict[str, Any]:
+        """The exact scores (named by backend), the estimated ones, AlexNet for LPIPS."""
+        inputs: dict[str, Any] = {r: self.score_file("synthetic", r) for r in self.score_quality_references()}
+        inputs["estimated"] = [self.score_file("synthetic", b) for b in self.score_quality_backends()]
+        inputs["alexnet"] = paths.weights_file("alexnet") if "lpips" in self.score_quality_metrics() else []
+        return inputs
+
+    def ground_truth_metric(self, w=None) -> str:
         """Cosine when computed: exact and weight-free, the natural check against a known score."""
         exp = self.experiment("synthetic")
-        return "cosine" if "cosine" in exp["alignment"]["metrics"] else exp["regimes"]["metric"]
+        return "cosine" if "cosine" in exp["alignment"]["metrics"] else self.regimes_metric("synthetic")
+
+    def ground_truth_plot_step(self, w=None) -> float:
+        return self.plot_step("synthetic")
 
     # ---- regimes and galleries -------------------------------------------------------
 
@@ -354,10 +435,17 @@ class Plan:
             inputs["robustness"] = paths.table_file(w.dataset, "manifold_robustness")
         return inputs
 
+    def plot_step(self, dataset: str) -> float:
+        """The step size a sweep's manifold robustness is shown and judged at."""
+        return self.experiment(dataset_of(dataset))["manifold_robustness"]["plot_step"]
+
+    def plot_steps(self) -> list[float]:
+        """``plot_step`` of each sweep, in the order of ``sweep_datasets``."""
+        return [self.plot_step(d) for d in self.sweep_datasets]
+
     def regimes_step_size(self, dataset: str) -> float | None:
-        if dataset not in self.sweep_datasets:
-            return None
-        return self.experiment(dataset)["manifold_robustness"]["plot_step"]
+        dataset = dataset_of(dataset)
+        return self.plot_step(dataset) if dataset in self.sweep_datasets else None
 
     def gallery_models(self, gallery: dict[str, Any], file: str) -> list[str]:
         """The gallery's models, first seed: the standard one (unless left out), then its
@@ -379,7 +467,7 @@ class Plan:
             "models": self.gallery_models(gallery, "model.pt"),
             "records": self.gallery_models(gallery, "train.json"),
         }
-        if self.experiment(dataset)["regimes"]["metric"] == "lpips":
+        if self.regimes_metric(dataset) == "lpips":
             inputs["alexnet"] = paths.weights_file("alexnet")
         return inputs
 
@@ -390,7 +478,7 @@ class Plan:
         dataset = gallery["dataset"]
         params = {
             "gallery": gallery,
-            "metric": self.experiment(dataset)["regimes"]["metric"],
+            "metric": self.regimes_metric(dataset),
             "score": self.regime_backend(dataset),
             "gradient": self.gradient_target(dataset),
         }
@@ -407,6 +495,10 @@ class Plan:
         section = self.config["pretrained"][w.dataset]
         family = get_family(section["family"], f"pretrained.{w.dataset}.family")
         return family.weight_name(parse_strength(w.strength))
+
+    def pretrained_weights(self, w) -> str:
+        """The weight file of the pretrained model a job evaluates."""
+        return paths.weights_file(self.pretrained_weight_name(w))
 
     def pretrained_params(self, w) -> dict[str, Any]:
         section = self.config["pretrained"][w.dataset]
@@ -440,6 +532,29 @@ class Plan:
         columns = {"own": ("imagenet64", "sweep"), "pretrained": ("imagenet", "pretrained")}
         return {c: d for c, (d, kind) in columns.items() if d in self.datasets(kind)}
 
+    def sweep_regimes_metrics(self) -> list[str]:
+        """``regimes_metric`` of each sweep, in the order of ``sweep_datasets``."""
+        return [self.regimes_metric(d) for d in self.sweep_datasets]
+
+    def sweep_regime_backends(self) -> list[str]:
+        """``regime_backend`` of each sweep, in the order of ``sweep_datasets``."""
+        return [self.regime_backend(d) for d in self.sweep_datasets]
+
+    def imagenet_regimes_metrics(self) -> dict[str, str]:
+        """``regimes_metric`` of each of fig_imagenet's columns."""
+        return {column: self.regimes_metric(d) for column, d in self.imagenet_families().items()}
+
+    def imagenet_regime_backends(self) -> dict[str, str]:
+        """``regime_backend`` of each of fig_imagenet's columns."""
+        return {column: self.regime_backend(d) for column, d in self.imagenet_families().items()}
+
+    def tangent_noise_examples(self) -> int:
+        return self.config["figures"]["tangent_noise_examples"]
+
+    def named_gallery(self, name: str) -> bool:
+        """Whether gallery ``name`` is one of ``figures.galleries`` (not an objective's)."""
+        return name in self.config["figures"]["galleries"]
+
     def imagenet_figure_inputs(self) -> dict[str, str]:
         """fig_imagenet's tables, per configured column."""
         inputs = {}
@@ -463,7 +578,37 @@ class Plan:
                 inputs[f"{dataset}_{table}"] = paths.table_file(dataset, table)
         return inputs
 
+    def claims_settings(self) -> dict[str, Any]:
+        return self.config["claims"]
+
+    def top1_tolerances(self) -> list[float]:
+        """``top1.tolerance`` of each pretrained family, in the order of ``pretrained_datasets``."""
+        return [self.config["pretrained"][d]["top1"]["tolerance"] for d in self.pretrained_datasets]
+
     # ---- weights and downloads --------------------------------------------------------------
+
+    def weight_names(self) -> list[str]:
+        """Every entry of ``weights``, in the config's order."""
+        return list(self.config["weights"])
+
+    def weight_url(self, w) -> str | None:
+        """The link of the weight file ``w.name``."""
+        return self.config["weights"][w.name]["url"]
+
+    def weight_sha256(self, w) -> str | None:
+        """The pinned digest of the weight file ``w.name``."""
+        return self.sha256(w.name)
+
+    def prefetch_inputs(self) -> list[str]:
+        """Everything the config needs from the internet: the splits of the data sets that
+        can be downloaded, and the weight files."""
+        data = [
+            paths.data_file(d, split)
+            for d in self.base_datasets()
+            if DATASETS[d].fetch is not None
+            for split in ("train", "test")
+        ]
+        return data + [paths.weights_file(name) for name in self.weights_used()]
 
     def weights_used(self) -> list[str]:
         """The names of the weight files the config's experiments read."""

@@ -23,17 +23,11 @@ rule claims:
         "../../envs/pags.yaml"
     params:
         code=script_code("claims.py"),
-        settings=config["claims"],
+        settings=plan.claims_settings(),
         distractor=plan.distractor_dataset,
         sweeps=plan.sweep_datasets,
-        plot_steps=[
-            config["sweep"][d]["manifold_robustness"]["plot_step"]
-            for d in plan.sweep_datasets
-        ],
+        plot_steps=plan.plot_steps(),
         pretrained=plan.pretrained_datasets,
-        top1_tolerance=[
-            config["pretrained"][d]["top1"]["tolerance"]
-            for d in plan.pretrained_datasets
-        ],
+        top1_tolerance=plan.top1_tolerances(),
     script:
         "../scripts/claims.py"

@@ -28,7 +28,7 @@ if PACKAGE_DIR not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
 
 from pags import paths, preflight, sidecar
 from pags.config import validated_config
-from pags.datasets import BASE_DATASETS, DATASETS
+from pags.datasets import BASE_DATASETS
 from pags.datasets.registry import loader_module
 from pags.errors import ConfigError, PagsError
 from pags.gallery import IMAGES_PATTERN
@@ -54,6 +54,7 @@ try:
     # Params hold values only: validated_config sorts the config's keys and makes the
     # integers of number-typed keys floats, so key order and `1` vs `1.0` rerun nothing.
     canonical_config = validated_config(config)
+    preflight.check_at_parse(canonical_config)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
 config.clear()
@@ -106,17 +107,23 @@ def script_code(name, *modules):
 
 
 def wildcard_code(name):
-    """The ``code`` param of a job on one model or one score: as ``script_code``, covering
-    the objective (``objective`` wildcard) or score backend (``backend`` wildcard) it runs
-    and no other, so that adding or editing one reruns only its own jobs. (The
-    Bayes-optimal reference has no objective.)"""
-    return lambda w: planned_code(
-        SCRIPTS / name,
-        extra=(
-            *([objective_module(w.objective)] if hasattr(w, "objective") else []),
-            *([backend_module(w.backend)] if hasattr(w, "backend") else []),
-        ),
-    )
+    """The ``code`` param of a job on one model, one score or one data set: as
+    ``script_code``, covering the objective (``objective`` wildcard), score backend
+    (``backend`` wildcard) or data set loader (``base`` wildcard) it runs and no other, so
+    that adding or editing one reruns only its own jobs. (The Bayes-optimal reference has
+    no objective.)"""
+
+    def code(w):
+        return planned_code(
+            SCRIPTS / name,
+            extra=(
+                *([loader_module(w.base)] if hasattr(w, "base") else []),
+                *([objective_module(w.objective)] if hasattr(w, "objective") else []),
+                *([backend_module(w.backend)] if hasattr(w, "backend") else []),
+            ),
+        )
+
+    return code
 
 
 def train_amp(wildcards, resources):
@@ -139,19 +146,7 @@ def unknown_target(wildcards):
 
 def absent_weights():
     """The weight files not in place: the only ones rule fetch_weights makes."""
-    return [n for n in config["weights"] if not os.path.exists(paths.weights_file(n))]
-
-
-def prefetch_inputs():
-    """Everything the config needs from the internet: the splits of the data sets that
-    can be downloaded, and the weight files."""
-    data = [
-        paths.data_file(d, split)
-        for d in plan.base_datasets()
-        if DATASETS[d].fetch is not None
-        for split in ("train", "test")
-    ]
-    return data + [paths.weights_file(name) for name in plan.weights_used()]
+    return [n for n in plan.weight_names() if not os.path.exists(paths.weights_file(n))]
 
 
 def check_before_jobs(jobs, unrecorded=()):

@@ -14,9 +14,9 @@ rule base_dataset:
     conda:
         "../../envs/pags.yaml"
     params:
-        code=lambda w: script_code("base_dataset.py", loader_module(w.base)),
-        subset=lambda w: plan.data_subset(w.base, w.split),
-        raw=lambda w: plan.raw_data(w.base, w.split),
+        code=wildcard_code("base_dataset.py"),
+        subset=plan.base_subset,
+        raw=plan.base_raw_data,
     script:
         "../scripts/base_dataset.py"
 
@@ -41,10 +41,10 @@ rule distractor_dataset:
         "../../envs/pags.yaml"
     params:
         code=script_code("distractor_dataset.py"),
-        seed=config["distractor"]["seed"],
+        seed=plan.setting("seed", dataset=plan.distractor_dataset),
         letter=plan.distractor_letter(),
-        subset=lambda w: plan.data_subset(f"{w.base}_distractor", w.split),
-        num_classes=lambda w: plan.num_classes(f"{w.base}_distractor"),
+        subset=plan.distractor_subset,
+        num_classes=plan.distractor_num_classes,
     script:
         "../scripts/distractor_dataset.py"
 
@@ -60,7 +60,7 @@ rule synthetic_dataset:
         "../../envs/pags.yaml"
     params:
         code=script_code("synthetic_dataset.py"),
-        spec=config["synthetic"],
+        spec=plan.synthetic_spec(),
     script:
         "../scripts/synthetic_dataset.py"
 
@@ -84,4 +84,4 @@ rule test_images:
 # on a machine that has it (before a run on compute nodes without it).
 rule prefetch:
     input:
-        prefetch_inputs(),
+        plan.prefetch_inputs(),

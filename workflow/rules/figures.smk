@@ -39,9 +39,13 @@ rule fig_distractor:
         "../../envs/pags.yaml"
     params:
         code=script_code("fig_distractor.py"),
-        n_examples=config["distractor"]["figures"]["n_examples"],
-        noise_std=config["distractor"]["figures"]["noise_std"],
-        gradient_target=config["distractor"]["figures"]["gradient_target"],
+        n_examples=plan.setting(
+            "figures", "n_examples", dataset=plan.distractor_dataset
+        ),
+        noise_std=plan.setting("figures", "noise_std", dataset=plan.distractor_dataset),
+        gradient_target=plan.setting(
+            "figures", "gradient_target", dataset=plan.distractor_dataset
+        ),
     script:
         "../scripts/fig_distractor.py"
 
@@ -66,10 +70,7 @@ rule fig_manifold_robustness:
     params:
         code=script_code("fig_manifold_robustness.py"),
         datasets=plan.sweep_datasets,
-        plot_steps=[
-            config["sweep"][d]["manifold_robustness"]["plot_step"]
-            for d in plan.sweep_datasets
-        ],
+        plot_steps=plan.plot_steps(),
     script:
         "../scripts/fig_manifold_robustness.py"
 
@@ -95,7 +96,7 @@ rule fig_tangent_noise:
     params:
         code=script_code("fig_tangent_noise.py"),
         datasets=plan.sweep_datasets,
-        n_examples=config["figures"]["tangent_noise_examples"],
+        n_examples=plan.tangent_noise_examples(),
     script:
         "../scripts/fig_tangent_noise.py"
 
@@ -119,10 +120,8 @@ rule fig_ground_truth:
         "../../envs/pags.yaml"
     params:
         code=script_code("fig_ground_truth.py"),
-        plot_step=lambda w: plan.experiment("synthetic")["manifold_robustness"][
-            "plot_step"
-        ],
-        metric=lambda w: plan.ground_truth_metric(),
+        plot_step=plan.ground_truth_plot_step,
+        metric=plan.ground_truth_metric,
     script:
         "../scripts/fig_ground_truth.py"
 
@@ -149,8 +148,8 @@ rule fig_score_alignment:
     params:
         code=script_code("fig_score_alignment.py"),
         datasets=plan.sweep_datasets,
-        metrics=[config["sweep"][d]["regimes"]["metric"] for d in plan.sweep_datasets],
-        scores=[plan.regime_backend(d) for d in plan.sweep_datasets],
+        metrics=plan.sweep_regimes_metrics(),
+        scores=plan.sweep_regime_backends(),
     script:
         "../scripts/fig_score_alignment.py"
 
@@ -170,7 +169,7 @@ for _name, _gallery in plan.galleries.items():
                 paths.figure_file(f"fig_gallery_{_name}", "pdf"),
                 caption=(
                     "../report/fig_gallery_named.rst"
-                    if _name in config["figures"]["galleries"]
+                    if plan.named_gallery(_name)
                     else "../report/fig_gallery.rst"
                 ),
                 category="Galleries",
@@ -215,14 +214,8 @@ rule fig_imagenet:
         "../../envs/pags.yaml"
     params:
         code=script_code("fig_imagenet.py"),
-        metrics=lambda w: {
-            family: plan.experiment(dataset)["regimes"]["metric"]
-            for family, dataset in plan.imagenet_families().items()
-        },
-        scores=lambda w: {
-            family: plan.regime_backend(dataset)
-            for family, dataset in plan.imagenet_families().items()
-        },
+        metrics=plan.imagenet_regimes_metrics(),
+        scores=plan.imagenet_regime_backends(),
     script:
         "../scripts/fig_imagenet.py"
 

@@ -15,7 +15,7 @@ rule train_autoencoder:
     threads: 1
     params:
         code=script_code("train_autoencoder.py"),
-        settings=lambda w: plan.experiment(w.dataset)["autoencoder"],
+        settings=plan.setting("autoencoder"),
     script:
         "../scripts/train_autoencoder.py"
 
@@ -33,6 +33,6 @@ rule tangent_spaces:
     threads: 1
     params:
         code=script_code("tangent_spaces.py"),
-        n_images=lambda w: plan.experiment(w.dataset)["manifold_robustness"]["n_images"],
+        n_images=plan.setting("manifold_robustness", "n_images"),
     script:
         "../scripts/tangent_spaces.py"

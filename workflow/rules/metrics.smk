@@ -15,17 +15,17 @@ rule noise_robustness:
     threads: 1
     params:
         code=wildcard_code("noise_robustness.py"),
-        stds=lambda w: plan.noise_stds(w.dataset),
-        n_images=lambda w: plan.experiment(w.dataset)["noise_robustness"]["n_images"],
-        draws=lambda w: plan.noise_draws(w.dataset),
-        seed=lambda w: plan.experiment(w.dataset)["noise_robustness"]["seed"],
+        stds=plan.noise_stds,
+        n_images=plan.setting("noise_robustness", "n_images"),
+        draws=plan.noise_draws,
+        seed=plan.setting("noise_robustness", "seed"),
     script:
         "../scripts/noise_robustness.py"
 
 
 rule noise_robustness_table:
     input:
-        lambda w: plan.metric_files(w.dataset, "noise_robustness"),
+        plan.metric_inputs("noise_robustness"),
     output:
         f"{RESULTS}/{{dataset}}/tables/noise_robustness.csv",
     log:
@@ -52,7 +52,7 @@ rule manifold_robustness:
     threads: 1
     params:
         code=wildcard_code("manifold_robustness.py"),
-        settings=lambda w: plan.experiment(w.dataset)["manifold_robustness"],
+        settings=plan.setting("manifold_robustness"),
     script:
         "../scripts/manifold_robustness.py"
 
@@ -71,7 +71,7 @@ use rule manifold_robustness as bayes_manifold_robustness with:
 
 use rule noise_robustness_table as manifold_robustness_table with:
     input:
-        lambda w: plan.metric_files(w.dataset, "manifold_robustness"),
+        plan.metric_inputs("manifold_robustness"),
     output:
         f"{RESULTS}/{{dataset}}/tables/manifold_robustness.csv",
     log:
@@ -115,7 +115,7 @@ rule alignment:
 
 rule alignment_table:
     input:
-        lambda w: plan.metric_files(w.dataset, "alignment"),
+        plan.metric_inputs("alignment"),
     output:
         f"{RESULTS}/{{dataset}}/tables/alignment.csv",
     log:
@@ -130,22 +130,7 @@ rule alignment_table:
 
 rule score_quality:
     input:
-        unpack(
-            lambda w: {
-                plan.score_reference(b): plan.score_file(
-                    "synthetic", plan.score_reference(b)
-                )
-                for b in plan.score_quality_backends()
-            }
-        ),
-        estimated=lambda w: [
-            plan.score_file("synthetic", b) for b in plan.score_quality_backends()
-        ],
-        alexnet=lambda w: (
-            paths.weights_file("alexnet")
-            if "lpips" in plan.experiment("synthetic")["alignment"]["metrics"]
-            else []
-        ),
+        unpack(plan.score_quality_inputs),
     output:
         f"{RESULTS}/synthetic/tables/score_quality.csv",
     log:
@@ -154,12 +139,10 @@ rule score_quality:
         "../../envs/pags.yaml"
     params:
         code=script_code("score_quality.py"),
-        estimated=lambda w: plan.score_quality_backends(),
-        references=lambda w: [
-            plan.score_reference(b) for b in plan.score_quality_backends()
-        ],
-        metrics=lambda w: plan.experiment("synthetic")["alignment"]["metrics"],
-        alexnet_sha256=lambda w: config["weights"]["alexnet"]["sha256"],
+        estimated=plan.score_quality_backends,
+        references=plan.score_quality_references,
+        metrics=plan.score_quality_metrics,
+        alexnet_sha256=plan.alexnet_sha256,
     script:
         "../scripts/score_quality.py"
 
@@ -175,8 +158,8 @@ rule regimes:
         "../../envs/pags.yaml"
     params:
         code=script_code("regimes.py"),
-        settings=lambda w: plan.experiment(w.dataset)["regimes"],
-        score=lambda w: plan.regime_backend(w.dataset),
-        step_size=lambda w: plan.regimes_step_size(w.dataset),
+        settings=plan.setting("regimes"),
+        score=plan.regime_backend,
+        step_size=plan.regimes_step_size,
     script:
         "../scripts/regimes.py"

@@ -14,16 +14,16 @@ rule pretrained_images:
         "../../envs/pags.yaml"
     params:
         code=script_code("pretrained_images.py"),
-        n_images=lambda w: plan.experiment(w.dataset)["score"]["n_images"],
-        seed=lambda w: plan.experiment(w.dataset)["seed"],
-        raw=lambda w: plan.raw_data(w.dataset, "test"),
+        n_images=plan.setting("score", "n_images"),
+        seed=plan.setting("seed"),
+        raw=plan.test_raw_data,
     script:
         "../scripts/pretrained_images.py"
 
 
 rule pretrained_model:
     input:
-        weights=lambda w: paths.weights_file(plan.pretrained_weight_name(w)),
+        weights=plan.pretrained_weights,
     output:
         model=f"{MODEL_DIR}/model.pt",
         record=f"{MODEL_DIR}/train.json",
@@ -37,14 +37,14 @@ rule pretrained_model:
     params:
         code=wildcard_code("pretrained_model.py"),
         settings=plan.pretrained_params,
-        raw=lambda w: plan.raw_data(w.dataset, "test"),
+        raw=plan.test_raw_data,
     script:
         "../scripts/pretrained_model.py"
 
 
 rule top1_table:
     input:
-        lambda w: plan.first_seed_models(w.dataset, file="train.json"),
+        plan.first_seed_records,
     output:
         f"{RESULTS}/{{dataset}}/tables/top1.csv",
     log:

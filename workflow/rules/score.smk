@@ -17,8 +17,8 @@ rule fetch_weights:
         "../../envs/pags.yaml"
     params:
         code=script_code("fetch_weights.py"),
-        url=lambda w: config["weights"][w.name]["url"],
-        sha256=lambda w: config["weights"][w.name]["sha256"],
+        url=plan.weight_url,
+        sha256=plan.weight_sha256,
     script:
         "../scripts/fetch_weights.py"
 
@@ -40,9 +40,9 @@ rule train_denoiser:
     threads: 1
     params:
         code=script_code("train_denoiser.py"),
-        settings=lambda w: plan.experiment(w.dataset)["score"]["denoiser"],
-        conditional=lambda w: plan.denoiser_conditional(w.dataset),
-        num_classes=lambda w: plan.num_classes(w.dataset),
+        settings=plan.setting("score", "denoiser"),
+        conditional=plan.denoiser_conditional,
+        num_classes=plan.num_classes,
     script:
         "../scripts/train_denoiser.py"
 

@@ -12,9 +12,8 @@ rule train_model:
         f"{LOGS}/{{dataset}}/train/{{objective}}/{{strength}}/seed={{seed}}.log",
     wildcard_constraints:
         dataset=one_of(plan.trained_datasets),
-    # Before shorter jobs that are ready too: the distractor's models train longest
-    # (twice the pixels, PGD); the denoiser's job comes first (score.smk).
-    priority: lambda w: 1 if w.dataset == plan.distractor_dataset else 0
+    # Before shorter jobs that are ready too (the denoiser's job comes first: score.smk).
+    priority: plan.train_priority
     conda:
         "../../envs/pags.yaml"
     threads: 1
@@ -22,6 +21,6 @@ rule train_model:
         code=wildcard_code("train_model.py"),
         hparams=plan.train_hparams,
         amp=train_amp,
-        num_classes=lambda w: plan.num_classes(w.dataset),
+        num_classes=plan.num_classes,
     script:
         "../scripts/train_model.py"

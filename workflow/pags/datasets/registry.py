@@ -1,45 +1,35 @@
 """Data sets by name: every module of this package that defines ``SPEC``
 (``spec.DatasetSpec``); each loader returns one split as an ``ImageSplit``.
 
-Modules are imported when the registry is built, by name, so a job's code version
-(``pags.provenance``) covers the loader it runs and no other: the ``base_dataset`` rule
-adds ``loader_module(name)`` to it. Adding a data set, or editing one loader, reruns no
-job of the others.
+Modules are imported when the registry is built (``pags.registry``), by name, so a job's
+code version (``pags.provenance``) covers the loader it runs and no other: the
+``base_dataset`` rule adds ``loader_module(name)`` to it. Adding a data set, or editing
+one loader, reruns no job of the others.
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
-import pkgutil
 from pathlib import Path
 from typing import Any
 
+from ..registry import discover, lookup, member_module
 from .spec import DatasetSpec
 from .store import save_split
 from .subset import balanced_subset
 
+# The modules of the package that define no data set.
+SUPPORT_MODULES = ("distractor", "download", "idx", "registry", "spec", "store", "subset", "synthetic")
+
 
 def loader_module(name: str) -> str:
     """The module that defines data set ``name``, e.g. ``pags.datasets.mnist``."""
-    return f"{__package__}.{name}"
+    return member_module(__package__, name)
 
 
-def _discover() -> dict[str, DatasetSpec]:
-    specs = {}
-    for info in pkgutil.iter_modules(importlib.import_module(__package__).__path__):
-        spec = getattr(importlib.import_module(loader_module(info.name)), "SPEC", None)
-        if spec is None:
-            continue  # a support module (store, subset, download, ...)
-        if not isinstance(spec, DatasetSpec) or spec.name != info.name:
-            raise TypeError(f"{loader_module(info.name)}.SPEC must be a DatasetSpec named {info.name!r}")
-        specs[spec.name] = spec
-    return dict(sorted(specs.items()))
-
-
-DATASETS: dict[str, DatasetSpec] = _discover()
+DATASETS: dict[str, DatasetSpec] = discover(__package__, DatasetSpec, SUPPORT_MODULES)
 # The data sets models are trained on (with a loader and a training split).
 BASE_DATASETS: dict[str, DatasetSpec] = {n: s for n, s in DATASETS.items() if s.trainable}
 # What the distractor synthesis takes: digits at MNIST's size, to stack the letter below.
@@ -48,10 +38,7 @@ DISTRACTOR_SHAPE = (1, 28, 28)
 
 def get_dataset(name: str) -> DatasetSpec:
     """The spec of data set ``name``; ``KeyError`` naming the known ones."""
-    try:
-        return DATASETS[name]
-    except KeyError:
-        raise KeyError(f"unknown data set {name!r}; known: {list(DATASETS)}") from None
+    return lookup(DATASETS, name, "data set")
 
 
 def data_shape(config: dict[str, Any], dataset: str) -> tuple[tuple[int, int, int], int]:
