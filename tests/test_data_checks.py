@@ -137,7 +137,11 @@ def load(dataset: str, split: str, root: Path) -> None:
         load_base(dataset, split, str(root), False)
 
 
-@pytest.mark.parametrize("layout", LAYOUTS, ids=list(LAYOUTS))
+# A whole ImageNet validation set is 50,000 files: that layout is an end-to-end case.
+@pytest.mark.parametrize(
+    "layout",
+    [pytest.param(name, id=name, marks=[pytest.mark.slow] if name == "imagenet-val" else []) for name in LAYOUTS],
+)
 def test_preflight_check_accepts_exactly_what_the_loader_loads(tmp_path, layout):
     dataset, split, make = LAYOUTS[layout]
     root = tmp_path / "data"

@@ -367,7 +367,7 @@ CONVENTION_EDITS = [
     ),
     pytest.param(
         {"distractor.noise_robustness.shared_noise": False},
-        {"noise_robustness": 2, "noise_robustness_table": 1, "fig_noise_robustness": 1, "all": 1},
+        {"noise_robustness": 2, "noise_robustness_table": 1, "fig_noise_robustness": 1, "claims": 1, "all": 1},
         {"noise_robustness"},
         set(),
         id="fig5s-noise-draws-rerun-its-metric-not-training",
