@@ -220,14 +220,10 @@ def noise_robustness_claims(
             f"at noise std {std:.3g}: robust ratio {r.ratio:.3g} ± {r.ratio_se:.2g}, standard {ref.ratio:.3g} "
             f"± {ref.ratio_se:.2g}; {seed_note(min(r.seeds, ref.seeds), seed_spread)}"
         )
-        misses = [
-            m
-            for m, ok in (
-                (f"not above {min_ratio:g} beyond noise", above_min),
-                ("not above the standard model's beyond noise", above_standard),
-            )
-            if not ok
-        ]
+        misses = unmet(
+            (f"not above {min_ratio:g} beyond noise", above_min),
+            ("not above the standard model's beyond noise", above_standard),
+        )
         rows.append(
             row(
                 claim,
@@ -291,6 +287,11 @@ def fell(r, ref: pd.Series, column: str, fraction: float, noise_k: float) -> boo
     return getattr(r, column) < fraction * ref[column] and beyond(ref[column] - getattr(r, column), se, noise_k)
 
 
+def unmet(*checks: tuple[str, bool]) -> list[str]:
+    """The messages of the ``(message, ok)`` checks that failed, in order."""
+    return [message for message, ok in checks if not ok]
+
+
 def relative_changes(r, ref: pd.Series) -> str:
     """The on- and off-manifold change of curve row ``r`` as fractions of the reference's."""
     return (
@@ -333,14 +334,10 @@ def separation_claim(
         f"{len(curve)} strength(s) before accuracy falls ({strengths}); at strength {best.strength}: "
         f"{relative_changes(best, ref)}; {seed_note(int(points['seeds'].min()), spread)}"
     )
-    misses = [
-        m
-        for m, ok in (
-            (f"the slope is not below {max_slope:g} beyond {noise_k:g} s.e.", faster),
-            ("the off-manifold change does not fall below the standard's beyond noise", off_falls),
-        )
-        if not ok
-    ]
+    misses = unmet(
+        (f"the slope is not below {max_slope:g} beyond {noise_k:g} s.e.", faster),
+        ("the off-manifold change does not fall below the standard's beyond noise", off_falls),
+    )
     return row(
         claim,
         dataset,
@@ -547,14 +544,10 @@ def pretrained_claims(
             f"{first['metric']} over eps {', '.join(f'{e:g}' for e in eps)}: "
             f"{', '.join(f'{v:.3f}' for v in values)}; Spearman {rho:.2f}"
         )
-        misses = [
-            m
-            for m, ok in (
-                (f"Spearman below {min_rank_correlation:g}", rho >= min_rank_correlation),
-                ("the largest eps not above eps 0 beyond noise", rises),
-            )
-            if not ok
-        ]
+        misses = unmet(
+            (f"Spearman below {min_rank_correlation:g}", rho >= min_rank_correlation),
+            ("the largest eps not above eps 0 beyond noise", rises),
+        )
         rows.append(
             row(
                 claim,
