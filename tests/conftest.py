@@ -33,15 +33,25 @@ def tiny_run(tmp_path_factory):
 # The quick set (`pytest -m "not slow"`) is the edit-test loop: a test not marked slow must
 # stay under this much CPU time, its fixtures' and its subprocesses' included. CPU rather
 # than wall time, so that a busy machine does not fail a quick test; a first test paying
-# for a lazy import stays far below it.
+# for a lazy import stays far below it. Only a quick-set run fails on it: a full run (CI,
+# on machines of unknown speed) lists the overruns in its summary instead.
 QUICK_TEST_CPU_SECONDS = 10.0
 _CPU_AT_SETUP = pytest.StashKey[float]()
+_OVERRUNS = pytest.StashKey[list]()
 
 
 def cpu_seconds() -> float:
     """CPU time of this process and of the subprocesses it waited for."""
     times = os.times()
     return times.user + times.system + times.children_user + times.children_system
+
+
+def quick_set_run(config) -> bool:
+    return "not slow" in (config.option.markexpr or "")
+
+
+def pytest_configure(config):
+    config.stash[_OVERRUNS] = []
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -55,9 +65,21 @@ def pytest_runtest_makereport(item, call):
     if report.when == "call" and report.passed and item.get_closest_marker("slow") is None:
         used = cpu_seconds() - item.stash[_CPU_AT_SETUP]
         if used > QUICK_TEST_CPU_SECONDS:
-            report.outcome = "failed"
-            report.longrepr = (
+            message = (
                 f"{item.nodeid} took {used:.1f} s of CPU time, more than a quick test's "
                 f"{QUICK_TEST_CPU_SECONDS:g} s: make it faster or mark it @pytest.mark.slow"
             )
+            if quick_set_run(item.config):
+                report.outcome = "failed"
+                report.longrepr = message
+            else:
+                item.config.stash[_OVERRUNS].append(message)
     return report
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    overruns = config.stash.get(_OVERRUNS, [])
+    if overruns:
+        terminalreporter.section("quick tests over their CPU budget")
+        for message in overruns:
+            terminalreporter.line(message)

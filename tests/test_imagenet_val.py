@@ -70,6 +70,7 @@ def val_root(tmp_path_factory, sources):
     return root
 
 
+@pytest.mark.slow  # the whole 50,000-file layout: seconds to write
 def test_files_are_sorted_by_wnid_then_name_and_labelled_by_wnid_rank_among_the_1000(val_root):
     files, labels, wnids = val_files(val_root / "imagenet" / "val")
     assert len(wnids) == 1000 and wnids == sorted(wnids) and set(WNIDS) <= set(wnids)
@@ -81,6 +82,7 @@ def test_files_are_sorted_by_wnid_then_name_and_labelled_by_wnid_rank_among_the_
     assert len(raw_imagenet(val_root)) == 50_000  # the raw param of its jobs sees each file
 
 
+@pytest.mark.slow  # the whole 50,000-file layout: seconds to write
 def test_selected_images_are_resized_and_center_cropped(val_root, monkeypatch):
     decoded = []
     preprocess = imagenet_module.preprocess
@@ -96,6 +98,7 @@ def test_selected_images_are_resized_and_center_cropped(val_root, monkeypatch):
         assert np.array_equal(split.x[k].numpy(), reference(files[i])), files[i].name
 
 
+@pytest.mark.slow  # the whole 50,000-file layout: seconds to write
 def test_selection_is_reproducible_and_depends_on_the_seed(val_root):
     a, b = load_imagenet_val(val_root, 4, seed=0), load_imagenet_val(val_root, 4, seed=0)
     assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
@@ -105,12 +108,14 @@ def test_selection_is_reproducible_and_depends_on_the_seed(val_root):
     assert torch.equal(more.x[:4], a.x)  # a smaller selection is a prefix of a larger one
 
 
+@pytest.mark.slow  # the whole 50,000-file layout: seconds to write
 def test_torchvision_layout_at_data_root(tmp_path, val_root):
     (tmp_path / "val").symlink_to(val_root / "imagenet" / "val")
     assert present("imagenet", tmp_path, ("test",))
     assert len(load_imagenet_val(tmp_path, 2, seed=0)) == 2
 
 
+@pytest.mark.slow  # the whole 50,000-file layout: seconds to write
 def test_absent_set_or_too_many_images_raise_data_error(val_root, tmp_path_factory):
     empty = tmp_path_factory.mktemp("empty")
     assert present("imagenet", val_root, ("test",)) and not present("imagenet", empty, ("test",))
@@ -120,6 +125,7 @@ def test_absent_set_or_too_many_images_raise_data_error(val_root, tmp_path_facto
         load_imagenet_val(val_root, 50_001, seed=0)
 
 
+@pytest.mark.slow  # the whole 50,000-file layout: seconds to write
 def test_a_missing_class_folder_is_refused_before_any_label_shifts(val_root, tmp_path):
     """999 class folders would give every class after the missing one the label of the
     next: the pre-flight check and the loader refuse, naming what is missing."""
