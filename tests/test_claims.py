@@ -11,6 +11,7 @@ import pytest
 from pags.claims import (
     COLUMNS,
     PAPER_IMAGENET64_REGIMES,
+    SeedSpread,
     alignment_claims,
     claims_markdown,
     evaluate_claims,
@@ -98,6 +99,17 @@ def test_fig5_with_one_seed_assumes_the_between_run_spread():
     assert verdicts(noise_robustness_claims(noise_table(1.2), "d", noise_k=K, **claim)) == ["holds"]
     rows = noise_robustness_claims(noise_table(1.2), "d", noise_k=K, seed_spread=0.1, **claim)
     assert verdicts(rows) == ["fails"] and "rests on one seed: a between-run spread of 10%" in rows[0]["detail"]
+
+
+def test_fig5_gives_one_seed_models_the_standard_models_measured_spread():
+    # ratio 1.2 vs 1.0: the standard model's seeds at 1.0 and 1.02 measure a spread of 1.4%,
+    # which replaces the assumed 10% that made it fail above
+    more = noise_table(1.2, standard_ratio=1.02)
+    more = more[more["objective"] == "standard"].assign(seed=1)
+    rows = noise_robustness_claims(
+        pd.concat([noise_table(1.2), more]), "d", noise_k=K, seed_spread=0.1, **SETTINGS["noise_robustness"]
+    )
+    assert verdicts(rows) == ["holds"] and "1%, measured over the standard model's 2 seeds" in rows[0]["detail"]
 
 
 def test_fig5_is_not_measured_when_the_standard_model_diverged():
@@ -246,6 +258,36 @@ def test_fig3_top_with_one_seed_assumes_the_between_run_spread_and_says_so():
     assert rows[0]["verdict"] == "holds" and "3 seeds" in rows[0]["detail"]
 
 
+def test_seed_spread_is_the_standard_models_largest_relative_std_over_its_seeds():
+    seeds = pd.DataFrame({"on_change": [1.0, 1.2, 0.8], "off_change": [0.5, 0.5, 0.5]})
+    assert SeedSpread.of(seeds, ["on_change", "off_change"], assumed=0.25) == SeedSpread(pytest.approx(0.2), 3)
+    assert SeedSpread.of(seeds.iloc[:1], ["on_change"], assumed=0.25) == SeedSpread(0.25, 0)
+    nan_seed = seeds.assign(on_change=[1.0, math.nan, 0.8])  # a diverged seed: two measure it
+    assert SeedSpread.of(nan_seed, ["on_change"], assumed=0.25) == SeedSpread(pytest.approx(0.2 / 0.9 / 2**0.5), 2)
+
+
+def with_standard_seeds(table, scales):
+    """``table`` plus standard models of further seeds, their changes ``scales`` x seed 0's."""
+    standard = table[(table["objective"] == "standard") & (table["seed"] == 0)]
+    more = [
+        standard.assign(seed=i + 1, on_change=standard["on_change"] * f, off_change=standard["off_change"] * f)
+        for i, f in enumerate(scales)
+    ]
+    return pd.concat([table, *more], ignore_index=True)
+
+
+def test_fig3_top_gives_one_seed_models_the_standard_models_measured_spread():
+    # the case above that fails on an assumed 25%: the standard model's three seeds differ by
+    # 2% (1.02, 0.98), which then replaces the assumption and the slope 0.5 is decided
+    table = with_standard_seeds(manifold_table(on=[0.9, 0.8], off=[0.81, 0.64]), [1.02, 0.98])
+    rows = fig3_top(table, spread=0.25)
+    assert verdicts(rows) == ["holds", "fails"]  # excessive: 0.8 x the standard's at the strongest
+    assert "a between-run spread of 2%, measured over the standard model's 3 seeds" in rows[0]["detail"]
+    # seeds 20% apart: measured, and now the slope is within noise again
+    rows = fig3_top(with_standard_seeds(manifold_table(on=[0.9, 0.8], off=[0.81, 0.64]), [1.2, 0.8]), spread=0.0)
+    assert rows[0]["verdict"] == "fails" and "20%, measured over the standard model's 3 seeds" in rows[0]["detail"]
+
+
 def test_fig3_top_is_not_measured_without_its_reference():
     rows = fig3_top(manifold_table(on=[1.0, 0.2], off=[0.3, 0.1], standard_status="diverged"))
     assert verdicts(rows) == ["not measured"] * 2 and all("diverged" in r["detail"] for r in rows)
@@ -255,14 +297,23 @@ def test_fig3_top_is_not_measured_without_its_reference():
 
 
 def regimes(
-    alignment, accuracy=None, se=0.005, standard=(0.9, 0.5), standard_status="ok", objective="gnorm", values=None
+    alignment,
+    accuracy=None,
+    se=0.005,
+    standard=(0.9, 0.5),
+    standard_status="ok",
+    objective="gnorm",
+    values=None,
+    more_standard=(),
 ):
-    """The regime table (pags.regimes) of the standard model and one objective."""
+    """The regime table (pags.regimes) of the standard model and one objective, each of one
+    seed, and standard models of further seeds with alignments ``more_standard``."""
     n = len(alignment)
     accuracy = accuracy or [0.9] * n
     values = values or [10.0**k for k in range(n)]
     ok = standard_status == "ok"
     rows = [("standard", "0", 0.0, 0, *(standard if ok else (math.nan, math.nan)), 1.0, se, standard_status)]
+    rows += [("standard", "0", 0.0, i + 1, standard[0], a, 1.0, se, "ok") for i, a in enumerate(more_standard)]
     rows += [(objective, f"{v:g}", v, 0, acc, a, 1.0, se, "ok") for v, acc, a in zip(values, accuracy, alignment)]
     models = pd.DataFrame(
         rows,
@@ -311,6 +362,14 @@ def test_fig3_bottom_with_one_seed_assumes_the_between_run_spread():
     rows = fig3_bottom(table, seed_spread=0.1)
     assert verdicts(rows) == ["fails"] and "not above the standard's" in rows[0]["detail"]
     assert "rests on one seed" in rows[0]["detail"] and verdicts(fig3_bottom(table, seed_spread=0.02)) == ["holds"]
+
+
+def test_fig3_bottom_gives_one_seed_models_the_standard_models_measured_spread():
+    # the case above: three standard seeds at 0.74, 0.7326, 0.7474 (sd 0.0074, 1% of 0.74)
+    table = regimes([0.75, 0.8, 0.86, 0.72], standard=(0.9, 0.74), more_standard=(0.7326, 0.7474))
+    assert table["reference_seed_sd"].iloc[0] == pytest.approx(0.0074)
+    rows = fig3_bottom(table, seed_spread=0.1)
+    assert verdicts(rows) == ["holds"] and "1%, measured over the standard model's 3 seeds" in rows[0]["detail"]
 
 
 def test_fig3_bottom_is_not_measured_when_the_standard_model_diverged():

@@ -124,6 +124,11 @@ CASES = [
         (f"'{PGD}.grid'", "a search reads the regimes of a sweep"),
     ),
     Case(
+        "objective-seeds-without-the-first",
+        {"sweep": sweep(objectives={"standard": {"grid": [0], "seeds": [1, 2]}})},
+        (f"'{SYN}.objectives.standard.seeds'", "lacks the experiment's first seed 0", "add 0"),
+    ),
+    Case(
         "search-start-above-stop",
         {"sweep": sweep(objectives={"gnorm": {"grid": {"search": SEARCH | {"start": [1, 0, 3]}}}})},
         (f"'{SYN}.objectives.gnorm.grid.search.start'", "not below stop"),

@@ -77,3 +77,11 @@ def test_a_search_is_billed_at_its_budget():
     gnorm = lines["sweep.cifar10", "gnorm"]
     assert (gnorm.models, gnorm.train_images) == (14, 14 * 3 * 1000)
     assert lines["sweep.cifar10", "evaluation"].models == 14
+
+
+def test_an_objectives_own_seeds_are_billed():
+    # gnorm's 3 strengths at its own 3 seeds instead of the sweep's 2
+    sweep = CONFIG["sweep"]["cifar10"]
+    objectives = {"gnorm": {"grid": {"logspace": [-1, 1, 3]}, "seeds": [0, 1, 2]}}
+    lines = by_item(bill({**CONFIG, "sweep": {"cifar10": {**sweep, "objectives": objectives}}}))
+    assert (lines["sweep.cifar10", "gnorm"].models, lines["sweep.cifar10", "gnorm"].train_images) == (9, 9 * 3 * 1000)

@@ -8,8 +8,9 @@ numbers behind it. Verdicts:
 - ``holds``: every part of the claim is measured and true, each difference beyond noise
   (more than ``noise_k`` standard errors: over images, and over seeds where there are
   several, ``pags.stats.seed_average``; a model trained with one seed has no measured
-  spread between training runs, so it is assumed, ``seed_spread``, and the verdict's
-  detail says so);
+  spread between training runs, so it is given the standard model's, measured over that
+  model's seeds where it has several, else assumed, ``seed_spread``, and the verdict's
+  detail says which, ``SeedSpread``);
 - ``fails``: measured, and a part is false or within noise;
 - ``not measured``: the run cannot measure it (no such data set or model, a diverged
   reference, NaN values), with the reason. A NaN is never compared: it never holds.
@@ -21,6 +22,7 @@ and approximate.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -144,22 +146,46 @@ def finite(*values: float) -> bool:
     return all(np.isfinite(v) for v in values)
 
 
-def with_seed_spread(curves: pd.DataFrame, value: str, spread: float, seeds: str = "seeds") -> pd.DataFrame:
+@dataclass(frozen=True)
+class SeedSpread:
+    """The relative standard deviation between training runs given to a model of one seed
+    (>= 0): measured over the standard model's seeds where it has two or more
+    (``measured_over`` of them), else assumed (the config's ``claims.seed_spread``)."""
+
+    relative: float
+    measured_over: int = 0
+
+    @classmethod
+    def of(cls, reference: pd.DataFrame, columns: list[str], assumed: float) -> SeedSpread:
+        """From the standard model's rows, one per seed: the largest over ``columns`` of
+        std / |mean| (sample std), or ``assumed`` where fewer than two seeds measured all."""
+        values = reference[columns].astype(float)
+        values = values[np.isfinite(values).all(axis=1)]
+        if len(values) < 2 or (values.mean() == 0).any():
+            return cls(assumed)
+        return cls(float((values.std() / values.mean().abs()).max()), len(values))
+
+    def note(self, seeds: int) -> str:
+        """The caveat of a verdict whose fewest-seeded model has ``seeds`` seeds."""
+        if seeds >= 2:
+            return f"{seeds} seeds"
+        if self.measured_over:
+            return (
+                f"rests on one seed: a between-run spread of {self.relative:.0%}, measured over the standard "
+                f"model's {self.measured_over} seeds"
+            )
+        return f"rests on one seed: a between-run spread of {self.relative:.0%} assumed (claims.seed_spread)"
+
+
+def with_seed_spread(curves: pd.DataFrame, value: str, spread: SeedSpread, seeds: str = "seeds") -> pd.DataFrame:
     """``curves`` (seed-averaged, ``pags.stats.seed_average``) with the spread between
     training runs in ``<value>_se`` where it was not measured: a row of fewer than two
-    seeds gets ``spread`` x |value| added in quadrature (``spread`` a relative standard
-    deviation, >= 0). Rows of several seeds keep their measured spread."""
+    seeds gets ``spread.relative`` x |value| added in quadrature. Rows of several seeds
+    keep their measured spread."""
     one_seed = curves[seeds] < 2
     se = curves[f"{value}_se"]
-    assumed = np.hypot(np.nan_to_num(se), spread * curves[value].abs())
+    assumed = np.hypot(np.nan_to_num(se), spread.relative * curves[value].abs())
     return curves.assign(**{f"{value}_se": se.where(~one_seed, assumed)})
-
-
-def seed_note(seeds: int, spread: float) -> str:
-    """The caveat of a verdict on a model of one seed, or "" where the spread was measured."""
-    if seeds >= 2:
-        return f"{seeds} seeds"
-    return f"rests on one seed: a between-run spread of {spread:.0%} assumed (claims.seed_spread)"
 
 
 def reference_problem(reference: pd.DataFrame, columns: list[str], what: str = "the standard model") -> str | None:
@@ -185,8 +211,9 @@ def noise_robustness_claims(
     strength, strength_value, seed, status, noise_std, signal_change, signal_sem,
     distractor_change, distractor_sem, ratio): at the measured noise std nearest
     ``noise_std`` (> 0), each robust model's ratio exceeds ``min_ratio`` and the standard
-    model's, beyond noise. The ratio's standard error is the delta method's, with the
-    relative between-run ``seed_spread`` assumed for a model of one seed."""
+    model's, beyond noise. The ratio's standard error is the delta method's; a model of one
+    seed gets the standard model's measured between-run spread, or the relative
+    ``seed_spread`` assumed where it has one seed too (``SeedSpread``)."""
     claim = "noise_robustness"
     stds = np.sort(table.loc[table["noise_std"] > 0, "noise_std"].unique())
     if not len(stds):
@@ -197,7 +224,8 @@ def noise_robustness_claims(
         (at["signal_sem"] / at["signal_change"]) ** 2 + (at["distractor_sem"] / at["distractor_change"]) ** 2
     )
     curves = seed_average(at.assign(ratio_sem=at["ratio"] * relative_se), CURVE_KEYS, "ratio", "ratio_sem")
-    curves = with_seed_spread(curves, "ratio", seed_spread)
+    spread = SeedSpread.of(at[at["objective"] == "standard"], ["ratio"], seed_spread)
+    curves = with_seed_spread(curves, "ratio", spread)
     robust = curves[curves["objective"] != "standard"]
     if robust.empty:
         return [not_measured(claim, dataset, "no robust model in the table")]
@@ -218,7 +246,7 @@ def noise_robustness_claims(
         above_standard = beyond(r.ratio - ref.ratio, math.hypot(r.ratio_se, ref.ratio_se), noise_k)
         detail = (
             f"at noise std {std:.3g}: robust ratio {r.ratio:.3g} ± {r.ratio_se:.2g}, standard {ref.ratio:.3g} "
-            f"± {ref.ratio_se:.2g}; {seed_note(min(r.seeds, ref.seeds), seed_spread)}"
+            f"± {ref.ratio_se:.2g}; {spread.note(min(r.seeds, ref.seeds))}"
         )
         misses = unmet(
             (f"not above {min_ratio:g} beyond noise", above_min),
@@ -245,13 +273,17 @@ def noise_robustness_claims(
 MANIFOLD_CLAIMS = ("off_manifold_robustness", "excessive_robustness")
 
 
-def manifold_curves(table: pd.DataFrame, plot_step: float, spread: float = 0.0) -> pd.DataFrame:
-    """Seed-averaged on- and off-manifold change (autoencoder tangents, ``plot_step``), the
-    between-run ``spread`` assumed where a model has one seed (``with_seed_spread``)."""
+def manifold_curves(table: pd.DataFrame, plot_step: float, assumed: float = 0.0) -> tuple[pd.DataFrame, SeedSpread]:
+    """Seed-averaged on- and off-manifold change (autoencoder tangents, ``plot_step``), and
+    the between-run spread given where a model has one seed (``with_seed_spread``): the
+    larger of the two changes' relative spreads over the standard model's seeds, or
+    ``assumed`` where it has one."""
     at = table[(table["tangent"] == "autoencoder") & np.isclose(table["step_size"], plot_step)]
+    spread = SeedSpread.of(at[at["objective"] == "standard"], ["on_change", "off_change"], assumed)
     on = with_seed_spread(seed_average(at, CURVE_KEYS, "on_change", "on_sem"), "on_change", spread)
     off = with_seed_spread(seed_average(at, CURVE_KEYS, "off_change", "off_sem"), "off_change", spread)
-    return on.merge(off[[*CURVE_KEYS, "off_change", "off_change_se"]], on=CURVE_KEYS, validate="one_to_one")
+    curves = on.merge(off[[*CURVE_KEYS, "off_change", "off_change_se"]], on=CURVE_KEYS, validate="one_to_one")
+    return curves, spread
 
 
 def log_slope(x: np.ndarray, y: np.ndarray, x_se: np.ndarray, y_se: np.ndarray) -> tuple[float, float]:
@@ -302,7 +334,13 @@ def relative_changes(r, ref: pd.Series) -> str:
 
 
 def separation_claim(
-    curve: pd.DataFrame, ref: pd.Series, dataset: str, objective: str, max_slope: float, noise_k: float, spread: float
+    curve: pd.DataFrame,
+    ref: pd.Series,
+    dataset: str,
+    objective: str,
+    max_slope: float,
+    noise_k: float,
+    spread: SeedSpread,
 ) -> dict:
     """``off_manifold_robustness`` of one objective: over ``curve`` (its strengths before
     accuracy falls, sorted) and the standard model ``ref``, the slope c of log on-manifold
@@ -332,7 +370,7 @@ def separation_claim(
     detail = (
         f"slope of log on- against log off-manifold change {c:.2f} ± {c_se:.2g} over the standard model and "
         f"{len(curve)} strength(s) before accuracy falls ({strengths}); at strength {best.strength}: "
-        f"{relative_changes(best, ref)}; {seed_note(int(points['seeds'].min()), spread)}"
+        f"{relative_changes(best, ref)}; {spread.note(int(points['seeds'].min()))}"
     )
     misses = unmet(
         (f"the slope is not below {max_slope:g} beyond {noise_k:g} s.e.", faster),
@@ -351,7 +389,14 @@ def separation_claim(
 
 
 def excessive_claim(
-    last, ref: pd.Series, dataset: str, objective: str, off_below: float, on_near: float, noise_k: float, spread: float
+    last,
+    ref: pd.Series,
+    dataset: str,
+    objective: str,
+    off_below: float,
+    on_near: float,
+    noise_k: float,
+    spread: SeedSpread,
 ) -> dict:
     """``excessive_robustness``: at the strongest strength ``last`` both changes are below
     ``on_near`` and ``off_below`` times the standard's, beyond noise."""
@@ -360,7 +405,7 @@ def excessive_claim(
     detail = (
         f"at the strongest strength {last.strength}: on-manifold change {on_rel:.2f} x the standard's, "
         f"off-manifold {off_rel:.2f} x (both must be below {on_near:g} and {off_below:g} beyond noise); "
-        f"{seed_note(min(int(last.seeds), int(ref['seeds'])), spread)}"
+        f"{spread.note(min(int(last.seeds), int(ref['seeds'])))}"
     )
     return row(
         "excessive_robustness",
@@ -391,8 +436,9 @@ def manifold_claims(
     ``off_manifold_robustness`` by ``separation_claim`` over the strengths before accuracy
     falls by more than ``max_accuracy_drop``; ``excessive_robustness`` by
     ``excessive_claim`` at the strongest strength that trained. ``seed_spread``: the
-    relative spread between training runs assumed for a model of one seed."""
-    curves = manifold_curves(table, plot_step, seed_spread)
+    relative spread between training runs assumed for a model of one seed where the
+    standard model has one seed too (``manifold_curves``)."""
+    curves, spread = manifold_curves(table, plot_step, seed_spread)
     if curves.empty:
         return [
             not_measured(c, dataset, f"no rows at step size {plot_step:g} with autoencoder tangents")
@@ -416,17 +462,26 @@ def manifold_claims(
             continue
         if np.isfinite(reference_accuracy):
             before = before_accuracy_falls(ok, reference_accuracy, max_accuracy_drop)
-            rows.append(separation_claim(before, ref, dataset, objective, max_slope, noise_k, seed_spread))
+            rows.append(separation_claim(before, ref, dataset, objective, max_slope, noise_k, spread))
         else:
             rows.append(
                 not_measured(MANIFOLD_CLAIMS[0], dataset, "the standard model's accuracy is not measured", objective)
             )
         last = list(ok.itertuples())[-1]
-        rows.append(excessive_claim(last, ref, dataset, objective, off_below, on_near, noise_k, seed_spread))
+        rows.append(excessive_claim(last, ref, dataset, objective, off_below, on_near, noise_k, spread))
     return rows
 
 
 # ---- Fig. 3 bottom, Fig. 4 left --------------------------------------------------
+
+
+def alignment_spread(regime_row: pd.Series, assumed: float) -> SeedSpread:
+    """The between-run spread of alignment from a regime table's row: the standard model's
+    standard deviation over its seeds relative to its alignment, or ``assumed``."""
+    sd, seeds = regime_row.get("reference_seed_sd", math.nan), int(regime_row["reference_seeds"])
+    if seeds < 2 or not finite(sd) or regime_row["reference_alignment"] == 0:
+        return SeedSpread(assumed)
+    return SeedSpread(float(sd / abs(regime_row["reference_alignment"])), seeds)
 
 
 def alignment_claims(
@@ -445,7 +500,8 @@ def alignment_claims(
     beyond noise at the strongest, with accuracy at the peak within ``max_accuracy_drop``
     of the standard's; with ``accuracy_falls`` (Fig. 4 left), accuracy at the strongest is
     also more than ``max_accuracy_drop`` below the standard's. Alignments of one seed
-    (``seeds``, ``reference_seeds``) get the relative between-run ``seed_spread``."""
+    (``seeds``, ``reference_seeds``) get the standard model's relative spread over its
+    seeds (``reference_seed_sd``), or the assumed ``seed_spread`` where it has one seed."""
     rows = []
     for objective, curve in regimes.groupby("objective", sort=False):
         first = curve.iloc[0]
@@ -456,14 +512,15 @@ def alignment_claims(
             rows.append(not_measured(claim, dataset, f"the standard model {why}: no reference", objective))
             continue
         ok = curve[(curve["status"] == "ok") & np.isfinite(curve["alignment"]) & np.isfinite(curve["accuracy"])]
-        ok = with_seed_spread(ok.sort_values("strength_value").reset_index(drop=True), "alignment", seed_spread)
+        spread = alignment_spread(first, seed_spread)
+        ok = with_seed_spread(ok.sort_values("strength_value").reset_index(drop=True), "alignment", spread)
         if len(ok) < 2:
             rows.append(not_measured(claim, dataset, f"{len(ok)} strength(s) trained: a peak needs two", objective))
             continue
         ref_alignment, ref_accuracy = first["reference_alignment"], first["reference_accuracy"]
         ref_seeds = int(first["reference_seeds"])
         ref_se = np.nan_to_num(first["reference_se"])
-        ref_se = ref_se if ref_seeds >= 2 else math.hypot(ref_se, seed_spread * abs(ref_alignment))
+        ref_se = ref_se if ref_seeds >= 2 else math.hypot(ref_se, spread.relative * abs(ref_alignment))
         peak = ok.loc[ok["alignment"].idxmax()]
         last = ok.iloc[-1]
         rises = beyond(peak["alignment"] - ref_alignment, math.hypot(peak["alignment_se"], ref_se), noise_k)
@@ -488,7 +545,7 @@ def alignment_claims(
             f"peak {peak['alignment']:.3f} ± {peak['alignment_se']:.2g} at {peak['strength']} -> "
             f"{last['alignment']:.3f} at the strongest, {last['strength']}; accuracy {peak['accuracy']:.3f} at the "
             f"peak, {last['accuracy']:.3f} at the strongest, standard {ref_accuracy:.3f}; "
-            f"{seed_note(min(int(ok['seeds'].min()), ref_seeds), seed_spread)}"
+            f"{spread.note(min(int(ok['seeds'].min()), ref_seeds))}"
         )
         misses = [m for m, ok_ in checks if not ok_]
         rows.append(

@@ -122,6 +122,13 @@ def check_experiment(name: str, exp: dict[str, Any]) -> None:
                 f"config key '{where}': strengths {names} collide at 4 significant digits. "
                 "Fix: remove the duplicates or space the grid more widely."
             )
+        first = exp["seeds"][0]
+        if first not in options.get("seeds", [first]):
+            raise ConfigError(
+                f"config key '{name}.objectives.{objective}.seeds': {options['seeds']} lacks the experiment's "
+                f"first seed {first} ({name}.seeds), whose models the figures and galleries show. "
+                f"Fix: add {first} to it."
+            )
         if objective == "standard" and grid != [0]:
             raise ConfigError(f"config key '{where}': the standard objective has no strength. Fix: use grid: [0].")
         if objective == "pgd" and "eps_convention" not in options:

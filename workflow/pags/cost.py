@@ -40,7 +40,7 @@ import yaml
 
 from .datasets.registry import data_shape
 from .datasets.registry import split_sizes as whole_splits
-from .experiments import experiments
+from .experiments import experiments, objective_seeds
 from .grid import expand_grid, is_search
 from .objectives import get_spec
 from .schema import validate_config
@@ -145,10 +145,10 @@ def trained_lines(config, name: str, dataset: str, exp: dict[str, Any], ratios: 
     shape, classes = data_shape(config, dataset)
     scale = forward_flops(exp["model"]["arch"], exp["model"]["options"], shape, classes) / forward_flops(*REFERENCE)
     n_train, n_test = split_sizes(config, dataset, exp)
-    epochs, seeds = exp["training"]["epochs"], len(exp["seeds"])
+    epochs = exp["training"]["epochs"]
     lines, models = [], 0
     for objective, options in exp["objectives"].items():
-        n = grid_bound(options["grid"]) * seeds
+        n = grid_bound(options["grid"]) * len(objective_seeds(exp, objective))
         cost = ratios.get(objective, step_cost(objective, options))
         images = n * epochs * n_train
         lines.append(Line(name, objective, n, epochs, images, cost, images * cost * scale))

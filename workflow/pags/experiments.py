@@ -39,3 +39,11 @@ def experiments(config: dict[str, Any]) -> dict[str, Experiment]:
         for d, s in config.get("pretrained", {}).items()
     ]
     return {e.dataset: e for e in found}
+
+
+def objective_seeds(section: dict[str, Any], objective: str) -> list[int]:
+    """The training seeds of ``objective``'s models in an experiment's ``section``: the
+    objective's own ``seeds`` where set (more seeds of the cheap standard model measure
+    the between-run spread that every model of one seed is then given,
+    ``pags.claims.SeedSpread``), else the experiment's ``seeds``."""
+    return section["objectives"][objective].get("seeds", section["seeds"])

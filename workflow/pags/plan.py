@@ -20,7 +20,7 @@ from typing import Any
 
 from . import paths
 from .datasets.registry import DATASETS, data_shape, raw_digest
-from .experiments import experiments
+from .experiments import experiments, objective_seeds
 from .gallery import galleries, images_key, parse_images
 from .grid import expand_grid, format_strength, is_search, parse_strength
 from .objectives import get_spec
@@ -112,7 +112,7 @@ class Plan:
             (objective, format_strength(strength), seed)
             for objective in exp["objectives"]
             for strength in self.strengths(dataset, objective)
-            for seed in exp["seeds"]
+            for seed in objective_seeds(exp, objective)
         ]
 
     # ---- searches (pags.search) ------------------------------------------------
@@ -148,9 +148,9 @@ class Plan:
     def search_metrics(self, dataset: str, objective: str, strengths: list[float]) -> dict[str, list[str]]:
         """The alignment and manifold tables of the standard model and of ``objective`` at
         ``strengths``, every seed: what a search round reads."""
-        seeds = self.experiment(dataset)["seeds"]
-        models = [("standard", "0", seed) for seed in seeds]
-        models += [(objective, format_strength(s), seed) for s in strengths for seed in seeds]
+        exp = self.experiment(dataset)
+        models = [("standard", "0", seed) for seed in objective_seeds(exp, "standard")]
+        models += [(objective, format_strength(s), seed) for s in strengths for seed in objective_seeds(exp, objective)]
         return {
             metric: [paths.metric_file(dataset, *m, metric) for m in models]
             for metric in ("alignment", "manifold_robustness")
@@ -243,6 +243,7 @@ class Plan:
         exp = self.experiment(w.dataset)
         options = get_spec(w.objective).params_options(exp["objectives"][w.objective])
         options.pop("grid")
+        options.pop("seeds", None)  # which models to train, not what one model is
         subset = {"subset": exp["subset"]} if "subset" in exp else {}
         return {
             **subset,

@@ -142,7 +142,7 @@ def regime_table(
     """Regimes of every swept objective from per-model rows (objective, strength,
     strength_value, seed, accuracy, on_manifold, alignment, alignment_sem, status),
     averaged over seeds. Adds the reference's accuracy, alignment, standard error and
-    status, its seeds, and
+    status, its seeds, the standard deviation of its alignment over them (NaN for one), and
     ``noise_k``, which the figures draw as the standard model's noise band."""
     curves = seed_curves(models)
     standard = curves[curves["objective"] == "standard"]
@@ -151,6 +151,9 @@ def regime_table(
             "the regimes are defined relative to the standard model: add objective 'standard' to the sweep"
         )
     reference = standard.iloc[0][[*MEASURED, "alignment_se", "status", "seeds"]].to_dict()
+    # the spread between the standard model's training runs (NaN for one seed): what the
+    # claims give a model of one seed (pags.claims.SeedSpread)
+    seed_sd = models.loc[models["objective"] == "standard", "alignment"].std()
     parts = [
         label_regimes(curve, reference, max_accuracy_drop, min_on_manifold_ratio, aligned_fraction, noise_k)
         for objective, curve in curves.groupby("objective", sort=False)
@@ -163,5 +166,6 @@ def regime_table(
         reference_se=reference["alignment_se"],
         reference_status=reference["status"],
         reference_seeds=reference["seeds"],
+        reference_seed_sd=seed_sd,
         noise_k=noise_k,
     )

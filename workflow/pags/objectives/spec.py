@@ -22,6 +22,7 @@ Objective = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator], t
 GRID = {"$ref": "#/$defs/grid"}
 LR_THRESHOLD = {"$ref": "#/$defs/lr_threshold"}
 POSITIVE_NUMBER = {"$ref": "#/$defs/positive_number"}
+OBJECTIVE_SEEDS = {"$ref": "#/$defs/objective_seeds"}  # every objective's, added by ``schema``
 
 _COLOR = re.compile(r"#[0-9a-fA-F]{6}")
 
@@ -92,7 +93,7 @@ class ObjectiveSpec:
             "type": "object",
             "additionalProperties": False,
             "required": list(self.required),
-            "properties": dict(self.options),
+            "properties": {**self.options, "seeds": OBJECTIVE_SEEDS},
         }
 
 
