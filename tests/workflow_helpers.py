@@ -49,6 +49,7 @@ def tiny_config() -> dict[str, Any]:
     d = config["distractor"]
     assert d["dataset"] == "digits" and config["data"]["download"] is False, "the demo must stay offline"
     d["model"] = {"arch": "small_cnn", "options": {"width": 4}}
+    d["objectives"]["standard"].pop("seeds")  # one model per objective (test_objective_seeds adds them)
     d["training"].update(epochs=2, milestones=[1])
     d["objectives"]["pgd"]["steps"] = 2
     d["noise_robustness"].update(stds={"logspace": [-2, 1, 6]}, include_zero=True, n_images=40, draws=1)
