@@ -6,16 +6,9 @@ import pytest
 import torch
 from pags.datasets import ImageSplit
 from pags.errors import ConfigError, DataError
-from pags.gallery import (
-    check_galleries,
-    galleries,
-    images_key,
-    objective_galleries,
-    parse_images,
-    select_images,
-    spread,
-)
+from pags.gallery import check_galleries, galleries, objective_galleries, spread
 from pags.grid import expand_grid, format_strength
+from pags.image_selection import images_key, parse_images, select_images
 
 # config.yaml's CIFAR-10 gradient-norm grid
 GNORM = {"logspace": [-5, 2, 30]}

@@ -136,6 +136,27 @@ def test_code_version_changes_with_an_imported_module_only(package):
     assert code_version(script, package_dir) != before
 
 
+@pytest.mark.parametrize(
+    "script",
+    [
+        "base_dataset.py",
+        "distractor_dataset.py",
+        "synthetic_dataset.py",
+        "pretrained_images.py",
+        "test_images.py",
+        "train_autoencoder.py",
+        "tangent_spaces.py",
+        "train_denoiser.py",
+        "score.py",
+    ],
+)
+def test_the_jobs_before_any_model_run_no_objectives_code(script):
+    """A script that imports the objectives' registry covers the modules of every objective
+    the config uses (common.smk's ``script_code``): adding an objective would rerun it and
+    everything after it. The data, images, tangent spaces and scores use no objective."""
+    assert "pags.objectives" not in code_modules(REPO / "workflow" / "scripts" / script)
+
+
 def test_every_rule_that_runs_a_script_has_its_code_param():
     """A rule without it would not rerun when its package code changes. Rules defined in
     a loop (``rule:`` with a ``name:``, e.g. one per gallery) are checked too."""

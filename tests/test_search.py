@@ -172,21 +172,30 @@ def search_config(max_models=4, rounds=1):
     sweep["score"] = {k: v for k, v in sweep["score"].items() if k != "denoiser"} | {"backends": ["analytic"]}
     sweep["alignment"] = {"metrics": ["cosine"]}
     sweep["regimes"] = {"metric": "cosine", "score": "analytic"}
-    config["figures"] = {"gallery": {"n_images": 2, "n_strengths": 2}}
+    config["figures"] = {"gallery": {"n_images": 2, "n_strengths": 3}}
     return config
+
+
+def gallery_strengths(work):
+    """The gnorm strengths the search's gallery drew, from its log."""
+    log = (work / "results/logs/figures/fig_gallery_synthetic_gnorm.log").read_text()
+    return [line.split(" gnorm ")[1].split(":")[0] for line in log.splitlines() if " gnorm " in line]
 
 
 @pytest.mark.slow
 def test_a_search_runs_as_checkpoints_and_trains_each_strength_once(tmp_path):
     import json
 
+    from pags.gallery import spread
+    from pags.grid import format_strength
     from pags.search import metric_rows, search_round
     from workflow_helpers import describe, nothing_to_be_done, run_snakemake, write_config
 
     work, target = tmp_path / "work", "results/synthetic/tables/regimes.csv"
+    gallery = "results/figures/fig_gallery_synthetic_gnorm.png"
     work.mkdir()
     config = search_config()
-    proc = run_snakemake(work, write_config(tmp_path / "config.yaml", config), target)
+    proc = run_snakemake(work, write_config(tmp_path / "config.yaml", config), target, gallery)
     assert proc.returncode == 0, describe(proc)
     results = work / "results/synthetic"
     rounds = [json.loads((results / f"search/gnorm/round={r}.json").read_text()) for r in (0, 1)]
@@ -202,11 +211,16 @@ def test_a_search_runs_as_checkpoints_and_trains_each_strength_once(tmp_path):
     regimes = pd.read_csv(results / "tables/regimes.csv")
     assert sorted(regimes.loc[regimes["objective"] == "gnorm", "strength_value"]) == rounds[1]["strengths"]
     assert len(list((results / "models/gnorm").iterdir())) == len(rounds[1]["strengths"])
+    # the gallery waits for the search and spreads its 3 strengths over what it found
+    assert gallery_strengths(work) == [format_strength(s) for s in spread(rounds[1]["strengths"], 3)]
     # a finished search reruns nothing; a wider one trains only its new strengths
     assert nothing_to_be_done(run_snakemake(work, tmp_path / "config.yaml", "-n", target))
     trained = {p: p.stat().st_mtime for p in (results / "models/gnorm").glob("*/seed=0/model.pt")}
     wider = write_config(tmp_path / "wider.yaml", search_config(max_models=5, rounds=2))
-    proc = run_snakemake(work, wider, target)
+    proc = run_snakemake(work, wider, target, gallery)
     assert proc.returncode == 0, describe(proc)
     after = {p: p.stat().st_mtime for p in (results / "models/gnorm").glob("*/seed=0/model.pt")}
     assert {p: after[p] for p in trained} == trained and len(after) == 5
+    # with the regimes table of the narrower search already there, the gallery still waits
+    last = json.loads((results / "search/gnorm/round=2.json").read_text())["strengths"]
+    assert gallery_strengths(work) == [format_strength(s) for s in spread(last, 3)]

@@ -5,7 +5,9 @@ Two kinds of gallery, drawn alike (``figures/gallery.py``), each a figure target
 
 - one per sweep data set and swept objective, named ``<dataset>_<objective>``: the first
   ``figures.gallery.n_images`` test images and ``figures.gallery.n_strengths`` strengths
-  spread evenly over the objective's grid (its first and last included);
+  spread evenly over the objective's grid (its first and last included); for a grid that
+  is a search, over the strengths it found, known once it has run (``strengths`` None:
+  ``pags.plan.Plan.gallery_strengths``);
 - the named ones under ``figures.galleries.<name>``: a data set, an objective, strengths
   that are members of that objective's grid, and test images by index.
 
@@ -21,14 +23,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import ConfigError, DataError
+from .errors import ConfigError
 from .experiments import experiments
-from .grid import expand_grid, format_strength, parse_strength, strength_values
+from .grid import expand_grid, format_strength, is_search, parse_strength, strength_values
 from .objectives import OBJECTIVES
-
-IMAGE_SEPARATOR = "_"
-# Matches what ``images_key`` writes; used as the Snakemake wildcard constraint.
-IMAGES_PATTERN = r"\d+(_\d+)*"
 
 
 def swept_objectives(exp: dict[str, Any]) -> list[str]:
@@ -61,7 +59,9 @@ def objective_galleries(config: dict[str, Any]) -> dict[str, dict[str, Any]]:
         f"{dataset}_{objective}": {
             "dataset": dataset,
             "objective": objective,
-            "strengths": spread(grid_strengths(exp, objective), options["n_strengths"]),
+            "strengths": None
+            if is_search(exp["objectives"][objective]["grid"])
+            else spread(grid_strengths(exp, objective), options["n_strengths"]),
             "images": list(range(options["n_images"])),
             "standard": True,
         }
@@ -128,9 +128,10 @@ def check_galleries(config: dict[str, Any]) -> None:
             f"sweep.{dataset}.objectives.{objective}" if dataset in config["sweep"] else f"pretrained.{dataset}.eps"
         )
         members, seen = grid_strengths(exp, objective), set()
+        searched = is_search(exp["objectives"][objective]["grid"])  # members known once it has run
         for i, strength in enumerate(spec["strengths"]):
             text = format_strength(strength)
-            if text not in members:
+            if not searched and text not in members:
                 raise ConfigError(
                     f"config key '{key}.strengths.{i}': {text} is not in the grid of "
                     f"{grid_key} (strengths match at 4 significant digits; "
@@ -139,27 +140,3 @@ def check_galleries(config: dict[str, Any]) -> None:
             if text in seen:
                 raise ConfigError(f"config key '{key}.strengths.{i}': {text} is listed twice. Fix: remove one.")
             seen.add(text)
-
-
-def images_key(images: Sequence[int]) -> str:
-    """The image indices as a path component, in the gallery's order: '7908_2649_6748_821'."""
-    return IMAGE_SEPARATOR.join(str(int(i)) for i in images)
-
-
-def parse_images(key: str) -> list[int]:
-    return [int(i) for i in key.split(IMAGE_SEPARATOR)]
-
-
-def select_images(split, indices: Sequence[int], what: str):
-    """The images of ``split`` (a ``pags.datasets.ImageSplit``) at ``indices``, in that
-    order, with their labels and extras. Raises ``DataError`` naming ``what`` (the split)
-    if an index is beyond it."""
-    outside = [i for i in indices if not 0 <= i < len(split)]
-    if outside:
-        raise DataError(
-            f"test image{'s' if len(outside) > 1 else ''} {outside} of a gallery {'are' if len(outside) > 1 else 'is'} "
-            f"not in {what}, which has {len(split)} images (indices 0 to {len(split) - 1}). "
-            "Fix: pick indices below that under figures.galleries.<name>.images (or lower figures.gallery.n_images)."
-        )
-    index = list(indices)
-    return type(split)(split.x[index], split.y[index], {k: v[index] for k, v in split.extras.items()})

@@ -23,7 +23,7 @@ def manifold_file(dataset: str) -> str:
 
 
 def test_images_file(dataset: str, key: str) -> str:
-    """The test images at the indices ``key`` (``pags.gallery.images_key``), as a split."""
+    """The test images at the indices ``key`` (``pags.image_selection.images_key``), as a split."""
     return f"{RESULTS}/{dataset}/data/test/images={key}.pt"
 
 

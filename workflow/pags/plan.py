@@ -21,8 +21,9 @@ from typing import Any
 from . import paths
 from .datasets.registry import DATASETS, data_shape, raw_digest
 from .experiments import experiments, objective_seeds
-from .gallery import galleries, images_key, parse_images
+from .gallery import galleries, spread
 from .grid import expand_grid, format_strength, is_search, parse_strength
+from .image_selection import images_key, parse_images
 from .objectives import get_spec
 from .pretrained import get_family
 from .score.backends import BACKENDS, exact_reference, get_backend
@@ -448,25 +449,41 @@ class Plan:
         dataset = dataset_of(dataset)
         return self.plot_step(dataset) if dataset in self.sweep_datasets else None
 
+    def gallery_strengths(self, gallery: dict[str, Any]) -> list[str]:
+        """The strengths a gallery shows: its own, or for an objective's gallery whose grid
+        is a search (``strengths`` None), ``figures.gallery.n_strengths`` spread over
+        those the search found (through the search's checkpoint: known once it has run)."""
+        if gallery["strengths"] is not None:
+            return gallery["strengths"]
+        found = [format_strength(s) for s in self.strengths(gallery["dataset"], gallery["objective"])]
+        return spread(found, self.config["figures"]["gallery"]["n_strengths"])
+
     def gallery_models(self, gallery: dict[str, Any], file: str) -> list[str]:
         """The gallery's models, first seed: the standard one (unless left out), then its
-        objective at each of its strengths."""
+        objective at each of its strengths (``gallery_strengths``)."""
         dataset = gallery["dataset"]
         seed = self.experiment(dataset)["seeds"][0]
         models = [("standard", "0")] if gallery["standard"] else []
-        models += [(gallery["objective"], s) for s in gallery["strengths"]]
+        models += [(gallery["objective"], s) for s in self.gallery_strengths(gallery)]
         return [f"{paths.model_dir(dataset, *m, seed)}/{file}" for m in models]
 
     def gallery_inputs(self, gallery: dict[str, Any]) -> dict[str, Any]:
         """Its images and their own score file (choosing other images scores those only),
-        the regimes, the models; AlexNet for LPIPS."""
+        the regimes, the models; AlexNet for LPIPS. The models of a search's strengths are
+        input functions, which wait for the search (``gallery_strengths``)."""
         dataset = gallery["dataset"]
+
+        def models(file: str) -> list[str] | Callable[[Any], list[str]]:
+            if gallery["strengths"] is None:
+                return lambda w: self.gallery_models(gallery, file)
+            return self.gallery_models(gallery, file)
+
         inputs = {
             "images": paths.test_images_file(dataset, images_key(gallery["images"])),
             "score": self.score_file(dataset, self.regime_backend(dataset), gallery["images"]),
             "regimes": paths.table_file(dataset, "regimes"),
-            "models": self.gallery_models(gallery, "model.pt"),
-            "records": self.gallery_models(gallery, "train.json"),
+            "models": models("model.pt"),
+            "records": models("train.json"),
         }
         if self.regimes_metric(dataset) == "lpips":
             inputs["alexnet"] = paths.weights_file("alexnet")

@@ -31,7 +31,7 @@ from pags.config import validated_config
 from pags.datasets import BASE_DATASETS
 from pags.datasets.registry import loader_module
 from pags.errors import ConfigError, PagsError
-from pags.gallery import IMAGES_PATTERN
+from pags.image_selection import IMAGES_PATTERN
 from pags.grid import STRENGTH_PATTERN
 from pags.objectives import objective_module
 from pags.plan import Plan

@@ -1,7 +1,7 @@
 """Rule test_images: the test images a gallery shows (indices in the path), as a split."""
 
 from pags.datasets import load_split, save_split
-from pags.gallery import parse_images, select_images
+from pags.image_selection import parse_images, select_images
 from pags.runtime import job_log
 
 with job_log(snakemake) as log:
