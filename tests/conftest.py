@@ -37,7 +37,6 @@ def tiny_run(tmp_path_factory):
 # on machines of unknown speed) lists the overruns in its summary instead.
 QUICK_TEST_CPU_SECONDS = 10.0
 _CPU_AT_SETUP = pytest.StashKey[float]()
-_OVERRUNS = pytest.StashKey[list]()
 
 
 def cpu_seconds() -> float:
@@ -48,10 +47,6 @@ def cpu_seconds() -> float:
 
 def quick_set_run(config) -> bool:
     return "not slow" in (config.option.markexpr or "")
-
-
-def pytest_configure(config):
-    config.stash[_OVERRUNS] = []
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -72,14 +67,36 @@ def pytest_runtest_makereport(item, call):
             if quick_set_run(item.config):
                 report.outcome = "failed"
                 report.longrepr = message
-            else:
-                item.config.stash[_OVERRUNS].append(message)
+            else:  # a report's properties travel from pytest-xdist's workers
+                report.user_properties.append(("cpu_overrun", message))
     return report
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    overruns = config.stash.get(_OVERRUNS, [])
+    reports = terminalreporter.stats.get("passed", [])
+    overruns = [m for r in reports for key, m in r.user_properties if key == "cpu_overrun"]
     if overruns:
         terminalreporter.section("quick tests over their CPU budget")
         for message in overruns:
             terminalreporter.line(message)
+
+
+# pytest-xdist (`-n`, pyproject.toml's addopts) runs the suite in parallel processes with
+# `--dist loadgroup`: the tests of one group run in one process, in order. Those that read
+# the session's tiny run share one process, so that it runs once; the SLURM tests share
+# another, so that one throwaway cluster (its daemons and its workflow run) runs at a time.
+GROUPS = {"tiny_run": lambda item: "tiny_run" in item.fixturenames, "slurm": lambda item: "slurm" in item.keywords}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for group, member in GROUPS.items():
+            if member(item):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one process per core, at most 4 (the tests' own Snakemake runs use 2
+    cores each, and every process holds torch, about 600 MB)."""
+    return max(1, min(4, len(os.sched_getaffinity(0))))
